@@ -1,0 +1,40 @@
+# The front door. Every target builds the venv it needs first (once; later runs are instant).
+# Settings come from the environment (LAKEWATCH_*, FINNHUB_API_KEY): see lakewatch/settings.py.
+BOOT := python3 -m lakewatch.bootstrap
+CORE := $(BOOT) core --
+PYTEST_ARGS ?=
+
+.PHONY: help up down status logs test test-unit bench backfill topics venv
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+up:  ## start the whole embedded stack in the background and print its URLs
+	@$(CORE) -m lakewatch.cli up
+
+down:  ## stop everything `make up` started
+	@$(CORE) -m lakewatch.cli down
+
+status:  ## every service, its pid and health
+	@$(CORE) -m lakewatch.cli status
+
+logs:  ## follow the service logs
+	@$(CORE) -m lakewatch.cli logs
+
+test:  ## run the whole test suite (starts real services on free ports)
+	@$(CORE) -m pytest $(PYTEST_ARGS)
+
+test-unit:  ## only the fast unit tests
+	@$(CORE) -m pytest tests/unit $(PYTEST_ARGS)
+
+bench:  ## run the benchmarks and print their figures (docs/benchmarks.md records them)
+	@$(CORE) benchmarks/bench_ingestion.py
+
+backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
+	@$(CORE) -m lakewatch.cli backfill --days $(or $(DAYS),1)
+
+topics:  ## create the topics if missing and list them
+	@$(CORE) -m lakewatch.cli topics
+
+venv:  ## build or update the core venv only
+	@$(BOOT) core

@@ -1,0 +1,1 @@
+"""Ingestion: Finnhub (websocket and REST) or the market simulator, into Kafka topics."""

@@ -1,0 +1,544 @@
+"""A market simulator that speaks Finnhub's formats, with labelled anomalies.
+
+Finnhub cannot be reached in tests and needs a key in the demo, so this module stands in for
+it: it emits websocket trade frames and /quote, /company-news, /stock/metric and
+/stock/profile2 payloads that go through ingestion.records exactly like Finnhub's. It also
+knows the ground truth: the anomalies it injects are published as labels, which is what the
+anomaly model is trained and evaluated against.
+
+Model, in short:
+- Prices follow a geometric Brownian motion sampled exactly at each trade time, with a
+  stochastic volatility (an Ornstein-Uhlenbeck log-volatility per symbol, updated each minute)
+  around an annualised base vol per asset class. Prices are rounded to the symbol's tick size.
+- Trades arrive as a Poisson process. `rate` trades/s are split evenly over the symbols that are
+  open, times an intraday seasonality of mean 1 (a U over the US session for stocks, a daily
+  cycle peaking in the Europe/US overlap for forex and crypto).
+- market_hours="us": stocks trade 09:30-16:00 America/New_York on weekdays (exchange holidays
+  are ignored), forex from Sunday 17:00 to Friday 17:00 New York time, crypto always.
+  While a market is closed its price still drifts at a quarter of its vol, so it opens with a gap.
+  market_hours="always": everything trades all the time (tests, demos at night).
+- Anomalies arrive per symbol as a Poisson process of `anomalies_per_hour` while the symbol is
+  open, start on whole minutes (the model scores 1-minute bars), never overlap on a symbol (an
+  arrival during an anomaly waits for the next free minute) and must end before the symbol's
+  market closes. Label `magnitude` by kind:
+    price_spike       signed relative jump (0.008 = +0.8%): 6-12 one-minute sigmas at the current
+                      vol, held for 30% of the window, then reverting linearly; 1-2 minutes
+    flash_crash       relative drop (-0.03 = -3%), reached in 20-60 s with x3 trade rate, then
+                      recovered linearly over 3-8 minutes
+    volume_burst      trade-rate multiplier (5-20); trade sizes grow by its square root
+    volatility_shift  volatility multiplier (3-6) for 10-30 minutes
+    frozen_feed       minutes without a single trade (3-10)
+
+Determinism: the simulator steps in fixed 1-second ticks on the epoch-second grid (the first
+tick is cut short when start_ms is not a whole second). It computes whole minutes ahead, one
+symbol at a time with numpy, and releases the ticks that end by `until`, so the output depends
+only on the constructor arguments and the span simulated, never on how advance() calls chop
+it. Every symbol draws from its own generators, keyed by its name (not its position), so
+adding a symbol does not reshuffle the random streams of the others (their trade rate, a share
+of the total, does change).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from operator import itemgetter
+from typing import Callable, Sequence
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from ingestion import metrics, sim_content
+
+NEW_YORK = ZoneInfo("America/New_York")
+ASSET_CLASSES = ("stocks", "forex", "crypto")
+ANOMALY_KINDS = ("price_spike", "flash_crash", "volume_burst", "volatility_shift", "frozen_feed")
+MARKET_HOURS = ("us", "always")
+
+TICK_MS = 1000
+MINUTE_MS = 60_000
+
+# Annualised vol, and the seconds of trading in a year it is spread over.
+ANNUAL_VOL = {"stocks": 0.25, "forex": 0.08, "crypto": 0.60}
+TRADING_SECONDS_PER_YEAR = {"stocks": 252 * 6.5 * 3600, "forex": 260 * 24 * 3600, "crypto": 365 * 24 * 3600}
+# Share of `rate` per symbol, relative: equal, as the settings promise "split evenly".
+RATE_WEIGHT = {"stocks": 1.0, "forex": 1.0, "crypto": 1.0}
+
+LOG_VOL_STD = 0.35  # stationary std of log-volatility: vol mostly within x0.5..x2 of base
+LOG_VOL_MEMORY = math.exp(-1 / 60)  # per-minute autocorrelation: a one-hour half-life-ish
+CLOSED_VOL_FACTOR = 0.25
+
+SESSION_OPEN_MIN, SESSION_CLOSE_MIN = 9 * 60 + 30, 16 * 60  # New York local minutes
+FOREX_ROLL_MIN = 17 * 60
+U_SHAPE_DEPTH = 2.0  # open/close trade 3x as much as midday
+
+FLASH_CRASH_DEPTH = {"stocks": (0.02, 0.05), "forex": (0.005, 0.015), "crypto": (0.03, 0.08)}
+
+_FULL_TICK_STARTS = np.arange(0, MINUTE_MS, TICK_MS, dtype=np.float64)
+_FULL_TICK_DURS = np.full(MINUTE_MS // TICK_MS, float(TICK_MS))
+
+
+@dataclass
+class SimBatch:
+    trade_frames: list[dict] = field(default_factory=list)  # Finnhub ws frames
+    quotes: list[tuple[str, dict]] = field(default_factory=list)  # (symbol, /quote payload)
+    news: list[tuple[str, dict]] = field(default_factory=list)  # (symbol, /company-news item)
+    fundamentals: list[tuple[str, str, dict]] = field(default_factory=list)  # (symbol, "metrics"|"profile", payload)
+    labels: list[dict] = field(default_factory=list)  # anomaly labels started in this batch
+
+    @property
+    def trade_count(self) -> int:
+        return sum(len(frame["data"]) for frame in self.trade_frames)
+
+
+# ---- calendar -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Clock:
+    """What the market rules need to know about one minute."""
+    ny_weekday: int  # Monday = 0
+    ny_minute: int  # minutes since New York midnight
+    ny_day: int  # proleptic ordinal of the New York date
+    utc_day: int
+    utc_hour: float  # at the middle of the minute
+
+
+def _clock(minute_ms: int) -> _Clock:
+    local = datetime.fromtimestamp(minute_ms / 1000, NEW_YORK)
+    mid_s = minute_ms / 1000 + 30
+    return _Clock(local.weekday(), local.hour * 60 + local.minute, local.toordinal(),
+                  int(mid_s // 86400), (mid_s % 86400) / 3600)
+
+
+def _open(asset_class: str, clock: _Clock, market_hours: str) -> bool:
+    if market_hours == "always" or asset_class == "crypto":
+        return True
+    if asset_class == "stocks":
+        return clock.ny_weekday < 5 and SESSION_OPEN_MIN <= clock.ny_minute < SESSION_CLOSE_MIN
+    weekday, minute = clock.ny_weekday, clock.ny_minute  # forex: Sunday 17:00 to Friday 17:00
+    return not (weekday == 5 or (weekday == 4 and minute >= FOREX_ROLL_MIN)
+                or (weekday == 6 and minute < FOREX_ROLL_MIN))
+
+
+def _seasonality(asset_class: str, clock: _Clock) -> float:
+    if asset_class == "stocks":
+        if not SESSION_OPEN_MIN <= clock.ny_minute < SESSION_CLOSE_MIN:
+            return 1.0  # only reached with market_hours="always"; keeps the daily mean at 1
+        x = (clock.ny_minute + 0.5 - SESSION_OPEN_MIN) / (SESSION_CLOSE_MIN - SESSION_OPEN_MIN)
+        return (1 + U_SHAPE_DEPTH * (2 * x - 1) ** 2) / (1 + U_SHAPE_DEPTH / 3)
+    depth, peak_hour = (0.5, 14.0) if asset_class == "forex" else (0.3, 15.0)
+    return 1 + depth * math.cos(2 * math.pi * (clock.utc_hour - peak_hour) / 24)
+
+
+def market_open(asset_class: str, ms: int, market_hours: str = "us") -> bool:
+    """Whether the simulator lets `asset_class` trade in the minute holding `ms`."""
+    return _open(asset_class, _clock(ms - ms % MINUTE_MS), market_hours)
+
+
+def volume_seasonality(asset_class: str, ms: int) -> float:
+    """The trade-rate multiplier (mean 1 over a day or a session) in the minute holding `ms`."""
+    return _seasonality(asset_class, _clock(ms - ms % MINUTE_MS))
+
+
+# ---- per-symbol state ----------------------------------------------------------------------
+def _price_decimals(symbol: str, asset_class: str, price: float) -> int:
+    if asset_class == "stocks":
+        return 2
+    if asset_class == "forex":
+        return 3 if "JPY" in symbol.upper() else 5
+    return 2 if price >= 10 else 4 if price >= 0.1 else 6
+
+
+def _size_decimals(price: float) -> int:
+    """Crypto lot step: small for dear coins (0.00001 BTC), coarse for cheap ones."""
+    return 5 if price >= 1000 else 4 if price >= 100 else 3 if price >= 10 else 2 if price >= 1 else 0
+
+
+def _generator(seed: int, symbol: str, purpose: int) -> np.random.Generator:
+    # spawn_key is what SeedSequence.spawn() sets; keying it by name instead of position keeps
+    # each symbol's streams fixed whatever the other symbols are.
+    name_key = int.from_bytes(hashlib.sha256(symbol.encode()).digest()[:4], "big")
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(name_key, purpose))))
+
+
+@dataclass
+class _Anomaly:
+    kind: str
+    start: int
+    end: int
+    magnitude: float
+    log_jump: float = 0.0  # price kinds: the log-price offset at its extreme
+    drop_end: int = 0  # flash_crash: when the bottom is reached
+    multiplier: float = 1.0  # volume_burst, volatility_shift
+
+    def tick_effects(self, starts: np.ndarray):
+        """(rate, vol, size) multipliers per tick, None where this anomaly does not act."""
+        inside = (starts >= self.start) & (starts < self.end)
+        if not inside.any():
+            return None, None, None
+        if self.kind == "volume_burst":
+            return np.where(inside, self.multiplier, 1.0), None, np.where(inside, math.sqrt(self.multiplier), 1.0)
+        if self.kind == "frozen_feed":
+            return np.where(inside, 0.0, 1.0), None, None
+        if self.kind == "volatility_shift":
+            return None, np.where(inside, self.multiplier, 1.0), None
+        if self.kind == "flash_crash":  # panic selling comes with volume
+            dropping = (starts >= self.start) & (starts < self.drop_end)
+            return np.where(dropping, 3.0, 1.0), None, np.where(dropping, 2.0, 1.0)
+        return None, None, None
+
+    def price_offset(self, times: np.ndarray) -> np.ndarray | None:
+        """Log-price offset at trade times (ms), for the kinds that move the price."""
+        if self.kind == "price_spike":
+            x = (times - self.start) / (self.end - self.start)
+            shape = np.clip((1 - x) / 0.7, 0.0, 1.0)  # hold 30% of the window, then revert
+            return np.where((x >= 0) & (x < 1), self.log_jump * shape, 0.0)
+        if self.kind == "flash_crash":
+            down = np.clip((times - self.start) / (self.drop_end - self.start), 0.0, 1.0)
+            back = np.clip((times - self.drop_end) / (self.end - self.drop_end), 0.0, 1.0)
+            inside = (times >= self.start) & (times < self.end)
+            return np.where(inside, self.log_jump * (down - back), 0.0)
+        return None
+
+
+class _Symbol:
+    """Everything the simulator remembers about one symbol between minutes."""
+
+    def __init__(self, name: str, asset_class: str, seed: int):
+        self.name = name
+        self.asset_class = asset_class
+        self.market_rng = _generator(seed, name, 0)
+        self.anomaly_rng = _generator(seed, name, 1)
+        self.news_rng = _generator(seed, name, 2)
+        self.fundamentals_rng = _generator(seed, name, 3)
+        # Its own stream, so the volatility regime does not depend on how many trades were drawn.
+        self.vol_rng = _generator(seed, name, 4)
+
+        price = sim_content.start_price(name, asset_class)
+        self.decimals = _price_decimals(name, asset_class, price)
+        self.size_decimals = _size_decimals(price)
+        self.sigma_sec = ANNUAL_VOL[asset_class] / math.sqrt(TRADING_SECONDS_PER_YEAR[asset_class])
+        self.log_price = math.log(price)
+        self.log_vol = LOG_VOL_STD * float(self.vol_rng.standard_normal())
+
+        self.day_key: int | None = None
+        self.prev_close = round(price * math.exp(0.01 * float(self.market_rng.standard_normal())), self.decimals)
+        self.day_open = self.day_high = self.day_low = None
+        self.last_price = round(price, self.decimals)
+        self.last_trade_ms: int | None = None
+        self.high_52w = price * (1 + float(self.fundamentals_rng.uniform(0.10, 0.35)))
+        self.low_52w = price * (1 - float(self.fundamentals_rng.uniform(0.15, 0.35)))
+        self.minute_closes: deque[float] = deque(maxlen=61)  # for news: the move of the last hour
+
+        self.backlog = 0  # anomaly arrivals waiting for the current one to end
+        self.active: _Anomaly | None = None
+
+    @property
+    def sigma(self) -> float:
+        """Per-second vol now; exp(-std^2) keeps the mean variance at the base one."""
+        return self.sigma_sec * math.exp(self.log_vol - LOG_VOL_STD**2)
+
+    def hour_move(self) -> float:
+        return self.minute_closes[-1] / self.minute_closes[0] - 1 if self.minute_closes else 0.0
+
+
+# ---- the simulator --------------------------------------------------------------------------
+class MarketSimulator:
+    """Generates Finnhub-format market data on a simulated clock; see the module docstring."""
+
+    def __init__(self, symbols: dict[str, Sequence[str]], seed: int, start_ms: int, rate: float,
+                 anomalies_per_hour: float, market_hours: str = "us", news_per_hour: float = 6.0):
+        if market_hours not in MARKET_HOURS:
+            raise ValueError(f"market_hours must be one of {MARKET_HOURS}, not {market_hours!r}")
+        for name, value in (("rate", rate), ("anomalies_per_hour", anomalies_per_hour),
+                            ("news_per_hour", news_per_hour)):
+            if not value >= 0:
+                raise ValueError(f"{name} must be >= 0, not {value!r}")
+        unknown = set(symbols) - set(ASSET_CLASSES)
+        if unknown:
+            raise ValueError(f"unknown asset classes {sorted(unknown)}; use {ASSET_CLASSES}")
+        self._symbols: list[_Symbol] = []
+        for asset_class in ASSET_CLASSES:
+            for name in symbols.get(asset_class, ()):
+                if any(s.name == name for s in self._symbols):
+                    raise ValueError(f"symbol {name!r} is listed twice")
+                self._symbols.append(_Symbol(name, asset_class, seed))
+
+        self.seed = seed
+        self.rate = float(rate)
+        self.anomalies_per_hour = float(anomalies_per_hour)
+        self.market_hours = market_hours
+        self.news_per_hour = float(news_per_hour)
+        self._start_ms = int(start_ms)
+        self._now_ms = int(start_ms)
+        self._generated_to = int(start_ms)  # everything before this is computed and queued
+        self._ny_day: int | None = None
+        # Output computed ahead of the clock: (release_ms, item), in release order. An item is
+        # released with the tick it happens in, i.e. when that tick's end is reached.
+        self._frames: deque = deque()
+        self._quotes: deque = deque()
+        self._news: deque = deque()
+        self._fundamentals: deque = deque()
+        self._labels: deque = deque()
+
+    @classmethod
+    def from_settings(cls, settings, start_ms: int, rate: float | None = None) -> "MarketSimulator":
+        return cls({"stocks": settings.stocks, "forex": settings.forex, "crypto": settings.crypto},
+                   seed=settings.sim_seed, start_ms=start_ms,
+                   rate=settings.sim_rate if rate is None else rate,
+                   anomalies_per_hour=settings.sim_anomalies_per_hour,
+                   market_hours=settings.sim_market_hours, news_per_hour=settings.sim_news_per_hour)
+
+    @property
+    def now_ms(self) -> int:
+        return self._now_ms
+
+    @property
+    def symbols(self) -> dict[str, str]:
+        """Symbol -> asset class, in output order."""
+        return {s.name: s.asset_class for s in self._symbols}
+
+    def advance(self, until_ms: int) -> SimBatch:
+        """Everything that happens in the whole ticks between now and until_ms; moves the clock.
+
+        A tick that until_ms cuts in two is left for the next call.
+        """
+        while self._generated_to < until_ms:
+            self._simulate_minute()
+        batch = SimBatch(_release(self._frames, until_ms), _release(self._quotes, until_ms),
+                         _release(self._news, until_ms), _release(self._fundamentals, until_ms),
+                         _release(self._labels, until_ms))
+        for label in batch.labels:
+            metrics.SIM_ANOMALIES.labels(label["kind"]).inc()
+        self._now_ms = max(self._now_ms, until_ms - until_ms % TICK_MS)
+        return batch
+
+    # ---- one minute -------------------------------------------------------------------------
+    def _simulate_minute(self) -> None:
+        first = self._generated_to
+        minute = first - first % MINUTE_MS
+        minute_end = minute + MINUTE_MS
+        starts, durations = _tick_grid(first, minute)
+        first_release = int(starts[0] + durations[0])
+        clock = _clock(minute)
+        is_open = [_open(s.asset_class, clock, self.market_hours) for s in self._symbols]
+        open_weight = sum(RATE_WEIGHT[s.asset_class] for s, o in zip(self._symbols, is_open) if o)
+
+        self._queue_fundamentals(clock, first_release)
+        frames: list[tuple[int, dict]] = []
+        news: list[tuple[int, int, str, dict]] = []
+        for index, (symbol, open_now) in enumerate(zip(self._symbols, is_open)):
+            self._roll_day(symbol, clock)
+            symbol.log_vol = LOG_VOL_MEMORY * symbol.log_vol + LOG_VOL_STD * math.sqrt(
+                1 - LOG_VOL_MEMORY**2) * float(symbol.vol_rng.standard_normal())
+            if open_now:
+                if first == minute:  # anomalies start on whole minutes only
+                    self._maybe_start_anomaly(symbol, minute)
+                rate = self.rate * RATE_WEIGHT[symbol.asset_class] / open_weight * _seasonality(symbol.asset_class, clock)
+                frames.extend(self._trades(symbol, starts, durations, rate, minute_end))
+                self._quotes.append((minute_end, (symbol.name, self._quote(symbol, minute_end))))
+            else:
+                symbol.backlog = 0  # an arrival that could not fit before the close is dropped
+                symbol.log_price += CLOSED_VOL_FACTOR * symbol.sigma * math.sqrt(60) * float(
+                    symbol.market_rng.standard_normal())
+            if symbol.asset_class == "stocks":
+                news.extend((t, index, symbol.name, item) for t, item in self._news_items(symbol, first, minute_end))
+            symbol.minute_closes.append(symbol.last_price)
+
+        frames.sort(key=itemgetter(0))  # stable: tick order, then symbol order within a tick
+        self._frames.extend(frames)
+        self._queue_news(news, minute)
+        self._generated_to = minute_end
+
+    def _trades(self, symbol: _Symbol, starts: np.ndarray, durations: np.ndarray, rate: float,
+                minute_end: int) -> list[tuple[int, dict]]:
+        """This minute's trades of one symbol, as (tick end, frame) pairs."""
+        rng = symbol.market_rng
+        anomaly = symbol.active
+        rate_x, vol_x, size_x = anomaly.tick_effects(starts) if anomaly else (None, None, None)
+        expected = rate * durations / 1000.0
+        counts = rng.poisson(expected if rate_x is None else expected * rate_x)
+        n = int(counts.sum())
+        tick_of = np.repeat(np.arange(len(starts)), counts)
+        times = np.sort(starts[tick_of] + rng.random(n) * durations[tick_of])
+
+        # Brownian log-price sampled at every trade and at the minute's end.
+        event_times = np.append(times, float(minute_end))
+        gaps = np.diff(event_times, prepend=starts[0]) / 1000.0
+        sigma = symbol.sigma if vol_x is None else symbol.sigma * np.append(vol_x[tick_of], vol_x[-1])
+        path = symbol.log_price + np.cumsum(np.sqrt(gaps) * sigma * rng.standard_normal(n + 1))
+        symbol.log_price = float(path[-1])
+        log_prices = path[:-1]
+        offset = anomaly.price_offset(times) if anomaly else None
+        if offset is not None:
+            log_prices = log_prices + offset
+        prices = np.round(np.exp(log_prices), symbol.decimals)
+        if n == 0:
+            return []
+        self._update_day(symbol, prices, int(times[-1]))
+
+        items = self._items(symbol, prices, times.astype(np.int64), None if size_x is None else size_x[tick_of])
+        bounds = np.concatenate(([0], np.cumsum(counts))).tolist()
+        tick_ends = (starts + durations).astype(np.int64).tolist()
+        return [(tick_ends[k], {"type": "trade", "data": items[bounds[k]:bounds[k + 1]]})
+                for k in np.flatnonzero(counts).tolist()]
+
+    def _items(self, symbol: _Symbol, prices: np.ndarray, times: np.ndarray,
+               size_x: np.ndarray | None) -> list[dict]:
+        """Finnhub trade items; the list comprehensions are the per-trade hot loop."""
+        rng, name, n = symbol.market_rng, symbol.name, len(prices)
+        p, t = prices.tolist(), times.tolist()
+        if symbol.asset_class == "forex":  # Finnhub's forex ticks carry no volume
+            return [{"s": name, "p": pi, "t": ti, "v": 0, "c": []} for pi, ti in zip(p, t)]
+        size = rng.lognormal(0.0, 1.1, n)  # heavy-tailed
+        if size_x is not None:
+            size = size * size_x
+        if symbol.asset_class == "crypto":
+            notional_usd = 250.0 * size
+            lot = 10.0 ** -symbol.size_decimals
+            v = np.maximum(np.round(notional_usd / prices, symbol.size_decimals), lot).tolist()
+            return [{"s": name, "p": pi, "t": ti, "v": vi, "c": []} for pi, ti, vi in zip(p, t, v)]
+        kind = rng.random(n)  # < 0.45: round lots (100, 200, ...), else odd lots around 30 shares
+        v = np.where(kind < 0.45, 100 * np.maximum(1.0, np.rint(size)), np.maximum(1.0, np.rint(30 * size)))
+        extra_condition = (rng.random(n) < 0.05).tolist()
+        return [{"s": name, "p": pi, "t": ti, "v": vi, "c": ["1", "12"] if xi else ["1"]}
+                for pi, ti, vi, xi in zip(p, t, v.astype(np.int64).tolist(), extra_condition)]
+
+    # ---- anomalies --------------------------------------------------------------------------
+    def _maybe_start_anomaly(self, symbol: _Symbol, minute: int) -> None:
+        symbol.backlog += int(symbol.anomaly_rng.poisson(self.anomalies_per_hour / 60))
+        if symbol.active and symbol.active.end <= minute:
+            symbol.active = None
+        if symbol.backlog == 0 or symbol.active:
+            return
+        anomaly = self._draw_anomaly(symbol, minute)
+        if not market_open(symbol.asset_class, anomaly.end - 1, self.market_hours):
+            return  # would run into the close: retry next minute with a fresh draw
+        symbol.backlog -= 1
+        symbol.active = anomaly
+        label = {
+            "anomaly_id": f"sim-{self.seed}-{symbol.name}-{minute}",
+            "symbol": symbol.name,
+            "asset_class": symbol.asset_class,
+            "kind": anomaly.kind,
+            "start_ts": anomaly.start,
+            "end_ts": anomaly.end,
+            "magnitude": anomaly.magnitude,
+            "source": "simulator",
+        }
+        self._labels.append((minute + TICK_MS, label))
+
+    def _draw_anomaly(self, symbol: _Symbol, start: int) -> _Anomaly:
+        rng = symbol.anomaly_rng
+        kind = ANOMALY_KINDS[int(rng.integers(len(ANOMALY_KINDS)))]
+        if kind == "price_spike":
+            seconds = int(rng.integers(60, 121))
+            sign = 1.0 if rng.random() < 0.5 else -1.0
+            # In sigmas of the current vol, so a spike stands out in calm and busy markets alike.
+            log_jump = sign * float(rng.uniform(6, 12)) * symbol.sigma * math.sqrt(60)
+            return _Anomaly(kind, start, start + seconds * 1000, round(math.expm1(log_jump), 6), log_jump=log_jump)
+        if kind == "flash_crash":
+            depth = float(rng.uniform(*FLASH_CRASH_DEPTH[symbol.asset_class]))
+            drop_s, recovery_s = int(rng.integers(20, 61)), int(rng.integers(180, 481))
+            return _Anomaly(kind, start, start + (drop_s + recovery_s) * 1000, round(-depth, 6),
+                            log_jump=math.log1p(-depth), drop_end=start + drop_s * 1000)
+        if kind == "volume_burst":
+            seconds, multiplier = int(rng.integers(60, 181)), float(rng.uniform(5, 20))
+            return _Anomaly(kind, start, start + seconds * 1000, round(multiplier, 6), multiplier=multiplier)
+        if kind == "volatility_shift":
+            seconds, multiplier = int(rng.integers(600, 1801)), float(rng.uniform(3, 6))
+            return _Anomaly(kind, start, start + seconds * 1000, round(multiplier, 6), multiplier=multiplier)
+        seconds = int(rng.integers(180, 601))
+        return _Anomaly(kind, start, start + seconds * 1000, round(seconds / 60, 6))
+
+    # ---- quotes, news, fundamentals ---------------------------------------------------------
+    def _roll_day(self, symbol: _Symbol, clock: _Clock) -> None:
+        day = clock.utc_day if symbol.asset_class == "crypto" else clock.ny_day
+        if day == symbol.day_key:
+            return
+        if symbol.day_key is not None and symbol.day_high is not None:
+            symbol.prev_close = symbol.last_price
+            symbol.high_52w = max(symbol.high_52w, symbol.day_high)
+            symbol.low_52w = min(symbol.low_52w, symbol.day_low)
+        symbol.day_key = day
+        symbol.day_open = symbol.day_high = symbol.day_low = None
+
+    @staticmethod
+    def _update_day(symbol: _Symbol, prices: np.ndarray, last_ms: int) -> None:
+        high, low = float(prices.max()), float(prices.min())
+        if symbol.day_open is None:
+            symbol.day_open, symbol.day_high, symbol.day_low = float(prices[0]), high, low
+        else:
+            symbol.day_high, symbol.day_low = max(symbol.day_high, high), min(symbol.day_low, low)
+        symbol.last_price = float(prices[-1])
+        symbol.last_trade_ms = last_ms
+
+    @staticmethod
+    def _quote(symbol: _Symbol, minute_end: int) -> dict:
+        """Finnhub /quote: the day so far, c being the last trade."""
+        c, pc, dec = symbol.last_price, symbol.prev_close, symbol.decimals
+        last_ms = symbol.last_trade_ms if symbol.last_trade_ms is not None else minute_end
+        return {
+            "c": c,
+            "d": round(c - pc, dec),
+            "dp": round((c / pc - 1) * 100, 4),
+            "h": symbol.day_high if symbol.day_high is not None else c,
+            "l": symbol.day_low if symbol.day_low is not None else c,
+            "o": symbol.day_open if symbol.day_open is not None else c,
+            "pc": pc,
+            "t": last_ms // 1000,
+        }
+
+    def _news_items(self, symbol: _Symbol, first: int, minute_end: int) -> list[tuple[int, dict]]:
+        """(time ms, item without id) for the news of one stock in this minute."""
+        rng = symbol.news_rng
+        count = int(rng.poisson(self.news_per_hour / 60 * (minute_end - first) / MINUTE_MS))
+        items = []
+        for t in sorted(int(first + rng.random() * (minute_end - first)) for _ in range(count)):
+            headline, summary, source = sim_content.news_text(symbol.name, symbol.hour_move(), symbol.last_price, rng)
+            items.append((t, {"category": "company", "datetime": t // 1000, "headline": headline,
+                              "image": "", "related": symbol.name, "source": source, "summary": summary}))
+        return items
+
+    def _queue_news(self, news: list[tuple[int, int, str, dict]], minute: int) -> None:
+        # Ids grow with time and differ between minutes of different runs, so restarting the
+        # simulator later never reuses an id: minute number * 1000 + rank in the minute.
+        news.sort(key=itemgetter(0, 1))
+        for rank, (t, _, name, item) in enumerate(news):
+            news_id = (minute // MINUTE_MS) * 1000 + rank
+            item = {**item, "id": news_id, "url": f"https://news.example.invalid/{news_id}"}
+            self._news.append((t - t % TICK_MS + TICK_MS, (name, dict(sorted(item.items())))))
+
+    def _queue_fundamentals(self, clock: _Clock, release: int) -> None:
+        first_time = self._ny_day is None
+        if clock.ny_day == self._ny_day:
+            return
+        self._ny_day = clock.ny_day
+        for symbol in self._symbols:
+            if symbol.asset_class != "stocks":
+                continue
+            price = symbol.last_price
+            if first_time:
+                self._fundamentals.append((release, (symbol.name, "profile", sim_content.profile_payload(symbol.name, price))))
+            metric = sim_content.metrics_payload(symbol.name, price, max(symbol.high_52w, price),
+                                                 min(symbol.low_52w, price), symbol.fundamentals_rng)
+            self._fundamentals.append((release, (symbol.name, "metrics", metric)))
+
+
+def _tick_grid(first: int, minute: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and length (ms) of the 1-second ticks from `first` to the end of its minute."""
+    if first == minute:
+        return minute + _FULL_TICK_STARTS, _FULL_TICK_DURS
+    aligned = first - first % TICK_MS + (TICK_MS if first % TICK_MS else 0)
+    starts = np.arange(aligned, minute + MINUTE_MS, TICK_MS, dtype=np.float64)
+    if aligned != first:
+        starts = np.insert(starts, 0, float(first))
+    return starts, np.diff(starts, append=float(minute + MINUTE_MS))
+
+
+def _release(queue: deque, until_ms: int) -> list:
+    out = []
+    while queue and queue[0][0] <= until_ms:
+        out.append(queue.popleft()[1])
+    return out

@@ -1,0 +1,38 @@
+"""Creates lakewatch's topics idempotently, on the embedded broker and on Apache Kafka alike.
+
+Run at every start: an existing topic is left alone (TOPIC_ALREADY_EXISTS is success), a
+missing one is created. A topic with fewer partitions than configured is reported, not
+repaired: tansu cannot add partitions, and on Kafka adding them reshuffles keys.
+"""
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from lakewatch.logs import event
+from lakewatch.settings import Settings
+
+log = logging.getLogger("ingestion.topics")
+
+
+def ensure_topics(settings: Settings, timeout: float = 10.0) -> dict[str, int]:
+    """Create missing topics; return {topic: partition count} as the broker reports it."""
+    wanted = settings.topics.partitions(settings.trades_partitions)
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    existing = admin.list_topics(timeout=timeout).topics
+    missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+    if missing:
+        for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
+            try:
+                future.result(timeout)
+                event(log, "topic created", topic=name, partitions=wanted[name])
+            except KafkaException as exc:
+                if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator won
+                    raise
+    actual = {name: len(meta.partitions) for name, meta in admin.list_topics(timeout=timeout).topics.items() if name in wanted}
+    for name, n in actual.items():
+        if n < wanted[name]:
+            event(log, "topic has fewer partitions than configured", logging.WARNING, topic=name, partitions=n, configured=wanted[name])
+    return actual

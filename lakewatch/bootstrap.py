@@ -1,0 +1,91 @@
+"""Creates the venvs lakewatch runs in, then runs a command in one: the Makefile's front door.
+
+    python3 -m lakewatch.bootstrap core -- -m lakewatch.cli up
+
+Standard library only: it runs before any venv exists. A venv is (re)installed only when its
+inputs changed (a hash of the files it is built from, stored in the venv), so every `make`
+target can call it and a second run costs a few milliseconds. Each component with its own
+pins gets its own venv, as it would get its own container; later issues add theirs to VENVS.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from lakewatch.settings import REPO_ROOT, load
+
+# name -> (interpreter, pip arguments, files whose content decides a reinstall)
+VENVS: dict[str, tuple[str, list[str], list[str]]] = {
+    "core": ("python3.11", ["-e", f"{REPO_ROOT}[test]"], ["pyproject.toml"]),
+}
+
+
+class BootstrapError(RuntimeError):
+    pass
+
+
+def _fingerprint(interpreter: str, pip_args: list[str], inputs: list[str]) -> str:
+    digest = hashlib.sha256(" ".join([interpreter, *pip_args]).encode())
+    for name in inputs:
+        digest.update((REPO_ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def ensure_venv(name: str) -> Path:
+    """Return the venv's python, creating or updating the venv first if needed."""
+    interpreter, pip_args, inputs = VENVS[name]
+    settings = load()
+    venv = settings.venv_dir / name
+    python = venv / "bin" / "python"
+    stamp = venv / ".lakewatch-installed"
+    wanted = _fingerprint(interpreter, pip_args, inputs)
+    if python.exists() and stamp.exists() and stamp.read_text() == wanted:
+        return python
+
+    found = shutil.which(interpreter)
+    if not found:
+        raise BootstrapError(f"lakewatch needs {interpreter} on PATH to build its '{name}' venv; install Python "
+                             f"{interpreter.removeprefix('python')} (pyenv or apt) and run the command again.")
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = settings.log_dir / f"bootstrap-{name}.log"
+    started = time.monotonic()
+    print(f"lakewatch: installing the '{name}' venv in {venv} (log: {log_path}) ...", flush=True)
+    with open(log_path, "w") as log:
+        steps = [
+            ("creating the venv", [found, "-m", "venv", str(venv)]),
+            ("upgrading pip", [str(python), "-m", "pip", "install", "--upgrade", "pip>=24"]),
+            ("installing packages", [str(python), "-m", "pip", "install", "--progress-bar", "off", *pip_args]),
+        ]
+        for i, (what, command) in enumerate(steps, 1):
+            print(f"lakewatch:   [{i}/{len(steps)}] {what} ...", flush=True)
+            if subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, cwd=REPO_ROOT).returncode != 0:
+                tail = "\n".join(log_path.read_text(errors="replace").strip().splitlines()[-5:])
+                raise BootstrapError(f"{what} for the '{name}' venv failed (is PyPI reachable?); the end of "
+                                     f"{log_path} says:\n{tail}")
+    stamp.write_text(wanted)
+    print(f"lakewatch: '{name}' venv ready in {time.monotonic() - started:.0f} s.", flush=True)
+    return python
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in VENVS:
+        print(f"usage: python3 -m lakewatch.bootstrap {{{'|'.join(VENVS)}}} [-- python-args ...]", file=sys.stderr)
+        return 2
+    try:
+        python = ensure_venv(argv[0])
+    except (BootstrapError, ValueError) as exc:
+        print(f"lakewatch: {exc}", file=sys.stderr)
+        return 1
+    rest = argv[2:] if len(argv) > 1 and argv[1] == "--" else argv[1:]
+    if rest:
+        os.execv(python, [str(python), *rest])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,101 @@
+"""`lakewatch` command line: the Makefile's targets call these subcommands.
+
+    lakewatch up | down | status | logs [-n N] [--no-follow] | backfill --days N | topics
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from lakewatch import settings as settings_module
+from lakewatch import stack
+
+
+def _print_status(s) -> bool:
+    rows = stack.status(s)
+    print(f"{'service':<10} {'state':<8} {'pid':>7}  {'health':<9} url")
+    for r in rows:
+        print(f"{r['service']:<10} {r['state']:<8} {r['pid'] or '-':>7}  {r['health']:<9} {r['url']}")
+    return all(r["health"] == "ok" for r in rows)
+
+
+def cmd_up(s, args) -> int:
+    source = "Finnhub (FINNHUB_API_KEY is set)" if s.uses_finnhub else "the market simulator (no FINNHUB_API_KEY)"
+    print(f"lakewatch: starting the {s.profile} stack, state in {s.state_dir}, data from {source}")
+    stack.up(s)
+    print(f"lakewatch is up. `make status` shows health, `make logs` tails {s.log_dir}, `make down` stops it.")
+    return 0
+
+
+def cmd_down(s, args) -> int:
+    stopped = stack.down(s)
+    print("lakewatch: stopped." if stopped else "lakewatch: nothing was running.")
+    return 0
+
+
+def cmd_status(s, args) -> int:
+    return 0 if _print_status(s) else 1
+
+
+def cmd_logs(s, args) -> int:
+    files = [str(p) for p in stack.log_files(s)]
+    if not files:
+        print(f"lakewatch: no logs yet in {s.log_dir}; run `make up` first.")
+        return 1
+    command = ["tail", "-n", str(args.lines)] + ([] if args.no_follow else ["-F"]) + files
+    os.execvp("tail", command)
+
+
+def cmd_backfill(s, args) -> int:
+    from ingestion.producer import RecordProducer
+    from ingestion.sim_feed import backfill
+    from ingestion.topics import ensure_topics
+
+    ensure_topics(s)
+    producer = RecordProducer(s.bootstrap_servers, client_id="lakewatch-backfill")
+    totals = backfill(s, producer.publish, days=args.days, rate=args.rate, poll=producer.poll)
+    left = producer.close(timeout=120)
+    print(f"lakewatch: backfilled {args.days:g} days: {totals['trades']} trades, {totals['labels']} labelled anomalies, "
+          f"{totals['news']} news, {totals['quotes']} quotes in {totals['seconds']} s"
+          + (f"; {left} records NOT acknowledged" if left else ""))
+    return 1 if left else 0
+
+
+def cmd_topics(s, args) -> int:
+    from ingestion.topics import ensure_topics
+
+    for name, partitions in sorted(ensure_topics(s).items()):
+        print(f"{name:<22} {partitions} partition(s)")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lakewatch", description="Run and inspect the lakewatch stack.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start every service not running yet and print the URLs")
+    sub.add_parser("down", help="stop every service this stack started")
+    sub.add_parser("status", help="show every service and its health (exit 1 if any is unhealthy)")
+    logs_parser = sub.add_parser("logs", help="tail the service logs")
+    logs_parser.add_argument("-n", "--lines", type=int, default=20)
+    logs_parser.add_argument("--no-follow", action="store_true")
+    backfill_parser = sub.add_parser("backfill", help="simulate N days of history into the broker")
+    backfill_parser.add_argument("--days", type=float, default=1.0)
+    backfill_parser.add_argument("--rate", type=float, default=5.0,
+                                 help="simulated trades per second of history over all symbols (default 5)")
+    sub.add_parser("topics", help="create the topics if missing and list them")
+    args = parser.parse_args(argv)
+
+    try:
+        s = settings_module.load()
+        handler = globals()[f"cmd_{args.command}"]
+        return handler(s, args)
+    except (stack.StackError, ValueError, FileNotFoundError) as exc:
+        print(f"lakewatch: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""The small HTTP side door every lakewatch service opens: /health and /metrics.
+
+The stack runner waits on /health, Prometheus scrapes /metrics. A health callable returns
+(ok, details); /health answers 200 with the details when ok and 503 otherwise, so a service
+that is up but not working (say, its broker is gone) shows as unhealthy.
+"""
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+HealthCheck = Callable[[], tuple[bool, dict]]
+
+
+def serve(host: str, port: int, health: HealthCheck) -> ThreadingHTTPServer:
+    """Start the server on a daemon thread; call .shutdown() on the result to stop it."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's naming)
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._reply(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
+            elif path == "/health":
+                try:
+                    ok, details = health()
+                except Exception as exc:  # a broken check is an unhealthy service
+                    ok, details = False, {"error": str(exc)}
+                body = json.dumps({"status": "ok" if ok else "unhealthy", **details}, default=str)
+                self._reply(200 if ok else 503, body.encode(), "application/json")
+            else:
+                body = json.dumps({"error": f"no such path {path}; try /health or /metrics"})
+                self._reply(404, body.encode(), "application/json")
+
+        def _reply(self, code: int, body: bytes, content_type: str):
+            self.send_response(code)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):  # scrapes every few seconds would flood the log
+            pass
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    return server

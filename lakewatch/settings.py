@@ -1,0 +1,172 @@
+"""Every port, path, URL, topic and symbol list of lakewatch, in one place.
+
+Each field can be overridden by an environment variable named LAKEWATCH_<FIELD> (upper case);
+lists are comma-separated. The Finnhub key is read from FINNHUB_API_KEY, the name Finnhub's
+own tools use, and is never printed: `Settings.__repr__` hides it.
+
+Services are started as subprocesses that inherit the environment, so a test or a user that
+sets LAKEWATCH_STATE_DIR or LAKEWATCH_BROKER_PORT changes them for the whole stack at once.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+ASSET_CLASSES = ("stocks", "forex", "crypto")
+
+
+@dataclass(frozen=True)
+class Topics:
+    trades: str = "market.trades"
+    quotes: str = "market.quotes"
+    news: str = "market.news"
+    fundamentals: str = "market.fundamentals"
+    labels: str = "market.labels"
+
+    def partitions(self, trades_partitions: int) -> dict[str, int]:
+        """Topic name -> partition count: trades are the only high-volume topic."""
+        counts = {name: 1 for name in dataclasses.astuple(self)}
+        counts[self.trades] = trades_partitions
+        return counts
+
+
+@dataclass(frozen=True)
+class Settings:
+    profile: str = "embedded"
+    host: str = "127.0.0.1"
+    state_dir: Path = REPO_ROOT / "var"
+    venv_home: Path | None = None  # default <state_dir>/venvs; tests share one across state dirs
+
+    # Broker. `kafka_bootstrap` empty means the embedded broker at host:broker_port.
+    broker_port: int = 9092
+    kafka_bootstrap: str = ""
+    trades_partitions: int = 3
+
+    # Service ports (embedded defaults from docs/DESIGN: metrics ports start at 9101).
+    ingestion_port: int = 9101
+    mlflow_port: int = 5000
+    serving_port: int = 5001
+    rasa_port: int = 5005
+    actions_port: int = 5055
+    superset_port: int = 8088
+    prometheus_port: int = 9090
+    trino_port: int = 8080
+    grafana_port: int = 3000
+
+    # Symbols: the Finnhub free plan allows 50 per connection.
+    stocks: tuple[str, ...] = ("AAPL", "MSFT", "NVDA", "AMZN", "TSLA")
+    forex: tuple[str, ...] = ("OANDA:EUR_USD", "OANDA:GBP_USD", "OANDA:USD_JPY")
+    crypto: tuple[str, ...] = ("BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "BINANCE:SOLUSDT")
+
+    # Finnhub. The key comes from FINNHUB_API_KEY (see load()); repr=False keeps it out of logs.
+    finnhub_api_key: str = field(default="", repr=False)
+    finnhub_ws_url: str = "wss://ws.finnhub.io"
+    finnhub_rest_url: str = "https://finnhub.io/api/v1"
+    finnhub_calls_per_minute: int = 60
+    finnhub_calls_per_second: int = 30
+    quote_poll_seconds: float = 60.0
+    news_poll_seconds: float = 300.0
+    fundamentals_poll_seconds: float = 3600.0
+
+    # Market simulator (used when no Finnhub key is set).
+    sim_seed: int = 7
+    sim_rate: float = 200.0  # trades per second over all symbols, at average seasonality
+    sim_anomalies_per_hour: float = 1.0  # per symbol
+    sim_market_hours: str = "us"  # "us": stocks trade 09:30-16:00 New York, weekdays; "always"
+    sim_news_per_hour: float = 6.0  # per stock symbol
+
+    # Stack runner.
+    start_timeout: float = 60.0
+    stop_timeout: float = 15.0
+
+    chatbot_url: str = ""
+
+    topics: Topics = Topics()
+
+    # ---- derived values -------------------------------------------------------------
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap or f"{self.host}:{self.broker_port}"
+
+    @property
+    def uses_finnhub(self) -> bool:
+        return bool(self.finnhub_api_key)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return self.stocks + self.forex + self.crypto
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "log"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.state_dir / "run"
+
+    @property
+    def venv_dir(self) -> Path:
+        return self.venv_home or self.state_dir / "venvs"
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.state_dir / "lake"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.state_dir / "checkpoints"
+
+    def url(self, port: int, path: str = "") -> str:
+        return f"http://{self.host}:{port}{path}"
+
+    def asset_class_of(self, symbol: str) -> str:
+        """The asset class of a configured symbol, or a guess from Finnhub's exchange prefix."""
+        for asset_class in ASSET_CLASSES:
+            if symbol in getattr(self, asset_class):
+                return asset_class
+        prefix = symbol.split(":", 1)[0].upper() if ":" in symbol else ""
+        if prefix in {"OANDA", "FXCM", "FOREX", "FXPRO", "IC MARKETS", "PEPPERSTONE"}:
+            return "forex"
+        if prefix in {"BINANCE", "COINBASE", "KRAKEN", "BITFINEX", "GEMINI", "BITSTAMP", "HUOBI", "POLONIEX"}:
+            return "crypto"
+        return "stocks"
+
+
+def _parse(raw: str, kind: type | str, name: str):
+    kind = str(kind)
+    try:
+        if "tuple" in kind:
+            return tuple(s.strip() for s in raw.split(",") if s.strip())
+        if "Path" in kind:
+            return Path(raw).expanduser().resolve()
+        if "int" in kind:
+            return int(raw)
+        if "float" in kind:
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"LAKEWATCH_{name.upper()}={raw!r} is not a valid {kind}") from None
+    return raw
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from defaults overridden by LAKEWATCH_* variables (and FINNHUB_API_KEY)."""
+    env = os.environ if env is None else env
+    overrides: dict[str, object] = {}
+    for f in dataclasses.fields(Settings):
+        if f.name in ("topics", "finnhub_api_key"):
+            continue
+        raw = env.get(f"LAKEWATCH_{f.name.upper()}")
+        if raw is not None and raw != "":
+            overrides[f.name] = _parse(raw, f.type, f.name)
+    overrides["finnhub_api_key"] = env.get("FINNHUB_API_KEY", "").strip()
+    settings = Settings(**overrides)
+    if settings.sim_market_hours not in ("us", "always"):
+        raise ValueError("LAKEWATCH_SIM_MARKET_HOURS must be 'us' or 'always'")
+    if settings.profile not in ("embedded", "distributed"):
+        raise ValueError("LAKEWATCH_PROFILE must be 'embedded' or 'distributed'")
+    return settings

@@ -1,0 +1,194 @@
+"""Starts, watches and stops the embedded stack: the engine behind `make up/status/down`.
+
+Services start in order, each waiting for the previous one to be healthy. Every service runs
+in its own session (process group), logs to <state>/log/<name>.log, and is recorded in
+<state>/run/<name>.pid together with its kernel start time, so a recycled PID is never taken
+for ours. Stopping sends SIGTERM to the group, waits, then SIGKILLs what is left. Nothing is
+started twice: a service whose recorded process is alive is left as it is.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from lakewatch.services import Service, services
+from lakewatch.settings import REPO_ROOT, Settings
+
+
+class StackError(RuntimeError):
+    """A failure the user can act on; its message is one sentence."""
+
+
+@dataclass
+class Running:
+    pid: int
+    start_time: str
+
+
+def _proc_start_time(pid: int) -> str | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 (starttime) counted after the ")" that ends the command name.
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.pid"
+
+
+def _log_file(settings: Settings, name: str) -> Path:
+    return settings.log_dir / f"{name}.log"
+
+
+def running(settings: Settings, name: str) -> Running | None:
+    """The recorded process of a service if it is still the same, live process."""
+    path = _pid_file(settings, name)
+    try:
+        recorded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    pid, start_time = int(recorded["pid"]), str(recorded["start_time"])
+    if _proc_start_time(pid) != start_time or _is_zombie(pid):
+        return None
+    return Running(pid, start_time)
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def _last_lines(path: Path, n: int = 3) -> str:
+    try:
+        lines = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return ""
+    return "\n".join(lines[-n:])
+
+
+def _start(settings: Settings, service: Service, say) -> None:
+    if not _port_free(settings.host, service.port):
+        raise StackError(
+            f"port {service.port} on {settings.host} is already taken by another program, so {service.name} "
+            f"cannot start; stop that program or choose another port in lakewatch/settings.py (environment LAKEWATCH_*_PORT)."
+        )
+    log_path = _log_file(settings, service.name)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            service.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, env={**os.environ, **service.env}, cwd=REPO_ROOT,
+        )
+    start_time = _proc_start_time(proc.pid)
+    _pid_file(settings, service.name).write_text(json.dumps({"pid": proc.pid, "start_time": start_time,
+                                                             "command": service.command}))
+    deadline = time.monotonic() + settings.start_timeout
+    while time.monotonic() < deadline:
+        code = proc.poll()
+        if code is not None:
+            _pid_file(settings, service.name).unlink(missing_ok=True)
+            raise StackError(f"{service.name} exited during start-up (exit code {code}); its log {log_path} ends with:\n"
+                             + _last_lines(log_path))
+        if service.health():
+            if service.after_start:
+                service.after_start()
+            say(f"  {service.name:<10} started (pid {proc.pid})  {service.url}")
+            return
+        time.sleep(0.2)
+    raise StackError(f"{service.name} did not become healthy within {settings.start_timeout:.0f} s; see {log_path}.")
+
+
+def up(settings: Settings, say=print) -> None:
+    """Start every service not already running; on failure stop what this call started."""
+    for folder in (settings.log_dir, settings.run_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    started: list[Service] = []
+    try:
+        for service in services(settings):
+            current = running(settings, service.name)
+            if current:
+                say(f"  {service.name:<10} already running (pid {current.pid})  {service.url}")
+                continue
+            _start(settings, service, say)
+            started.append(service)
+    except BaseException:
+        for service in reversed(started):
+            _stop(settings, service.name, say)
+        raise
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the service's own session: its pid is the group id
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)
+
+
+def _stop(settings: Settings, name: str, say) -> bool:
+    current = running(settings, name)
+    pid_file = _pid_file(settings, name)
+    if current is None:
+        pid_file.unlink(missing_ok=True)
+        return False
+    started = time.monotonic()
+    _signal_group(current.pid, signal.SIGTERM)
+    deadline = started + settings.stop_timeout
+    while running(settings, name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    how = "stopped"
+    if running(settings, name):
+        _signal_group(current.pid, signal.SIGKILL)
+        how = f"killed after {settings.stop_timeout:.0f} s"
+        while running(settings, name):
+            time.sleep(0.05)
+    pid_file.unlink(missing_ok=True)
+    say(f"  {name:<10} {how} (pid {current.pid}) in {time.monotonic() - started:.1f} s")
+    return True
+
+
+def down(settings: Settings, say=print) -> int:
+    """Stop every service, last started first; return how many were running."""
+    names = [s.name for s in services(settings)]
+    # Pid files of services no longer in the list (an older checkout) are stopped too.
+    if settings.run_dir.exists():
+        names += sorted(p.stem for p in settings.run_dir.glob("*.pid") if p.stem not in names)
+    return sum(_stop(settings, name, say) for name in reversed(names))
+
+
+def status(settings: Settings) -> list[dict]:
+    rows = []
+    for service in services(settings):
+        current = running(settings, service.name)
+        rows.append({
+            "service": service.name,
+            "pid": current.pid if current else None,
+            "state": "running" if current else "stopped",
+            "health": ("ok" if service.health() else "unhealthy") if current else "-",
+            "url": service.url,
+        })
+    return rows
+
+
+def log_files(settings: Settings) -> list[Path]:
+    return [_log_file(settings, s.name) for s in services(settings) if _log_file(settings, s.name).exists()]

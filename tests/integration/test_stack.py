@@ -1,0 +1,85 @@
+"""`make up / status / down` on the real embedded stack, in a private state folder and ports."""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lakewatch.settings import REPO_ROOT
+
+pytestmark = pytest.mark.integration
+
+
+def make(target: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    # The test's own venv is reused so `make` does not build another one in the temp state folder.
+    env = {**os.environ, "LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}
+    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), target], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def sessions_alive(session_ids: set[int]) -> list[int]:
+    """PIDs of every process still in one of the given sessions (services start their own)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) in session_ids and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+def recorded_pids(settings) -> dict[str, int]:
+    return {p.stem: json.loads(p.read_text())["pid"] for p in settings.run_dir.glob("*.pid")}
+
+
+def test_up_status_down_leaves_no_process_behind(lw_settings):
+    try:
+        up = make("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert f"kafka://{lw_settings.bootstrap_servers}" in up.stdout
+        assert lw_settings.url(lw_settings.ingestion_port, "/metrics") in up.stdout
+        pids = recorded_pids(lw_settings)
+        assert set(pids) == {"broker", "ingestion"}
+
+        status = make("status")
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert [line.split()[:2] + [line.split()[3]] for line in status.stdout.splitlines()[1:]] == [
+            ["broker", "running", "ok"], ["ingestion", "running", "ok"]]
+
+        again = make("up")  # refuses to start a second copy
+        assert again.returncode == 0 and again.stdout.count("already running") == 2
+        assert recorded_pids(lw_settings) == pids
+
+        logs = subprocess.run([sys.executable, "-m", "lakewatch.cli", "logs", "--no-follow", "-n", "5"],
+                              capture_output=True, text=True, timeout=30)
+        assert "ingestion started" in logs.stdout
+    finally:
+        down = make("down")
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "stopped" in down.stdout
+    assert sessions_alive(set(pids.values())) == []
+    assert list(lw_settings.run_dir.glob("*.pid")) == []
+    after = make("status")
+    assert after.returncode == 1 and after.stdout.count("stopped") == 2
+
+
+def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_settings):
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", lw_settings.ingestion_port))
+        squatter.listen()
+        up = make("up")
+    try:
+        assert up.returncode != 0
+        message = [line for line in up.stderr.splitlines() if line.startswith("lakewatch:")]
+        assert len(message) == 1 and f"port {lw_settings.ingestion_port}" in message[0]
+        assert "already taken" in message[0]
+        assert list(lw_settings.run_dir.glob("*.pid")) == []  # the broker started first was stopped again
+    finally:
+        make("down")

@@ -1,0 +1,43 @@
+"""Child processes for tests and benchmarks: a private tansu broker, free ports, stopping by PID.
+
+Each process gets its own session so stopping it also stops anything it started.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from lakewatch.services import kafka_healthy, tansu_command
+
+
+def start_tansu(port: int, log_path) -> subprocess.Popen:
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(tansu_command("127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    deadline = time.monotonic() + 20
+    while not kafka_healthy(f"127.0.0.1:{port}", timeout=1):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            stop_process(proc)
+            raise RuntimeError(f"tansu did not start on port {port}; see {log_path}")
+        time.sleep(0.1)
+    return proc
+
+
+def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def free_port() -> int:
+    """A free loopback port, so test services never collide with a running stack."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
