@@ -3,7 +3,7 @@ from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "lakewatch_ingest_messages_total",
-    "Records delivered to the broker, by topic and asset class.",
+    "Records produced, by topic and asset class (failed deliveries: lakewatch_ingest_delivery_failed_total).",
     ["topic", "asset_class"],
 )
 DELIVERY_ERRORS = Counter(

@@ -75,12 +75,12 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
 
-    producer = RecordProducer(settings.bootstrap_servers)
     try:
         ensure_topics(settings)
     except Exception as exc:
         print(f"ingestion: cannot reach the Kafka broker at {settings.bootstrap_servers} ({exc}).", file=sys.stderr)
         return 1
+    producer = RecordProducer(settings.bootstrap_servers)
 
     stream = None
     if settings.uses_finnhub:
@@ -103,14 +103,13 @@ def main() -> int:
     event(log, "ingestion started", source=source, broker=settings.bootstrap_servers,
           symbols=len(settings.symbols), port=settings.ingestion_port)
 
-    code = 0
+    code, fatal = 0, ""
     while not stop.is_set():
         producer.poll(0.2)
         failed = next((s for s in sources if not s.is_alive()), None)
         if failed is not None:
             if isinstance(failed.error, InvalidApiKey):
-                print(f"ingestion: {failed.error}", file=sys.stderr)
-                code = EXIT_BAD_KEY
+                code, fatal = EXIT_BAD_KEY, f"ingestion: {failed.error}"
             else:
                 event(log, "source stopped", logging.ERROR, source=failed.name, error=repr(failed.error))
                 code = 1
@@ -123,6 +122,8 @@ def main() -> int:
     server.shutdown()
     event(log, "ingestion stopped", delivered=producer.delivered, failed=producer.failed,
           unflushed=left, stop_seconds=round(time.monotonic() - started, 2))
+    if fatal:  # last, so it is the line the stack runner shows
+        print(fatal, file=sys.stderr)
     return code or (1 if left else 0)
 
 

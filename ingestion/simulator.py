@@ -10,8 +10,9 @@ Model, in short:
 - Prices follow a geometric Brownian motion sampled exactly at each trade time, with a
   stochastic volatility (an Ornstein-Uhlenbeck log-volatility per symbol, updated each minute)
   around an annualised base vol per asset class. Prices are rounded to the symbol's tick size.
-- Trades arrive as a Poisson process. `rate` trades/s are split evenly over the symbols that are
-  open, times an intraday seasonality of mean 1 (a U over the US session for stocks, a daily
+- Trades arrive as a Poisson process. `rate` trades/s are split evenly over all symbols (a
+  closed market's share is not handed to the others, so crypto does not change pace when New
+  York opens), times an intraday seasonality of mean 1 (a U over the US session for stocks, a daily
   cycle peaking in the Europe/US overlap for forex and crypto).
 - market_hours="us": stocks trade 09:30-16:00 America/New_York on weekdays (exchange holidays
   are ignored), forex from Sunday 17:00 to Friday 17:00 New York time, crypto always.
@@ -45,7 +46,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import Callable, Sequence
+from typing import Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -67,7 +68,7 @@ TRADING_SECONDS_PER_YEAR = {"stocks": 252 * 6.5 * 3600, "forex": 260 * 24 * 3600
 RATE_WEIGHT = {"stocks": 1.0, "forex": 1.0, "crypto": 1.0}
 
 LOG_VOL_STD = 0.35  # stationary std of log-volatility: vol mostly within x0.5..x2 of base
-LOG_VOL_MEMORY = math.exp(-1 / 60)  # per-minute autocorrelation: a one-hour half-life-ish
+LOG_VOL_MEMORY = math.exp(-1 / 60)  # per minute: a vol regime lasts about an hour
 CLOSED_VOL_FACTOR = 0.25
 
 SESSION_OPEN_MIN, SESSION_CLOSE_MIN = 9 * 60 + 30, 16 * 60  # New York local minutes
@@ -270,7 +271,6 @@ class MarketSimulator:
         self.anomalies_per_hour = float(anomalies_per_hour)
         self.market_hours = market_hours
         self.news_per_hour = float(news_per_hour)
-        self._start_ms = int(start_ms)
         self._now_ms = int(start_ms)
         self._generated_to = int(start_ms)  # everything before this is computed and queued
         self._ny_day: int | None = None
@@ -302,7 +302,8 @@ class MarketSimulator:
     def advance(self, until_ms: int) -> SimBatch:
         """Everything that happens in the whole ticks between now and until_ms; moves the clock.
 
-        A tick that until_ms cuts in two is left for the next call.
+        A tick that until_ms cuts in two is left for the next call. The batch holds the whole
+        span in memory, so a backfill of hours at a high rate should advance in chunks.
         """
         while self._generated_to < until_ms:
             self._simulate_minute()
@@ -323,7 +324,8 @@ class MarketSimulator:
         first_release = int(starts[0] + durations[0])
         clock = _clock(minute)
         is_open = [_open(s.asset_class, clock, self.market_hours) for s in self._symbols]
-        open_weight = sum(RATE_WEIGHT[s.asset_class] for s, o in zip(self._symbols, is_open) if o)
+        # A fixed share per symbol: crypto must not trade differently because New York opened.
+        total_weight = sum(RATE_WEIGHT[s.asset_class] for s in self._symbols)
 
         self._queue_fundamentals(clock, first_release)
         frames: list[tuple[int, dict]] = []
@@ -332,18 +334,18 @@ class MarketSimulator:
             self._roll_day(symbol, clock)
             symbol.log_vol = LOG_VOL_MEMORY * symbol.log_vol + LOG_VOL_STD * math.sqrt(
                 1 - LOG_VOL_MEMORY**2) * float(symbol.vol_rng.standard_normal())
+            if symbol.asset_class == "stocks":  # before the trades: news cannot know this minute's prices
+                news.extend((t, index, symbol.name, item) for t, item in self._news_items(symbol, first, minute_end))
             if open_now:
                 if first == minute:  # anomalies start on whole minutes only
                     self._maybe_start_anomaly(symbol, minute)
-                rate = self.rate * RATE_WEIGHT[symbol.asset_class] / open_weight * _seasonality(symbol.asset_class, clock)
+                rate = self.rate * RATE_WEIGHT[symbol.asset_class] / total_weight * _seasonality(symbol.asset_class, clock)
                 frames.extend(self._trades(symbol, starts, durations, rate, minute_end))
                 self._quotes.append((minute_end, (symbol.name, self._quote(symbol, minute_end))))
             else:
                 symbol.backlog = 0  # an arrival that could not fit before the close is dropped
                 symbol.log_price += CLOSED_VOL_FACTOR * symbol.sigma * math.sqrt(60) * float(
                     symbol.market_rng.standard_normal())
-            if symbol.asset_class == "stocks":
-                news.extend((t, index, symbol.name, item) for t, item in self._news_items(symbol, first, minute_end))
             symbol.minute_closes.append(symbol.last_price)
 
         frames.sort(key=itemgetter(0))  # stable: tick order, then symbol order within a tick
@@ -369,13 +371,13 @@ class MarketSimulator:
         sigma = symbol.sigma if vol_x is None else symbol.sigma * np.append(vol_x[tick_of], vol_x[-1])
         path = symbol.log_price + np.cumsum(np.sqrt(gaps) * sigma * rng.standard_normal(n + 1))
         symbol.log_price = float(path[-1])
+        if n == 0:
+            return []
         log_prices = path[:-1]
         offset = anomaly.price_offset(times) if anomaly else None
         if offset is not None:
             log_prices = log_prices + offset
         prices = np.round(np.exp(log_prices), symbol.decimals)
-        if n == 0:
-            return []
         self._update_day(symbol, prices, int(times[-1]))
 
         items = self._items(symbol, prices, times.astype(np.int64), None if size_x is None else size_x[tick_of])
@@ -481,8 +483,8 @@ class MarketSimulator:
         last_ms = symbol.last_trade_ms if symbol.last_trade_ms is not None else minute_end
         return {
             "c": c,
-            "d": round(c - pc, dec),
-            "dp": round((c / pc - 1) * 100, 4),
+            "d": round(c - pc, dec) + 0.0,  # + 0.0 turns -0.0 into 0.0
+            "dp": round((c / pc - 1) * 100, 4) + 0.0,
             "h": symbol.day_high if symbol.day_high is not None else c,
             "l": symbol.day_low if symbol.day_low is not None else c,
             "o": symbol.day_open if symbol.day_open is not None else c,
@@ -502,8 +504,8 @@ class MarketSimulator:
         return items
 
     def _queue_news(self, news: list[tuple[int, int, str, dict]], minute: int) -> None:
-        # Ids grow with time and differ between minutes of different runs, so restarting the
-        # simulator later never reuses an id: minute number * 1000 + rank in the minute.
+        # id = minute number * 1000 + rank in the minute: ids grow with simulated time, so a
+        # simulator restarted later never reuses an id an earlier run already published.
         news.sort(key=itemgetter(0, 1))
         for rank, (t, _, name, item) in enumerate(news):
             news_id = (minute // MINUTE_MS) * 1000 + rank

@@ -11,6 +11,7 @@ import logging
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from ingestion.producer import KAFKA_LOG
 from lakewatch.logs import event
 from lakewatch.settings import Settings
 
@@ -20,7 +21,7 @@ log = logging.getLogger("ingestion.topics")
 def ensure_topics(settings: Settings, timeout: float = 10.0) -> dict[str, int]:
     """Create missing topics; return {topic: partition count} as the broker reports it."""
     wanted = settings.topics.partitions(settings.trades_partitions)
-    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers})
+    admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": KAFKA_LOG})
     existing = admin.list_topics(timeout=timeout).topics
     missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
     if missing:

@@ -75,7 +75,7 @@ class Settings:
 
     # Market simulator (used when no Finnhub key is set).
     sim_seed: int = 7
-    sim_rate: float = 200.0  # trades per second over all symbols, at average seasonality
+    sim_rate: float = 200.0  # trades/s over all symbols at mean seasonality with every market open
     sim_anomalies_per_hour: float = 1.0  # per symbol
     sim_market_hours: str = "us"  # "us": stocks trade 09:30-16:00 New York, weekdays; "always"
     sim_news_per_hour: float = 6.0  # per stock symbol

@@ -78,12 +78,12 @@ def _port_free(host: str, port: int) -> bool:
             return False
 
 
-def _last_lines(path: Path, n: int = 3) -> str:
+def _last_line(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
     except OSError:
         return ""
-    return "\n".join(lines[-n:])
+    return lines[-1] if lines else "(empty log)"
 
 
 def _start(settings: Settings, service: Service, say) -> None:
@@ -106,8 +106,8 @@ def _start(settings: Settings, service: Service, say) -> None:
         code = proc.poll()
         if code is not None:
             _pid_file(settings, service.name).unlink(missing_ok=True)
-            raise StackError(f"{service.name} exited during start-up (exit code {code}); its log {log_path} ends with:\n"
-                             + _last_lines(log_path))
+            raise StackError(f"{service.name} exited during start-up (exit code {code}): {_last_line(log_path)} "
+                             f"(full log: {log_path})")
         if service.health():
             if service.after_start:
                 service.after_start()

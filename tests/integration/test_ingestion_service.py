@@ -12,6 +12,8 @@ import urllib.request
 import pytest
 
 from lakewatch.services import http_healthy
+from tests.conftest import FAKE_KEY
+from tests.fakes.fake_finnhub import FakeFinnhub
 from tests.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -65,6 +67,54 @@ def test_simulator_service_is_healthy_counts_messages_and_flushes_everything_on_
 
 def test_unreachable_broker_stops_the_service_with_one_sentence(lw_settings):
     proc = start_service({})
-    code, stderr = stop_service(proc, timeout=60)
-    assert code == 1
+    try:
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        stop_service(proc)
+    assert proc.returncode == 1
     assert f"cannot reach the Kafka broker at {lw_settings.bootstrap_servers}" in stderr.strip().splitlines()[-1]
+
+
+def finnhub_env(fake, key: str) -> dict:
+    return {"FINNHUB_API_KEY": key, "LAKEWATCH_FINNHUB_WS_URL": fake.ws_url,
+            "LAKEWATCH_FINNHUB_REST_URL": fake.rest_url}
+
+
+def test_with_a_finnhub_key_live_trades_quotes_news_and_fundamentals_reach_the_broker(broker):
+    with FakeFinnhub(key=FAKE_KEY, trickle_interval=0.1) as fake:
+        proc = start_service(finnhub_env(fake, FAKE_KEY))
+        try:
+            trades = read_topic(broker.bootstrap_servers, broker.topics.trades, 3, expected=50, timeout=60)
+            quotes = read_topic(broker.bootstrap_servers, broker.topics.quotes, expected=len(broker.symbols), timeout=60)
+            news = read_topic(broker.bootstrap_servers, broker.topics.news, expected=1, timeout=60)
+            fundamentals = read_topic(broker.bootstrap_servers, broker.topics.fundamentals, expected=1, timeout=60)
+            health = json.load(urllib.request.urlopen(broker.url(broker.ingestion_port, "/health")))
+        finally:
+            code, stderr = stop_service(proc)
+    assert code == 0, stderr[-2000:]
+    assert health["source"] == "finnhub" and health["finnhub_ws_connected"] is True
+    assert len(trades) >= 50 and {t["value"]["source"] for t in trades} == {"finnhub"}
+    assert {t["value"]["asset_class"] for t in trades} == {"stocks", "forex", "crypto"}
+    assert {q["key"] for q in quotes} == set(broker.symbols)
+    assert news and fundamentals
+    assert FAKE_KEY not in stderr  # the key never reaches a log line
+
+
+def test_rejected_key_stops_make_up_with_one_readable_line(lw_settings):
+    from tests.integration.test_stack import make
+
+    with FakeFinnhub(key=FAKE_KEY) as fake:
+        os.environ.update(finnhub_env(fake, "wrong-key-42"))
+        try:
+            up = make("up")
+        finally:
+            for name in finnhub_env(fake, ""):
+                os.environ.pop(name)
+            make("down")
+    assert up.returncode != 0
+    (line,) = [line for line in up.stderr.splitlines() if line.startswith("lakewatch:")]
+    assert line.startswith("lakewatch: ingestion exited during start-up (exit code 2): ingestion: Finnhub rejected "
+                           "the API key (HTTP 401")
+    assert "set FINNHUB_API_KEY to a valid key" in line
+    assert "wrong-key-42" not in up.stdout + up.stderr
+    assert list(lw_settings.run_dir.glob("*.pid")) == []  # the broker was stopped again

@@ -67,7 +67,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
     assert sessions_alive(set(pids.values())) == []
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
-    assert after.returncode == 1 and after.stdout.count("stopped") == 2
+    assert after.returncode != 0 and after.stdout.count("stopped") == 2  # make exits 2 when status says 1
 
 
 def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_settings):

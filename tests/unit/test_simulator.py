@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from ingestion import records
+from ingestion import records, sim_content
 from ingestion.simulator import (
     ANOMALY_KINDS,
     MarketSimulator,
@@ -216,8 +216,8 @@ def test_stocks_and_forex_do_not_trade_on_a_saturday_under_us_hours_but_crypto_d
     traded = {item["s"] for frame in batch.trade_frames for item in frame["data"]}
     assert traded == set(SETTINGS.crypto)
     assert {symbol for symbol, _ in batch.quotes} == set(SETTINGS.crypto)
-    # The whole rate goes to the open symbols.
-    expected = 50 * 30 * 60 * np.mean([volume_seasonality("crypto", SATURDAY + m * MINUTE) for m in range(30)])
+    # Each symbol keeps its share of the rate whether or not the other markets are open.
+    expected = 50 * 3 / 11 * 30 * 60 * np.mean([volume_seasonality("crypto", SATURDAY + m * MINUTE) for m in range(30)])
     assert abs(batch.trade_count - expected) < 0.05 * expected
 
 
@@ -309,6 +309,14 @@ def test_news_items_are_company_news_with_growing_ids():
         assert record["related"] == [symbol] and record["category"] == "company"
         assert WEDNESDAY <= record["published_at"] < WEDNESDAY + HOUR
         assert record["url"] == f"https://news.example.invalid/{item['id']}" and record["headline"]
+
+
+def test_headlines_follow_the_price_move_of_the_last_hour():
+    rng = np.random.default_rng(0)
+    assert "2.1%" in sim_content.news_text("AAPL", 0.021, 190.0, rng)[0]
+    assert "3.0%" in sim_content.news_text("AAPL", -0.030, 190.0, rng)[0]
+    headline, summary, source = sim_content.news_text("AAPL", 0.0005, 190.0, rng)
+    assert "%" not in headline and "$190.00" in summary and source
 
 
 def test_fundamentals_come_for_every_stock_at_start_and_metrics_again_each_new_day():
