@@ -1,5 +1,8 @@
 """The services of the embedded stack, in start order. Later issues register theirs here.
 
+The stream job starts before ingestion so it is ready when the first records arrive (it would
+catch up anyway: it reads every topic from the beginning).
+
 Each entry says how to start a service, which port it needs free, how to tell it is healthy,
 and what to do once it is (the broker gets its topics). The runner (stack.py) knows nothing
 about any particular service.
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from lakewatch.settings import Settings
+from lakewatch.settings import REPO_ROOT, Settings
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,13 @@ def services(settings: Settings) -> list[Service]:
             health=lambda: kafka_healthy(settings.bootstrap_servers),
             after_start=lambda: ensure_topics(settings),
         ))
+    stack.append(Service(
+        name="stream",
+        command=[python, str(REPO_ROOT / "spark" / "stream_job.py")],
+        port=settings.stream_port,
+        url=settings.url(settings.stream_port, "/metrics"),
+        health=lambda: http_healthy(settings.url(settings.stream_port, "/health")),
+    ))
     stack.append(Service(
         name="ingestion",
         command=[python, "-m", "ingestion.service"],

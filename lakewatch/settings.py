@@ -49,6 +49,7 @@ class Settings:
 
     # Service ports (embedded defaults from docs/DESIGN: metrics ports start at 9101).
     ingestion_port: int = 9101
+    stream_port: int = 9102
     mlflow_port: int = 5000
     serving_port: int = 5001
     rasa_port: int = 5005
@@ -79,6 +80,16 @@ class Settings:
     sim_anomalies_per_hour: float = 1.0  # per symbol
     sim_market_hours: str = "us"  # "us": stocks trade 09:30-16:00 New York, weekdays; "always"
     sim_news_per_hour: float = 6.0  # per stock symbol
+
+    # Stream job (spark/): Kafka -> Delta.
+    trigger_seconds: float = 1.0
+    max_offsets_per_trigger: int = 200_000  # foreachBatch collects a batch on the driver: bound it
+    bar_watermark_seconds: int = 10  # a 1-minute bar is final once event time passed its end by this
+    max_trade_age_days: int = 366  # older trade_ts (vs the Kafka timestamp) is rejected as absurd
+    max_trade_future_seconds: int = 300  # so is a trade_ts this far ahead of the Kafka timestamp
+    maintenance_minutes: float = 10.0  # compaction, vacuum and Delta checkpoints, one table per run
+    vacuum_retention_hours: float = 24.0
+    spark_driver_memory: str = "2g"
 
     # Stack runner.
     start_timeout: float = 60.0

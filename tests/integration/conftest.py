@@ -4,9 +4,15 @@ Every process started here is stopped by its PID in the fixture's teardown, pass
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+
 import pytest
 
 from lakewatch import settings as settings_module
+from lakewatch.settings import REPO_ROOT
 from tests.processes import free_port, start_tansu, stop_process
 
 
@@ -18,6 +24,7 @@ def lw_settings(tmp_path, monkeypatch):
         "LAKEWATCH_STATE_DIR": str(tmp_path / "var"),
         "LAKEWATCH_BROKER_PORT": str(free_port()),
         "LAKEWATCH_INGESTION_PORT": str(free_port()),
+        "LAKEWATCH_STREAM_PORT": str(free_port()),
         "LAKEWATCH_SIM_MARKET_HOURS": "always",
     }
     for key, value in env.items():
@@ -38,3 +45,68 @@ def broker(lw_settings):
     finally:
         stop_process(proc)
 
+
+@contextlib.contextmanager
+def _stderr_to(path):
+    """Point fd 2 at a file while the JVM starts: Spark and its Python workers (whose stderr
+    the JVM copies to its own) then log there, where tests can read them."""
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _stop_jvm() -> None:
+    """session.stop() leaves the JVM running until this process exits; closing its stdin is
+    how pyspark asks it to exit, and its Popen (held by the gateway) gets it waited for."""
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    if gateway is not None:
+        gateway.shutdown()
+        gateway.proc.stdin.close()
+        try:
+            gateway.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            gateway.proc.kill()
+            gateway.proc.wait()
+        SparkContext._gateway = SparkContext._jvm = None
+
+
+@pytest.fixture(scope="session")
+def spark_log(tmp_path_factory):
+    """The file the session's JVM and Python workers write their stderr to."""
+    return tmp_path_factory.mktemp("spark") / "spark.log"
+
+
+@pytest.fixture(scope="session")
+def spark(spark_log):
+    """One local[2] SparkSession for the whole test session (it takes 10-25 s to start)."""
+    from pyspark.sql import SparkSession
+
+    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "PYSPARK_PYTHON", "SPARK_LOCAL_IP")}
+    # Spark's Python workers inherit PYTHONPATH: they must import spark/kafka_source.py by name.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "spark"), saved["PYTHONPATH"]]))
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # else workers run whatever `python3` is on PATH
+    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    with _stderr_to(spark_log):
+        session = (SparkSession.builder.master("local[2]").appName("lakewatch-tests")
+                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                   .config("spark.sql.shuffle.partitions", "2").config("spark.sql.session.timeZone", "UTC")
+                   .config("spark.local.dir", str(spark_log.parent / "tmp"))
+                   .getOrCreate())
+    session.sparkContext.setLogLevel("WARN")
+    try:
+        yield session
+    finally:
+        session.stop()
+        _stop_jvm()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

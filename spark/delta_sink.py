@@ -1,0 +1,124 @@
+"""Writes each micro-batch into the Delta tables exactly once, whatever crashes in between.
+
+Spark may run a micro-batch again after a crash (its offsets were logged, its commit was
+not). Every Delta commit made here therefore carries an application transaction
+(app_id, batch_id), and a table whose recorded transaction version already reached the batch
+is skipped. app_id is fixed per checkpoint folder, so a new checkpoint (a deliberate
+re-ingest) never collides with an old one. Tables are written in tables.STREAM_TABLES order,
+bars last: the bars commit also stores the watermark the next batch starts from.
+"""
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+
+import bars
+import stream_metrics as metrics
+import tables
+from parse import TopicSpec, column_prefix
+
+
+def app_id_for(checkpoint: Path) -> str:
+    """The writer id of a checkpoint folder: created with it, kept for its lifetime."""
+    checkpoint.mkdir(parents=True, exist_ok=True)
+    marker = checkpoint / "lakewatch_app_id"
+    if not marker.exists():
+        marker.write_text(f"lakewatch-stream-{uuid.uuid4()}")
+    return marker.read_text().strip()
+
+
+def table_rows(parsed: pa.Table, spec: TopicSpec) -> pa.Table:
+    """The valid rows of one topic, as that table's columns (without columns added later)."""
+    mask = pc.and_(pc.equal(parsed["topic"], spec.topic), pc.is_null(parsed["reason"]))
+    rows = parsed.filter(mask)
+    prefix = column_prefix(spec)
+    names = [n for n in rows.column_names if n.startswith(prefix)]
+    return rows.select(names).rename_columns([n[len(prefix):] for n in names])
+
+
+def reject_rows(parsed: pa.Table) -> pa.Table:
+    rejected = parsed.filter(pc.is_valid(parsed["reason"]))
+    now = pa.array([int(time.time() * 1_000_000)] * len(rejected), pa.int64()).cast(tables.TS)
+    return pa.table({
+        "topic": rejected["topic"], "kafka_partition": rejected["partition"], "kafka_offset": rejected["offset"],
+        "key": rejected["key"], "raw_value": rejected["raw_value"], "reason": rejected["reason"],
+        "kafka_ts": rejected["kafka_ts"], "rejected_at": now,
+    })
+
+
+def conform(data: pa.Table, table: tables.Table) -> pa.Table:
+    return data.select(table.schema.names).cast(table.schema)
+
+
+class DeltaSink:
+    def __init__(self, lake_dir: Path, app_id: str, specs: list[TopicSpec], watermark_delay_s: int):
+        tables.ensure(lake_dir)
+        self.app_id = app_id
+        self.specs = specs
+        self.delay_s = watermark_delay_s
+        self.delta = {t.name: DeltaTable(str(t.path(lake_dir))) for t in tables.STREAM_TABLES}
+        self.watermarks = bars.saved_watermarks(self.delta[tables.BARS_1M.name], watermark_delay_s)
+        self.last_batch_id: int | None = None
+
+    def _done(self, table: tables.Table, batch_id: int) -> bool:
+        version = self.delta[table.name].transaction_version(self.app_id)
+        return version is not None and version >= batch_id
+
+    def _commit(self, batch_id: int, **metadata: str) -> CommitProperties:
+        return CommitProperties(app_transactions=[Transaction(self.app_id, batch_id)], custom_metadata=metadata or None)
+
+    def _append(self, table: tables.Table, data: pa.Table, batch_id: int) -> None:
+        if len(data) == 0 or self._done(table, batch_id):
+            return
+        write_deltalake(self.delta[table.name], conform(data, table), mode="append",
+                        partition_by=list(table.partition_by) or None, commit_properties=self._commit(batch_id))
+        metrics.ROWS_WRITTEN.labels(table.name).inc(len(data))
+
+    def _merge_bars(self, partial: pa.Table, watermarks: bars.Watermarks, batch_id: int) -> None:
+        if len(partial) == 0 or self._done(tables.BARS_1M, batch_id):
+            return
+        (self.delta[tables.BARS_1M.name]
+         .merge(partial, predicate=bars.MERGE_PREDICATE, source_alias="s", target_alias="t",
+                commit_properties=self._commit(batch_id, **{bars.WATERMARK_KEY: bars.encode(watermarks)}))
+         .when_matched_update(updates=bars.MERGE_UPDATES)
+         .when_not_matched_insert_all()
+         .execute())
+        metrics.ROWS_WRITTEN.labels(tables.BARS_1M.name).inc(len(partial))
+
+    def write(self, parsed: pa.Table, batch_id: int) -> dict:
+        """Write one parsed batch (see parse.parse) to every table; return counts."""
+        counts = {"input": len(parsed)}
+        rejects = reject_rows(parsed)
+        for item in pc.value_counts(rejects["topic"]).to_pylist():
+            metrics.REJECTS.labels(item["values"]).inc(item["counts"])
+        self._append(tables.REJECTS, rejects, batch_id)
+        counts["rejects"] = len(rejects)
+
+        trades_spec, *other_specs = self.specs
+        trades = table_rows(parsed, trades_spec)
+        in_bar = bars.in_bar_mask(trades, self.watermarks)
+        trades = trades.append_column("in_bar", in_bar)
+        late = len(trades) - pc.sum(in_bar).as_py() if len(trades) else 0
+        metrics.LATE_TRADES.inc(late)
+        self._append(tables.TRADES, trades, batch_id)
+        counts.update(trades=len(trades), late=late)
+
+        for spec in other_specs:
+            rows = table_rows(parsed, spec)
+            self._append(spec.table, rows, batch_id)
+            counts[spec.table.name] = len(rows)
+
+        watermarks = bars.advance(self.watermarks, trades, self.delay_s)
+        partial = bars.aggregate(trades.filter(in_bar))
+        self._merge_bars(partial, watermarks, batch_id)
+        counts["bars"] = len(partial)
+        self.watermarks = watermarks
+        self.last_batch_id = batch_id
+        if watermarks:
+            metrics.WATERMARK.set(max(watermarks.values()) / 1e6)
+        return counts

@@ -1,0 +1,172 @@
+"""The stream job: Kafka topics -> Spark Structured Streaming -> Delta tables, exactly once.
+
+    python spark/stream_job.py                 # run until SIGTERM (the stack starts it)
+    python spark/stream_job.py --available-now # process what is on the broker, then exit
+
+Spark reads every topic through the one Kafka seam (kafka_source.read_kafka), parses and
+validates in one projection (parse.py), and hands each micro-batch as one Arrow table to
+DeltaSink, which writes all tables with idempotent commits. Checkpoints live in
+<state>/checkpoints/stream, the tables in <state>/lake. /health and /metrics are served on
+settings.stream_port.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+SPARK_DIR = Path(__file__).resolve().parent
+# Spark's Python workers import this folder's modules (the Kafka data source) by name.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPARK_DIR), os.environ.get("PYTHONPATH")]))
+os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need this venv's packages, not the system python
+sys.path.insert(0, str(SPARK_DIR))
+
+import stream_metrics as metrics  # noqa: E402
+from confluent_kafka import Consumer, TopicPartition  # noqa: E402
+from delta_sink import DeltaSink, app_id_for  # noqa: E402
+from kafka_source import read_kafka  # noqa: E402
+from maintenance import Schedule  # noqa: E402
+from parse import parse, topic_specs  # noqa: E402
+
+from lakewatch import logs, service_http  # noqa: E402
+from lakewatch.logs import event  # noqa: E402
+from lakewatch.settings import Settings, load  # noqa: E402
+
+log = logging.getLogger("spark.stream_job")
+QUERY_NAME = "lakewatch-stream"
+
+
+def spark_session(settings: Settings):
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master("local[2]").appName(QUERY_NAME)
+             .config("spark.driver.memory", settings.spark_driver_memory)
+             .config("spark.driver.host", settings.host).config("spark.driver.bindAddress", settings.host)
+             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.session.timeZone", "UTC")
+             # A record that overflows an expression must become a reject, not stop the stream forever.
+             .config("spark.sql.ansi.enabled", "false")
+             .config("spark.sql.shuffle.partitions", "2")
+             .config("spark.local.dir", str(settings.state_dir / "spark-tmp"))
+             .config("spark.sql.streaming.metricsEnabled", "true")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("WARN")
+    return spark
+
+
+class Job:
+    """Owns the query, its sink and maintenance; foreachBatch calls `process`."""
+
+    def __init__(self, settings: Settings, spark):
+        self.settings = settings
+        self.spark = spark
+        self.specs = topic_specs(settings)
+        self.checkpoint = settings.checkpoint_dir / "stream"
+        self.sink = DeltaSink(settings.lake_dir, app_id_for(self.checkpoint), self.specs, settings.bar_watermark_seconds)
+        self.maintenance = Schedule(self.sink.delta, settings.maintenance_minutes, settings.vacuum_retention_hours)
+        self.query = None
+        self.last_batch_at: float | None = None
+        self.offsets: dict[str, dict[str, int]] = {}
+
+    def process(self, batch, batch_id: int) -> None:
+        started = time.monotonic()
+        parsed = parse(batch, self.specs).toArrow()
+        counts = self.sink.write(parsed, batch_id)
+        metrics.INPUT_ROWS.inc(counts["input"])
+        metrics.BATCH_SECONDS.observe(time.monotonic() - started)
+        metrics.BATCH_ID.set(batch_id)
+        metrics.LAST_BATCH.set(time.time())
+        self.last_batch_at = time.monotonic()
+        if counts["input"]:
+            event(log, "batch written", batch_id=batch_id, seconds=round(time.monotonic() - started, 3), **counts)
+        self.maintenance.run_if_due()
+
+    def start(self, available_now: bool = False):
+        topics = list(self.settings.topics.partitions(self.settings.trades_partitions))
+        stream = read_kafka(self.spark, self.settings, topics, self.settings.max_offsets_per_trigger)
+        writer = (stream.writeStream.queryName(QUERY_NAME).foreachBatch(self.process)
+                  .option("checkpointLocation", str(self.checkpoint)))
+        writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
+            processingTime=f"{self.settings.trigger_seconds} seconds")
+        self.query = writer.start()
+        return self.query
+
+    def health(self) -> tuple[bool, dict]:
+        query = self.query
+        active = bool(query and query.isActive)
+        error = query.exception() if query else None
+        age = None if self.last_batch_at is None else round(time.monotonic() - self.last_batch_at, 1)
+        # A trigger that cannot finish within a minute is a stuck job, not a slow one.
+        stalled = age is not None and age > max(60.0, 30 * self.settings.trigger_seconds)
+        details = {"query_active": active, "last_batch_id": self.sink.last_batch_id, "last_batch_age_s": age,
+                   "watermarks_us": self.sink.watermarks, "error": str(error) if error else None}
+        return active and not error and not stalled, details
+
+    def update_progress_metrics(self, lag_consumer: Consumer) -> None:
+        progress = self.query.lastProgress if self.query else None
+        if not progress:
+            return
+        metrics.INPUT_RATE.set(progress.get("inputRowsPerSecond") or 0)
+        metrics.PROCESSED_RATE.set(progress.get("processedRowsPerSecond") or 0)
+        for source in progress.get("sources", []):
+            end = source.get("endOffset")
+            if isinstance(end, str):
+                end = json.loads(end)
+            for topic, partitions in (end or {}).items():
+                if topic.startswith("_") or not isinstance(partitions, dict):
+                    continue
+                for partition, offset in partitions.items():
+                    try:  # tansu under-reports the high watermark by up to one produce batch
+                        _, high = lag_consumer.get_watermark_offsets(TopicPartition(topic, int(partition)), timeout=2)
+                    except Exception:
+                        continue
+                    metrics.LAG.labels(topic, partition).set(max(0, high - int(offset)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--available-now", action="store_true", help="process the backlog, then exit")
+    args = parser.parse_args(argv)
+    settings = load()
+    logs.setup("stream")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+
+    started = time.monotonic()
+    spark = spark_session(settings)
+    job = Job(settings, spark)
+    server = service_http.serve(settings.host, settings.stream_port, job.health)
+    query = job.start(available_now=args.available_now)
+    event(log, "stream started", seconds=round(time.monotonic() - started, 1), lake=str(settings.lake_dir),
+          checkpoint=str(job.checkpoint), broker=settings.bootstrap_servers, port=settings.stream_port,
+          symbols_with_watermark=len(job.sink.watermarks))
+
+    lag_consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "lakewatch-stream-lag",
+                             "enable.auto.commit": False})
+    code = 0
+    try:
+        while not stop.is_set() and query.isActive:
+            stop.wait(2.0)
+            job.update_progress_metrics(lag_consumer)
+        if query.exception():
+            event(log, "stream query failed", logging.ERROR, error=str(query.exception()))
+            code = 1
+    finally:
+        query.stop()
+        lag_consumer.close()
+        server.shutdown()
+        spark.stop()
+        event(log, "stream stopped", last_batch_id=job.sink.last_batch_id)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

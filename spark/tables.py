@@ -1,0 +1,83 @@
+"""The Delta tables the stream job writes: names, schemas and partitioning, in one place.
+
+The SQL surface, Superset and the bot all read these names (schema `market`), so the
+schemas here are the contract; docs/tables.md describes every column. All tables are
+created empty when the job starts, so readers can query a table before its first row.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+from deltalake import DeltaTable
+
+TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    schema: pa.Schema
+    partition_by: tuple[str, ...] = ()
+
+    def path(self, lake_dir: Path) -> Path:
+        return lake_dir / self.name
+
+
+TRADES = Table("trades", pa.schema([
+    ("symbol", pa.string()), ("asset_class", pa.string()), ("price", pa.float64()), ("volume", pa.float64()),
+    ("trade_ts", TS), ("conditions", pa.list_(pa.string())), ("source", pa.string()),
+    ("kafka_partition", pa.int32()), ("kafka_offset", pa.int64()), ("ingested_at", TS),
+    ("in_bar", pa.bool_()), ("trade_date", pa.date32()),
+]), partition_by=("trade_date",))
+
+REJECTS = Table("rejects", pa.schema([
+    ("topic", pa.string()), ("kafka_partition", pa.int32()), ("kafka_offset", pa.int64()), ("key", pa.string()),
+    ("raw_value", pa.string()), ("reason", pa.string()), ("kafka_ts", TS), ("rejected_at", TS),
+]))
+
+BARS_1M = Table("bars_1m", pa.schema([
+    ("symbol", pa.string()), ("asset_class", pa.string()), ("window_start", TS), ("window_end", TS),
+    ("open", pa.float64()), ("high", pa.float64()), ("low", pa.float64()), ("close", pa.float64()),
+    ("volume", pa.float64()), ("vwap", pa.float64()), ("trade_count", pa.int64()),
+    # Kept so a later batch can merge into the bar exactly: vwap = notional / volume.
+    ("notional", pa.float64()), ("first_trade_ts", TS), ("last_trade_ts", TS), ("updated_at", TS),
+]))
+
+QUOTES = Table("quotes", pa.schema([
+    ("symbol", pa.string()), ("asset_class", pa.string()), ("current", pa.float64()), ("change", pa.float64()),
+    ("percent_change", pa.float64()), ("high", pa.float64()), ("low", pa.float64()), ("open", pa.float64()),
+    ("prev_close", pa.float64()), ("quote_ts", TS), ("source", pa.string()), ("ingested_at", TS),
+]))
+
+NEWS = Table("news", pa.schema([
+    ("id", pa.int64()), ("symbol", pa.string()), ("category", pa.string()), ("headline", pa.string()),
+    ("summary", pa.string()), ("source", pa.string()), ("url", pa.string()), ("image", pa.string()),
+    ("related", pa.list_(pa.string())), ("published_at", TS), ("origin", pa.string()), ("ingested_at", TS),
+]))
+
+FUNDAMENTALS = Table("fundamentals", pa.schema([
+    ("symbol", pa.string()), ("asset_class", pa.string()), ("kind", pa.string()),
+    ("data", pa.string()),  # Finnhub's payload as JSON text: over a hundred metric names, and growing
+    ("source", pa.string()), ("ingested_at", TS),
+]))
+
+ANOMALY_LABELS = Table("anomaly_labels", pa.schema([
+    ("anomaly_id", pa.string()), ("symbol", pa.string()), ("asset_class", pa.string()), ("kind", pa.string()),
+    ("start_ts", TS), ("end_ts", TS), ("magnitude", pa.float64()), ("source", pa.string()), ("ingested_at", TS),
+]))
+
+# Write order inside a micro-batch: bars last, because the bars table is what a restarted job
+# reads its watermark from, so it must only show a batch once everything else of it is written.
+STREAM_TABLES = (REJECTS, TRADES, QUOTES, NEWS, FUNDAMENTALS, ANOMALY_LABELS, BARS_1M)
+
+
+def ensure(lake_dir: Path, tables=STREAM_TABLES) -> None:
+    """Create every missing table, empty, with its schema."""
+    for table in tables:
+        path = table.path(lake_dir)
+        if not DeltaTable.is_deltatable(str(path)):
+            path.mkdir(parents=True, exist_ok=True)
+            DeltaTable.create(str(path), schema=table.schema, partition_by=list(table.partition_by) or None,
+                              name=table.name)

@@ -1,0 +1,243 @@
+"""The Kafka -> Spark seam: every record once, rate limits, restarts, a broker that comes back empty.
+
+Real tansu brokers and a real local[2] Spark; output goes through foreachBatch into a list
+of Arrow tables, the way the stream job receives it.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import random
+import time
+import uuid
+from dataclasses import replace
+from types import SimpleNamespace
+
+import orjson
+import pyarrow as pa
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from ingestion.producer import RecordProducer
+from ingestion.topics import ensure_topics
+from kafka_source import KAFKA_SCHEMA, limit_offsets, offset_json, plan_ranges, read_kafka
+from tests.processes import start_tansu, stop_process
+
+pytestmark = pytest.mark.integration
+PROGRESS = []
+
+
+@pytest.fixture
+def start_broker(lw_settings, monkeypatch):
+    """Starts tansu on lw_settings' port with a fresh cluster id and lakewatch's topics; every
+    broker started is stopped by its PID at the end."""
+    procs = []
+
+    def start():
+        cluster = f"lw-{uuid.uuid4().hex[:8]}"
+        monkeypatch.setenv("CLUSTER_ID", cluster)  # tansu reads its cluster id from the environment
+        procs.append(start_tansu(lw_settings.broker_port, lw_settings.log_dir / "broker.log"))
+        ensure_topics(lw_settings)
+        return procs[-1], cluster
+
+    yield start
+    for proc in procs:
+        stop_process(proc)
+
+
+def produce(settings, topic: str, first: int, count: int) -> dict[tuple[str, str], int]:
+    """`count` keyed JSON records numbered from `first`; returns (key, value) -> times sent."""
+    producer = RecordProducer(settings.bootstrap_servers, client_id="kafka-source-tests")
+    sent: collections.Counter = collections.Counter()
+    for i in range(first, first + count):
+        record = {"symbol": f"S{i % 17}", "i": i, "topic": topic}
+        producer.publish(topic, record)
+        sent[record["symbol"], orjson.dumps(record).decode()] += 1
+    assert producer.close() == 0
+    return sent
+
+
+def run_available_now(df, checkpoint) -> list[pa.Table]:
+    batches: list[pa.Table] = []
+    query = (df.writeStream.foreachBatch(lambda batch, _: batches.append(batch.toArrow()))
+             .option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start())
+    assert query.awaitTermination(90), "availableNow query did not finish"
+    PROGRESS[:] = [(p["batchId"], p["numInputRows"], p["durationMs"]) for p in query.recentProgress]
+    assert query.exception() is None
+    return batches
+
+
+def rows_of(batches: list[pa.Table]) -> list[dict]:
+    return [row for table in batches for row in table.to_pylist()]
+
+
+def assert_once_each(rows: list[dict]) -> None:
+    ids = [(r["topic"], r["partition"], r["offset"]) for r in rows]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_record_is_read_exactly_once_across_partitions(spark, start_broker, lw_settings, tmp_path):
+    start_broker()
+    trades, news = lw_settings.topics.trades, lw_settings.topics.news
+    sent = {trades: produce(lw_settings, trades, 0, 30_000), news: produce(lw_settings, news, 0, 300)}
+    raw = Producer({"bootstrap.servers": lw_settings.bootstrap_servers})
+    raw.produce(news, value=b"\xff\xfe not utf-8")  # must arrive (the job rejects it), not vanish
+    assert raw.flush(10) == 0
+    sent[news][None, "\ufffd\ufffd not utf-8"] += 1
+
+    df = read_kafka(spark, lw_settings, [trades, news], max_offsets_per_trigger=5000)
+    assert df.isStreaming and df.schema.simpleString() == spark.createDataFrame([], KAFKA_SCHEMA).schema.simpleString()
+    batches = run_available_now(df, tmp_path / "checkpoint")
+    print(PROGRESS)
+
+    rows = rows_of(batches)
+    assert_once_each(rows)
+    for topic, expected in sent.items():
+        got = collections.Counter((r["key"], r["value"]) for r in rows if r["topic"] == topic)
+        assert got == expected, topic
+    by_partition = collections.defaultdict(list)
+    for r in rows:
+        by_partition[r["topic"], r["partition"]].append(r["offset"])
+    assert {tp: sorted(o) for tp, o in by_partition.items()} == {tp: list(range(len(o))) for tp, o in by_partition.items()}
+    assert len([tp for tp in by_partition if tp[0] == trades]) == 3
+    assert max(t.num_rows for t in batches) <= 5000
+    assert len([t for t in batches if t.num_rows]) >= 7
+    assert all(r["timestamp"].utcoffset().total_seconds() == 0 for r in rows[:10])
+    assert abs(time.time() - rows[0]["timestamp"].timestamp()) < 600
+
+
+def test_restart_from_checkpoint_reads_only_new_records(spark, start_broker, lw_settings, tmp_path):
+    start_broker()
+    trades = lw_settings.topics.trades
+    first = produce(lw_settings, trades, 0, 2000)
+    df = read_kafka(spark, lw_settings, [trades])
+    assert collections.Counter((r["key"], r["value"]) for r in rows_of(run_available_now(df, tmp_path / "cp"))) == first
+
+    second = produce(lw_settings, trades, 2000, 700)
+    rows = rows_of(run_available_now(read_kafka(spark, lw_settings, [trades]), tmp_path / "cp"))
+    assert collections.Counter((r["key"], r["value"]) for r in rows) == second
+    assert_once_each(rows)
+
+
+def test_records_produced_while_running_arrive(spark, start_broker, lw_settings, tmp_path):
+    start_broker()
+    trades, late = lw_settings.topics.trades, "lakewatch.late"  # `late` is created while the query runs
+    batches: list[pa.Table] = []
+    query = (read_kafka(spark, lw_settings, [trades, late], max_offsets_per_trigger=1000).writeStream
+             .foreachBatch(lambda batch, _: batches.append(batch.toArrow()))
+             .option("checkpointLocation", str(tmp_path / "cp")).trigger(processingTime="0.5 seconds").start())
+    try:
+        expected = collections.Counter()
+        for round_ in range(3):
+            expected += produce(lw_settings, trades, round_ * 1000, 1000)
+            time.sleep(0.5)
+        admin = AdminClient({"bootstrap.servers": lw_settings.bootstrap_servers})
+        admin.create_topics([NewTopic(late, 1, 1)])[late].result(10)
+        expected += produce(lw_settings, late, 0, 50)
+        deadline = time.monotonic() + 60
+        while sum(t.num_rows for t in batches) < sum(expected.values()) and time.monotonic() < deadline:
+            assert query.exception() is None
+            time.sleep(0.2)
+    finally:
+        query.stop()
+    rows = rows_of(batches)
+    assert collections.Counter((r["key"], r["value"]) for r in rows) == expected
+    assert_once_each(rows)
+    assert max(t.num_rows for t in batches) <= 1000
+
+
+def test_broker_restarted_empty_is_read_from_its_beginning(spark, spark_log, start_broker, lw_settings, tmp_path):
+    proc, old_cluster = start_broker()
+    trades = lw_settings.topics.trades
+    produce(lw_settings, trades, 0, 1500)
+    assert len(rows_of(run_available_now(read_kafka(spark, lw_settings, [trades]), tmp_path / "cp"))) == 1500
+
+    stop_process(proc)
+    _, new_cluster = start_broker()  # same port, nothing kept, a new cluster id
+    fresh = produce(lw_settings, trades, 5000, 40)
+    rows = rows_of(run_available_now(read_kafka(spark, lw_settings, [trades]), tmp_path / "cp"))
+    assert collections.Counter((r["key"], r["value"]) for r in rows) == fresh
+    assert min(r["offset"] for r in rows) == 0
+
+    warnings = [json.loads(line) for line in spark_log.read_text(errors="replace").splitlines()
+                if line.startswith("{") and "kafka cluster changed" in line]
+    assert [(w["level"], w["old_cluster"], w["new_cluster"]) for w in warnings] == [("warning", old_cluster, new_cluster)]
+
+
+# ---- offset planning and the distributed profile, without a broker ------------------------
+
+def test_max_rows_split_is_fair_and_never_exceeds_the_limit():
+    rng = random.Random(3)
+    for _ in range(2000):
+        tps = [("t", p) for p in range(rng.randint(1, 6))]
+        begin = {tp: rng.randint(0, 1000) for tp in tps}
+        latest = {tp: begin[tp] + rng.choice([0, 1, rng.randint(0, 50), rng.randint(0, 100_000)]) for tp in tps}
+        max_rows = rng.randint(1, 20_000)
+        end = limit_offsets(begin, latest, max_rows)
+        backlog = {tp: latest[tp] - begin[tp] for tp in tps}
+        taken = {tp: end[tp] - begin[tp] for tp in tps}
+        total = sum(backlog.values())
+        assert all(0 <= taken[tp] <= backlog[tp] for tp in tps)
+        assert sum(taken.values()) == min(total, max_rows)
+        if total > max_rows and max_rows >= len([b for b in backlog.values() if b]):
+            for tp in tps:
+                assert taken[tp] >= min(backlog[tp], 1)
+                # Proportional but for the one record each backlogged partition is sure of.
+                assert abs(taken[tp] - backlog[tp] * max_rows / total) <= len(tps)
+
+
+def test_max_rows_examples_and_offsets_that_went_backwards():
+    begin = {("a", 0): 0, ("a", 1): 0, ("b", 0): 10}
+    # One record each, the other 997 split 8999:999 by largest remainder.
+    assert limit_offsets(begin, {("a", 0): 9000, ("a", 1): 1000, ("b", 0): 11}, 1000) == {
+        ("a", 0): 898, ("a", 1): 101, ("b", 0): 11}
+    assert limit_offsets(begin, {("a", 0): 9000, ("a", 1): 1000, ("b", 0): 11}, None)[("a", 0)] == 9000
+    assert limit_offsets(begin, {("a", 0): 5, ("a", 1): 5, ("b", 0): 4}, 2) == {("a", 0): 1, ("a", 1): 1, ("b", 0): 4}
+
+
+def test_planning_reads_a_new_cluster_from_its_low_offsets_and_skips_ranges_that_went_backwards(caplog):
+    start = offset_json("old", {("t", 0): 900_000, ("t", 1): 50})
+    end = offset_json("new", {("t", 0): 30, ("t", 1): 0}, lows={("t", 0): 0, ("t", 1): 0})
+    assert plan_ranges(start, end) == [("t", 0, 0, 30)]
+
+    with caplog.at_level(logging.WARNING, "spark.kafka_source"):
+        assert plan_ranges(start, offset_json("old", {("t", 0): 10, ("t", 1): 60})) == [("t", 1, 50, 60)]
+    assert [r.fields for r in caplog.records] == [{"topic": "t", "partition": 0, "start": 900_000, "end": 10}]
+
+    big = plan_ranges(offset_json("c", {("t", 0): 0}), offset_json("c", {("t", 0): 1_000_000}))
+    assert [(a, b) for _, _, a, b in big] == [(a, min(a + 125_000, 1_000_000)) for a in range(0, 1_000_000, 125_000)]
+
+
+def test_distributed_profile_reads_spark_kafka_source_into_the_same_schema(spark, lw_settings):
+    """Spark's kafka jar is not installable here: a stand-in reader records the options and
+    returns a frame shaped like the kafka source's output, so the real projection runs on it."""
+    kafka_shaped = spark.createDataFrame(
+        [("t", 1, 7, b"AAPL", b'{"p": 1}', None, 0)],
+        "topic STRING, partition INT, offset BIGINT, key BINARY, value BINARY, timestamp TIMESTAMP, timestampType INT")
+
+    class Reader:
+        def __init__(self):
+            self.options: dict[str, str] = {}
+
+        def format(self, name):
+            self.options["format"] = name
+            return self
+
+        def option(self, key, value):
+            self.options[key] = value
+            return self
+
+        def load(self):
+            return kafka_shaped
+
+    reader = Reader()
+    settings = replace(lw_settings, profile="distributed", kafka_bootstrap="kafka-1:9092,kafka-2:9092")
+    df = read_kafka(SimpleNamespace(readStream=reader), settings, ["market.trades", "market.news"], 200_000)
+    assert reader.options == {"format": "kafka", "kafka.bootstrap.servers": "kafka-1:9092,kafka-2:9092",
+                              "subscribe": "market.trades,market.news", "startingOffsets": "earliest",
+                              "failOnDataLoss": "false", "maxOffsetsPerTrigger": "200000"}
+    assert df.schema == spark.createDataFrame([], KAFKA_SCHEMA).schema
+    assert df.collect()[0].asDict() == {"topic": "t", "partition": 1, "offset": 7, "key": "AAPL", "value": '{"p": 1}',
+                                        "timestamp": None}

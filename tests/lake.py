@@ -1,0 +1,99 @@
+"""Reading the lake in tests, and the stream job as a real process.
+
+The bars check recomputes every bar from `trades` with plain SQL, independently of the
+job's incremental merge, so a merge mistake cannot hide behind the code it tests.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import duckdb
+import pyarrow as pa
+from deltalake import DeltaTable
+
+from lakewatch.settings import REPO_ROOT, Settings
+
+STREAM_JOB = REPO_ROOT / "spark" / "stream_job.py"
+
+
+def table(settings: Settings, name: str) -> pa.Table:
+    """A table's rows; no rows (and no columns) before the job has created it."""
+    path = str(settings.lake_dir / name)
+    return DeltaTable(path).to_pyarrow_table() if DeltaTable.is_deltatable(path) else pa.table({})
+
+
+def count(settings: Settings, name: str) -> int:
+    path = settings.lake_dir / name
+    return DeltaTable(str(path)).count() if DeltaTable.is_deltatable(str(path)) else 0
+
+
+def run_available_now(env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, str(STREAM_JOB), "--available-now"], env={**os.environ, **(env or {})},
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def start_job(env: dict | None = None, log_path=None) -> subprocess.Popen:
+    out = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    try:
+        return subprocess.Popen([sys.executable, str(STREAM_JOB)], env={**os.environ, **(env or {})},
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        if log_path:
+            out.close()
+
+
+def kill_hard(proc: subprocess.Popen) -> None:
+    """kill -9 the job and everything it started (the JVM, Python workers)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def wait_for(predicate, timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out after {timeout:.0f} s waiting for {what}"
+        time.sleep(every)
+
+
+def log_events(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+RECOMPUTED_BARS = """
+SELECT symbol, time_bucket(INTERVAL 1 MINUTE, trade_ts) AS window_start,
+       arg_min(price, (trade_ts, kafka_offset)) AS open, max(price) AS high, min(price) AS low,
+       arg_max(price, (trade_ts, kafka_offset)) AS close, sum(volume) AS volume,
+       CASE WHEN sum(volume) > 0 THEN sum(price * volume) / sum(volume) END AS vwap, count(*) AS trade_count
+FROM trades WHERE in_bar GROUP BY ALL
+"""
+
+
+def assert_bars_match_trades(settings: Settings) -> int:
+    """Every bar equals its recomputation from trades (floats to 1e-9 relative); returns the bar count."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.register("trades", table(settings, "trades"))
+    con.register("bars", table(settings, "bars_1m"))
+    expected = {(r[0], r[1]): r[2:] for r in con.execute(RECOMPUTED_BARS).fetchall()}
+    stored = {(r[0], r[1]): r[2:] for r in con.execute(
+        "SELECT symbol, window_start, open, high, low, close, volume, vwap, trade_count FROM bars").fetchall()}
+    assert stored.keys() == expected.keys()
+    for key, want in expected.items():
+        got = stored[key]
+        for name, g, w in zip(("open", "high", "low", "close", "volume", "vwap", "trade_count"), got, want):
+            if w is None or g is None:
+                assert g == w, (key, name, g, w)
+            else:
+                assert abs(g - w) <= 1e-9 * max(1.0, abs(w)), (key, name, g, w)
+    return len(stored)
