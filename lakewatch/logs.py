@@ -71,6 +71,7 @@ def setup(service: str, level: str | None = None) -> logging.Logger:
     # urllib3 logs full URLs (Finnhub puts the key in the query) at DEBUG.
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # a line per Spark callback otherwise
     return logging.getLogger(service)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -40,10 +41,14 @@ def tansu_binary() -> Path:
 
 
 def tansu_command(host: str, port: int) -> list[str]:
-    """The embedded broker's command line: memory storage, the only one this tansu build has."""
+    """The embedded broker's command line: memory storage, the only one this tansu build has.
+
+    Each start gets a new cluster id: the broker comes back empty, and the stream's Kafka
+    reader tells a new broker from the old one by it (docs/tables.md).
+    """
     url = f"tcp://{host}:{port}"
-    return [str(tansu_binary()), "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]
+    return [str(tansu_binary()), "broker", "--cluster-id", f"lakewatch-{uuid.uuid4().hex[:12]}",
+            "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
 
 
 def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:

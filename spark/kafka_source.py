@@ -36,7 +36,7 @@ import logging
 import os
 import sys
 import time
-import uuid
+import weakref
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -60,31 +60,33 @@ KAFKA_COLUMNS = ["topic", "CAST(partition AS INT) AS partition", "CAST(offset AS
 MAX_TASK_OFFSETS = 200_000  # a big backlog becomes several tasks, so both cores work on it
 MIN_TASK_OFFSETS = 25_000  # below this a task's consumer start-up costs more than it saves
 CONSUME_BATCH = 10_000
+FETCH_BYTES_PER_RECORD = 512  # a trade is ~250 bytes of JSON; news is bigger but rare
 POLL_SECONDS = 0.05
 STALL_SECONDS = 30.0  # a read task with no record for this long fails instead of hanging
 PROBE_SECONDS = 10.0
+PROBE_POLL_SECONDS = 0.005  # a probe waits for one fetch answer per partition, not for a full batch
+
+TRANSIENT_ERRORS = {KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE, KafkaError._TIMED_OUT}
 
 Partition = tuple[str, int]  # (topic, partition)
 
 
 def read_kafka(spark, settings, topics: list[str], max_offsets_per_trigger: int | None = None):
     """A streaming DataFrame of `topics` with exactly KAFKA_SCHEMA, from the earliest offsets."""
-    if settings.profile == "distributed":
-        reader = (spark.readStream.format("kafka")
-                  .option("kafka.bootstrap.servers", settings.bootstrap_servers)
-                  .option("subscribe", ",".join(topics))
-                  .option("startingOffsets", "earliest")
-                  .option("failOnDataLoss", "false"))
-        if max_offsets_per_trigger:
-            reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
-        return reader.load().selectExpr(*KAFKA_COLUMNS)
-    spark.dataSource.register(LakewatchKafkaSource)  # idempotent: registering again replaces it
-    reader = (spark.readStream.format(SOURCE_NAME)
-              .option("kafka.bootstrap.servers", settings.bootstrap_servers)
-              .option("subscribe", ",".join(topics)))
+    distributed = settings.profile == "distributed"
+    options = {"kafka.bootstrap.servers": settings.bootstrap_servers, "subscribe": ",".join(topics)}
+    if distributed:
+        options.update(startingOffsets="earliest", failOnDataLoss="false")
+    elif spark not in _registered:  # registering again works but makes Spark log a warning
+        spark.dataSource.register(LakewatchKafkaSource)
+        _registered.add(spark)
     if max_offsets_per_trigger:
-        reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
-    return reader.load()
+        options["maxOffsetsPerTrigger"] = str(max_offsets_per_trigger)
+    df = spark.readStream.format("kafka" if distributed else SOURCE_NAME).options(**options).load()
+    return df.selectExpr(*KAFKA_COLUMNS) if distributed else df
+
+
+_registered: weakref.WeakSet = weakref.WeakSet()  # sessions the Python data source is registered in
 
 
 # ---- offset planning (pure) ---------------------------------------------------------------
@@ -267,11 +269,12 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             waiting = set(reported)
             deadline = time.monotonic() + PROBE_SECONDS
             while waiting:
-                for msg in consumer.consume(CONSUME_BATCH, timeout=POLL_SECONDS):
+                for msg in consumer.consume(CONSUME_BATCH, timeout=PROBE_POLL_SECONDS):
                     err = msg.error()
-                    if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                    if err is None or err.code() == KafkaError._PARTITION_EOF:
+                        waiting.discard((msg.topic(), msg.partition()))
+                    elif err.code() not in TRANSIENT_ERRORS:
                         raise KafkaException(err)
-                    waiting.discard((msg.topic(), msg.partition()))
                 if waiting and time.monotonic() > deadline:
                     raise KafkaException(KafkaError(KafkaError._TIMED_OUT, f"no fetch answer for {sorted(waiting)}"))
             return {(t, p): max(high, consumer.get_watermark_offsets(TopicPartition(t, p), cached=True)[1])
@@ -289,31 +292,37 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
 def read_range(bootstrap: str, part: KafkaRange) -> Iterator[pa.RecordBatch]:
     """Arrow batches of exactly the records at offsets [part.start, part.end)."""
+    count = part.end - part.start
+    # Big fetches for speed, but sized to the range: librdkafka prefetches up to these limits,
+    # and whatever it fetches past the range end is work for the broker thrown away.
+    fetch_bytes = min(32 << 20, max(1 << 20, count * FETCH_BYTES_PER_RECORD))
     consumer = Consumer(_consumer_config(bootstrap, **{
-        "fetch.max.bytes": 64 << 20, "max.partition.fetch.bytes": 32 << 20, "receive.message.max.bytes": 65 << 20,
-        "queued.max.messages.kbytes": 128 << 10, "queued.min.messages": 200_000}))
+        "fetch.max.bytes": fetch_bytes, "max.partition.fetch.bytes": fetch_bytes,
+        "receive.message.max.bytes": fetch_bytes + (1 << 20),
+        "queued.min.messages": count, "queued.max.messages.kbytes": 2 * fetch_bytes >> 10}))
     try:
         consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
         position, last_progress = part.start, time.monotonic()
         while position < part.end:
-            msgs = consumer.consume(CONSUME_BATCH, timeout=POLL_SECONDS)
+            # consume() waits for all it asks for or the timeout: never ask for more than the range holds.
+            msgs = consumer.consume(min(CONSUME_BATCH, part.end - position), timeout=POLL_SECONDS)
             batch = _record_batch(part, msgs, position)
             if batch.num_rows:
                 position = batch.column(2)[-1].as_py() + 1
                 last_progress = time.monotonic()
                 yield batch
             elif time.monotonic() - last_progress > STALL_SECONDS:
-                raise TimeoutError(f"{part.topic}/{part.partition}: no record after offset {position - 1} for "
-                                   f"{STALL_SECONDS:.0f} s while reading up to {part.end}; was the broker emptied?")
+                raise TimeoutError(f"{part.topic}/{part.partition}: offsets [{position}, {part.end}) not readable, "
+                                   f"nothing came for {STALL_SECONDS:.0f} s (broker down, emptied or restarted?)")
     finally:
         consumer.close()
 
 
 def _record_batch(part: KafkaRange, msgs: list, position: int) -> pa.RecordBatch:
-    for msg in msgs:
-        if msg.error() is not None:
-            raise RuntimeError(f"{part.topic}/{part.partition}: cannot read offsets [{position}, {part.end}): "
-                               f"{msg.error().str()} (broker emptied or restarted?)")
+    errors = [m.error() for m in msgs if m.error() is not None]
+    if errors:
+        _raise_unless_transient(errors, f"{part.topic}/{part.partition}: cannot read offsets [{position}, {part.end})")
+        msgs = [m for m in msgs if m.error() is None]
     offsets = [m.offset() for m in msgs]
     # A fetch returns whole broker batches: drop what is before `position` or past the range.
     lo, hi = bisect.bisect_left(offsets, position), bisect.bisect_left(offsets, part.end)
@@ -338,11 +347,19 @@ def _utf8(raw: list[bytes | None]) -> pa.Array:
         return pa.array([b.decode("utf-8", errors="replace") if b is not None else None for b in raw], pa.string())
 
 
+def _raise_unless_transient(errors: list[KafkaError], context: str) -> None:
+    """librdkafka reports a lost connection as an event and reconnects by itself: only the stall
+    timeout gives up on those. A missing offset or topic will not heal: fail the task now."""
+    for err in errors:
+        if err.code() not in TRANSIENT_ERRORS:
+            raise RuntimeError(f"{context}: {err.str()} (broker emptied or restarted?)")
+
+
 def _consumer_config(bootstrap: str, **overrides) -> dict:
     config = {
         "bootstrap.servers": bootstrap,
         # assign() only: the group is never joined and nothing is committed, offsets live in Spark's checkpoint.
-        "group.id": f"lakewatch-spark-{uuid.uuid4().hex[:8]}",
+        "group.id": "lakewatch-spark-reader",
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "error",  # a missing offset must fail loudly, never silently jump

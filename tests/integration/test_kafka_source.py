@@ -10,7 +10,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -20,42 +19,46 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from ingestion.producer import RecordProducer
+from ingestion.producer import producer_config
 from ingestion.topics import ensure_topics
+import kafka_source
 from kafka_source import KAFKA_SCHEMA, limit_offsets, offset_json, plan_ranges, read_kafka
 from tests.processes import start_tansu, stop_process
 
 pytestmark = pytest.mark.integration
-PROGRESS = []
 
 
 @pytest.fixture
-def start_broker(lw_settings, monkeypatch):
-    """Starts tansu on lw_settings' port with a fresh cluster id and lakewatch's topics; every
-    broker started is stopped by its PID at the end."""
+def start_broker(lw_settings):
+    """Starts tansu (a fresh cluster id each time) on lw_settings' port with lakewatch's topics;
+    every broker started is stopped by its PID at the end."""
     procs = []
 
     def start():
-        cluster = f"lw-{uuid.uuid4().hex[:8]}"
-        monkeypatch.setenv("CLUSTER_ID", cluster)  # tansu reads its cluster id from the environment
         procs.append(start_tansu(lw_settings.broker_port, lw_settings.log_dir / "broker.log"))
         ensure_topics(lw_settings)
-        return procs[-1], cluster
+        admin = AdminClient({"bootstrap.servers": lw_settings.bootstrap_servers})
+        return procs[-1], admin.list_topics(timeout=10).cluster_id
 
     yield start
     for proc in procs:
         stop_process(proc)
 
 
-def produce(settings, topic: str, first: int, count: int) -> dict[tuple[str, str], int]:
-    """`count` keyed JSON records numbered from `first`; returns (key, value) -> times sent."""
-    producer = RecordProducer(settings.bootstrap_servers, client_id="kafka-source-tests")
+def produce(settings, topic: str, first: int, count: int, raw: list[bytes] = ()) -> collections.Counter:
+    """`count` keyed JSON records numbered from `first` (and `raw` values without a key), sent the
+    way ingestion sends them; returns how often each (key, value) was sent."""
+    # A plain Producer, dropped on return: an idle client left connected makes tansu take 5 s to stop.
+    producer = Producer(producer_config(settings.bootstrap_servers, "kafka-source-tests"))
     sent: collections.Counter = collections.Counter()
     for i in range(first, first + count):
         record = {"symbol": f"S{i % 17}", "i": i, "topic": topic}
-        producer.publish(topic, record)
+        producer.produce(topic, key=record["symbol"].encode(), value=orjson.dumps(record))
         sent[record["symbol"], orjson.dumps(record).decode()] += 1
-    assert producer.close() == 0
+    for value in raw:
+        producer.produce(topic, value=value)
+        sent[None, value.decode(errors="replace")] += 1
+    assert producer.flush(30) == 0
     return sent
 
 
@@ -64,7 +67,6 @@ def run_available_now(df, checkpoint) -> list[pa.Table]:
     query = (df.writeStream.foreachBatch(lambda batch, _: batches.append(batch.toArrow()))
              .option("checkpointLocation", str(checkpoint)).trigger(availableNow=True).start())
     assert query.awaitTermination(90), "availableNow query did not finish"
-    PROGRESS[:] = [(p["batchId"], p["numInputRows"], p["durationMs"]) for p in query.recentProgress]
     assert query.exception() is None
     return batches
 
@@ -81,16 +83,12 @@ def assert_once_each(rows: list[dict]) -> None:
 def test_every_record_is_read_exactly_once_across_partitions(spark, start_broker, lw_settings, tmp_path):
     start_broker()
     trades, news = lw_settings.topics.trades, lw_settings.topics.news
-    sent = {trades: produce(lw_settings, trades, 0, 30_000), news: produce(lw_settings, news, 0, 300)}
-    raw = Producer({"bootstrap.servers": lw_settings.bootstrap_servers})
-    raw.produce(news, value=b"\xff\xfe not utf-8")  # must arrive (the job rejects it), not vanish
-    assert raw.flush(10) == 0
-    sent[news][None, "\ufffd\ufffd not utf-8"] += 1
+    # The value that is not UTF-8 must arrive (the job sends it to the rejects table), not vanish.
+    sent = {trades: produce(lw_settings, trades, 0, 30_000), news: produce(lw_settings, news, 0, 300, [b"\xff\xfe not utf-8"])}
 
     df = read_kafka(spark, lw_settings, [trades, news], max_offsets_per_trigger=5000)
     assert df.isStreaming and df.schema.simpleString() == spark.createDataFrame([], KAFKA_SCHEMA).schema.simpleString()
     batches = run_available_now(df, tmp_path / "checkpoint")
-    print(PROGRESS)
 
     rows = rows_of(batches)
     assert_once_each(rows)
@@ -156,14 +154,24 @@ def test_broker_restarted_empty_is_read_from_its_beginning(spark, spark_log, sta
 
     stop_process(proc)
     _, new_cluster = start_broker()  # same port, nothing kept, a new cluster id
+    assert new_cluster != old_cluster
     fresh = produce(lw_settings, trades, 5000, 40)
     rows = rows_of(run_available_now(read_kafka(spark, lw_settings, [trades]), tmp_path / "cp"))
     assert collections.Counter((r["key"], r["value"]) for r in rows) == fresh
     assert min(r["offset"] for r in rows) == 0
 
-    warnings = [json.loads(line) for line in spark_log.read_text(errors="replace").splitlines()
-                if line.startswith("{") and "kafka cluster changed" in line]
+    log = spark_log.read_text(errors="replace")
+    warnings = [json.loads(line) for line in log.splitlines() if line.startswith("{") and "kafka cluster changed" in line]
     assert [(w["level"], w["old_cluster"], w["new_cluster"]) for w in warnings] == [("warning", old_cluster, new_cluster)]
+    assert "replaced a previously registered data source" not in log  # registered once per session
+
+
+def test_a_range_the_broker_no_longer_has_fails_clearly_instead_of_hanging(start_broker, lw_settings, monkeypatch):
+    start_broker()
+    produce(lw_settings, lw_settings.topics.news, 0, 10)
+    monkeypatch.setattr(kafka_source, "STALL_SECONDS", 1.0)
+    with pytest.raises(TimeoutError, match=r"market.news/0: offsets \[10, 50\) not readable"):
+        list(kafka_source.read_range(lw_settings.bootstrap_servers, kafka_source.KafkaRange(lw_settings.topics.news, 0, 5, 50)))
 
 
 # ---- offset planning and the distributed profile, without a broker ------------------------
@@ -219,14 +227,14 @@ def test_distributed_profile_reads_spark_kafka_source_into_the_same_schema(spark
 
     class Reader:
         def __init__(self):
-            self.options: dict[str, str] = {}
+            self.recorded: dict[str, str] = {}
 
         def format(self, name):
-            self.options["format"] = name
+            self.recorded["format"] = name
             return self
 
-        def option(self, key, value):
-            self.options[key] = value
+        def options(self, **options):
+            self.recorded.update(options)
             return self
 
         def load(self):
@@ -235,7 +243,7 @@ def test_distributed_profile_reads_spark_kafka_source_into_the_same_schema(spark
     reader = Reader()
     settings = replace(lw_settings, profile="distributed", kafka_bootstrap="kafka-1:9092,kafka-2:9092")
     df = read_kafka(SimpleNamespace(readStream=reader), settings, ["market.trades", "market.news"], 200_000)
-    assert reader.options == {"format": "kafka", "kafka.bootstrap.servers": "kafka-1:9092,kafka-2:9092",
+    assert reader.recorded == {"format": "kafka", "kafka.bootstrap.servers": "kafka-1:9092,kafka-2:9092",
                               "subscribe": "market.trades,market.news", "startingOffsets": "earliest",
                               "failOnDataLoss": "false", "maxOffsetsPerTrigger": "200000"}
     assert df.schema == spark.createDataFrame([], KAFKA_SCHEMA).schema
