@@ -29,6 +29,7 @@ test-unit:  ## only the fast unit tests
 
 bench:  ## run the benchmarks and print their figures (docs/benchmarks.md records them)
 	@$(CORE) benchmarks/bench_ingestion.py
+	@$(CORE) benchmarks/bench_stream.py
 
 backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
 	@$(CORE) -m lakewatch.cli backfill --days $(or $(DAYS),1)

@@ -9,7 +9,6 @@ bars last: the bars commit also stores the watermark the next batch starts from.
 """
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 import bars
 import stream_metrics as metrics
 import tables
-from parse import TopicSpec, column_prefix
+from parse import ParsedBatch, TopicSpec
 
 
 def app_id_for(checkpoint: Path) -> str:
@@ -30,25 +29,6 @@ def app_id_for(checkpoint: Path) -> str:
     if not marker.exists():
         marker.write_text(f"lakewatch-stream-{uuid.uuid4()}")
     return marker.read_text().strip()
-
-
-def table_rows(parsed: pa.Table, spec: TopicSpec) -> pa.Table:
-    """The valid rows of one topic, as that table's columns (without columns added later)."""
-    mask = pc.and_(pc.equal(parsed["topic"], spec.topic), pc.is_null(parsed["reason"]))
-    rows = parsed.filter(mask)
-    prefix = column_prefix(spec)
-    names = [n for n in rows.column_names if n.startswith(prefix)]
-    return rows.select(names).rename_columns([n[len(prefix):] for n in names])
-
-
-def reject_rows(parsed: pa.Table) -> pa.Table:
-    rejected = parsed.filter(pc.is_valid(parsed["reason"]))
-    now = pa.array([int(time.time() * 1_000_000)] * len(rejected), pa.int64()).cast(tables.TS)
-    return pa.table({
-        "topic": rejected["topic"], "kafka_partition": rejected["partition"], "kafka_offset": rejected["offset"],
-        "key": rejected["key"], "raw_value": rejected["raw_value"], "reason": rejected["reason"],
-        "kafka_ts": rejected["kafka_ts"], "rejected_at": now,
-    })
 
 
 def conform(data: pa.Table, table: tables.Table) -> pa.Table:
@@ -90,26 +70,24 @@ class DeltaSink:
          .execute())
         metrics.ROWS_WRITTEN.labels(tables.BARS_1M.name).inc(len(partial))
 
-    def write(self, parsed: pa.Table, batch_id: int) -> dict:
-        """Write one parsed batch (see parse.parse) to every table; return counts."""
-        counts = {"input": len(parsed)}
-        rejects = reject_rows(parsed)
+    def write(self, parsed: ParsedBatch, batch_id: int) -> dict:
+        """Write one parsed batch to every table; return counts."""
+        rejects = parsed.rejects
         for item in pc.value_counts(rejects["topic"]).to_pylist():
             metrics.REJECTS.labels(item["values"]).inc(item["counts"])
         self._append(tables.REJECTS, rejects, batch_id)
-        counts["rejects"] = len(rejects)
+        counts = {"rejects": len(rejects)}
 
-        trades_spec, *other_specs = self.specs
-        trades = table_rows(parsed, trades_spec)
+        trades = parsed.rows[tables.TRADES.name]
         in_bar = bars.in_bar_mask(trades, self.watermarks)
         trades = trades.append_column("in_bar", in_bar)
-        late = len(trades) - pc.sum(in_bar).as_py() if len(trades) else 0
+        late = len(trades) - (pc.sum(in_bar).as_py() or 0)
         metrics.LATE_TRADES.inc(late)
         self._append(tables.TRADES, trades, batch_id)
         counts.update(trades=len(trades), late=late)
 
-        for spec in other_specs:
-            rows = table_rows(parsed, spec)
+        for spec in self.specs[1:]:
+            rows = parsed.rows[spec.table.name]
             self._append(spec.table, rows, batch_id)
             counts[spec.table.name] = len(rows)
 

@@ -1,180 +1,203 @@
-"""Kafka records -> typed rows per table, or a reject with its reason: one Spark projection.
+"""Kafka records -> typed rows per table, or a reject with its reason.
 
-Parsing and validation run in Spark (JVM, both cores) as a single projection over the batch,
-so the driver receives one Arrow table per micro-batch holding, for every record, either the
-typed row for its table or the reason it was rejected (with its raw value). Nothing is
-dropped: every Kafka record becomes exactly one row in exactly one table.
+Runs in DuckDB on the driver, over the Arrow table Spark hands each micro-batch: DuckDB's
+vectorised JSON functions parse and check a batch several times faster than the same
+projection in Spark (measured: Spark's from_json projection cost 0.9-1.5 s per 100k records on
+top of reading them, more than the read itself), and per record: a malformed value rejects
+only itself. Nothing is dropped: every Kafka record becomes exactly one row, in its table when
+valid, in `rejects` otherwise.
 
-The reason of a reject is the first failing check of its topic, in order. Finer detail (was
-the price missing or not a number?) reparses the value as a map only for failing records.
+A reject's reason is the first failing check of its topic, in order. Finer detail (was the
+price missing or not a number?) extracts the raw field only for failing records.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Callable
 
-from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
+import duckdb
+import pyarrow as pa
 
 import tables
 from lakewatch.settings import ASSET_CLASSES, Settings
 
-LATEST_TS_MS = 4_102_444_800_000  # 2100-01-01: beyond it timestamp arithmetic would overflow
-_MAP = "from_json(value, 'MAP<STRING,STRING>')"  # only evaluated inside failing branches
+LATEST_TS_MS = 4_102_444_800_000  # 2100-01-01: keeps timestamp arithmetic far from overflow
 _KNOWN_CLASSES = ", ".join(f"'{c}'" for c in ASSET_CLASSES)
+Check = tuple[str, str]  # (failing condition, reason expression), over the parsed struct `r`
 
 
-def _field_missing_or_bad(r: str, field: str, kind: str) -> tuple[str, str]:
-    return (f"{r}.{field} IS NULL",
-            f"CASE WHEN {_MAP}['{field}'] IS NULL THEN 'missing {field}' "
-            f"ELSE concat('{field} is not {kind}: ', {_MAP}['{field}']) END")
+def _raw(field: str) -> str:
+    return f"json_extract_string(value, '$.{field}')"
 
 
-def _json_object_with(r: str, field: str) -> tuple[str, str]:
-    return (f"{r}.{field} IS NULL OR trim({r}.{field}) = ''",
-            f"CASE WHEN {_MAP} IS NULL THEN 'not a JSON object' ELSE 'missing {field}' END")
+def _required(field: str, kind: str) -> Check:
+    return (f"r.{field} IS NULL",
+            f"CASE WHEN {_raw(field)} IS NULL THEN 'missing {field}' ELSE concat('{field} is not {kind}: ', {_raw(field)}) END")
 
 
-def _epoch_ms_in_range(r: str, field: str) -> list[tuple[str, str]]:
-    return [_field_missing_or_bad(r, field, "an integer of epoch milliseconds"),
-            (f"{r}.{field} < 0 OR {r}.{field} > {LATEST_TS_MS}", f"concat('{field} out of range: ', {r}.{field})")]
+def _non_empty(field: str) -> Check:
+    return (f"r.{field} IS NULL OR trim(r.{field}) = ''", f"'missing {field}'")
 
 
-def _known_asset_class(r: str) -> tuple[str, str]:
-    return (f"{r}.asset_class IS NULL OR {r}.asset_class NOT IN ({_KNOWN_CLASSES})",
-            f"concat('unknown asset_class: ', coalesce({_MAP}['asset_class'], 'null'))")
+def _epoch_ms(field: str) -> list[Check]:
+    return [_required(field, "an integer of epoch milliseconds"),
+            (f"r.{field} < 0 OR r.{field} > {LATEST_TS_MS}", f"concat('{field} out of range: ', r.{field})")]
 
 
-def _ts(r: str, field: str) -> str:
-    return f"timestamp_millis({r}.{field})"
+def _positive(field: str) -> list[Check]:
+    return [_required(field, "a number"),
+            (f"NOT (r.{field} > 0 AND isfinite(r.{field}))", f"concat('{field} must be positive and finite: ', r.{field})")]
+
+
+KNOWN_ASSET_CLASS: Check = (f"r.asset_class IS NULL OR r.asset_class NOT IN ({_KNOWN_CLASSES})",
+                            f"concat('unknown asset_class: ', coalesce({_raw('asset_class')}, 'null'))")
+
+
+def _ts(field: str) -> str:
+    return f"epoch_ms(r.{field})::TIMESTAMPTZ"
+
+
+INGESTED_AT = "coalesce(epoch_ms(r.ingested_at)::TIMESTAMPTZ, kafka_ts)"
 
 
 @dataclass(frozen=True)
 class TopicSpec:
     topic: str
     table: tables.Table
-    json_schema: str
-    checks: Callable[[str], list[tuple[str, str]]]  # struct column -> [(failing condition, reason)]
-    columns: Callable[[str], dict[str, str]]  # struct column -> {output column: expression}
+    fields: dict[str, str]  # JSON field -> DuckDB type, for json_transform
+    checks: list[Check]
+    columns: dict[str, str]  # output column -> expression over `r` and the Kafka columns
+
+    @property
+    def json_structure(self) -> str:
+        return json.dumps(self.fields)
 
 
 def topic_specs(settings: Settings) -> list[TopicSpec]:
+    """One spec per topic; trades first (the sink treats them specially)."""
     t = settings.topics
     future_s, age_days = settings.max_trade_future_seconds, settings.max_trade_age_days
-
-    def trade_checks(r):
-        return [
-            _json_object_with(r, "symbol"),
-            _known_asset_class(r),
-            _field_missing_or_bad(r, "price", "a number"),
-            (f"NOT ({r}.price > 0 AND {r}.price < double('inf'))", f"concat('price must be positive and finite: ', {r}.price)"),
-            _field_missing_or_bad(r, "volume", "a number"),
-            (f"NOT ({r}.volume >= 0 AND {r}.volume < double('inf'))", f"concat('volume must be >= 0 and finite: ', {r}.volume)"),
-            *_epoch_ms_in_range(r, "trade_ts"),
-            (f"{_ts(r, 'trade_ts')} > kafka_ts + INTERVAL {future_s} SECONDS",
-             f"'trade_ts is more than {future_s} s after the Kafka timestamp'"),
-            (f"{_ts(r, 'trade_ts')} < kafka_ts - INTERVAL {age_days} DAYS",
-             f"'trade_ts is more than {age_days} days before the Kafka timestamp'"),
-        ]
-
-    def trade_columns(r):
-        return {"symbol": f"{r}.symbol", "asset_class": f"{r}.asset_class", "price": f"{r}.price",
-                "volume": f"{r}.volume", "trade_ts": _ts(r, "trade_ts"),
-                "conditions": f"coalesce({r}.conditions, array())", "source": f"{r}.source",
-                "kafka_partition": "partition", "kafka_offset": "offset",
-                "ingested_at": f"coalesce({_ts(r, 'ingested_at')}, kafka_ts)",
-                "trade_date": f"to_date({_ts(r, 'trade_ts')})",
-                "kafka_ts": "kafka_ts"}  # for the bars watermark only; not stored
-
-    def quote_checks(r):
-        return [_json_object_with(r, "symbol"), _known_asset_class(r),
-                _field_missing_or_bad(r, "current", "a number"),
-                (f"NOT ({r}.current > 0 AND {r}.current < double('inf'))", f"concat('current must be positive: ', {r}.current)"),
-                *_epoch_ms_in_range(r, "quote_ts")]
-
-    def quote_columns(r):
-        cols = {c: f"{r}.{c}" for c in ("symbol", "asset_class", "current", "change", "percent_change", "high",
-                                        "low", "open", "prev_close", "source")}
-        return {**cols, "quote_ts": _ts(r, "quote_ts"), "ingested_at": f"coalesce({_ts(r, 'ingested_at')}, kafka_ts)"}
-
-    def news_checks(r):
-        return [(f"{_MAP} IS NULL", "'not a JSON object'"),
-                _field_missing_or_bad(r, "id", "an integer"),
-                (f"{r}.headline IS NULL OR trim({r}.headline) = ''", "'missing headline'"),
-                *_epoch_ms_in_range(r, "published_at")]
-
-    def news_columns(r):
-        cols = {c: f"{r}.{c}" for c in ("id", "symbol", "category", "headline", "summary", "source", "url", "image",
-                                        "origin")}
-        return {**cols, "related": f"coalesce({r}.related, array())", "published_at": _ts(r, "published_at"),
-                "ingested_at": f"coalesce({_ts(r, 'ingested_at')}, kafka_ts)"}
-
-    def fundamentals_checks(r):
-        return [_json_object_with(r, "symbol"),
-                (f"{r}.kind IS NULL OR {r}.kind NOT IN ('metrics', 'profile')",
-                 f"concat('unknown kind: ', coalesce({_MAP}['kind'], 'null'))"),
-                (f"{r}.data IS NULL", "'missing data'")]
-
-    def fundamentals_columns(r):
-        return {"symbol": f"{r}.symbol", "asset_class": f"coalesce({r}.asset_class, 'stocks')", "kind": f"{r}.kind",
-                "data": f"{r}.data", "source": f"{r}.source",
-                "ingested_at": f"coalesce({_ts(r, 'ingested_at')}, kafka_ts)"}
-
-    def label_checks(r):
-        return [_json_object_with(r, "anomaly_id"), _json_object_with(r, "symbol"),
-                (f"{r}.kind IS NULL", "'missing kind'"),
-                *_epoch_ms_in_range(r, "start_ts"), *_epoch_ms_in_range(r, "end_ts"),
-                (f"{r}.end_ts < {r}.start_ts", "'end_ts before start_ts'")]
-
-    def label_columns(r):
-        cols = {c: f"{r}.{c}" for c in ("anomaly_id", "symbol", "asset_class", "kind", "magnitude", "source")}
-        return {**cols, "start_ts": _ts(r, "start_ts"), "end_ts": _ts(r, "end_ts"),
-                "ingested_at": f"coalesce({_ts(r, 'ingested_at')}, kafka_ts)"}
-
     return [
-        TopicSpec(t.trades, tables.TRADES,
-                  "symbol STRING, asset_class STRING, price DOUBLE, volume DOUBLE, trade_ts BIGINT, "
-                  "conditions ARRAY<STRING>, source STRING, ingested_at BIGINT", trade_checks, trade_columns),
-        TopicSpec(t.quotes, tables.QUOTES,
-                  "symbol STRING, asset_class STRING, current DOUBLE, change DOUBLE, percent_change DOUBLE, "
-                  "high DOUBLE, low DOUBLE, open DOUBLE, prev_close DOUBLE, quote_ts BIGINT, source STRING, "
-                  "ingested_at BIGINT", quote_checks, quote_columns),
-        TopicSpec(t.news, tables.NEWS,
-                  "id BIGINT, symbol STRING, category STRING, headline STRING, summary STRING, source STRING, "
-                  "url STRING, image STRING, related ARRAY<STRING>, published_at BIGINT, origin STRING, "
-                  "ingested_at BIGINT", news_checks, news_columns),
-        TopicSpec(t.fundamentals, tables.FUNDAMENTALS,
-                  "symbol STRING, asset_class STRING, kind STRING, data STRING, source STRING, ingested_at BIGINT",
-                  fundamentals_checks, fundamentals_columns),
-        TopicSpec(t.labels, tables.ANOMALY_LABELS,
-                  "anomaly_id STRING, symbol STRING, asset_class STRING, kind STRING, start_ts BIGINT, end_ts BIGINT, "
-                  "magnitude DOUBLE, source STRING, ingested_at BIGINT", label_checks, label_columns),
+        TopicSpec(
+            t.trades, tables.TRADES,
+            {"symbol": "VARCHAR", "asset_class": "VARCHAR", "price": "DOUBLE", "volume": "DOUBLE", "trade_ts": "BIGINT",
+             "conditions": "VARCHAR[]", "source": "VARCHAR", "ingested_at": "BIGINT"},
+            [_non_empty("symbol"), KNOWN_ASSET_CLASS, *_positive("price"),
+             _required("volume", "a number"),
+             ("NOT (r.volume >= 0 AND isfinite(r.volume))", "concat('volume must be >= 0 and finite: ', r.volume)"),
+             *_epoch_ms("trade_ts"),
+             (f"{_ts('trade_ts')} > kafka_ts + INTERVAL {future_s} SECONDS",
+              f"'trade_ts is more than {future_s} s after the Kafka timestamp'"),
+             (f"{_ts('trade_ts')} < kafka_ts - INTERVAL {age_days} DAYS",
+              f"'trade_ts is more than {age_days} days before the Kafka timestamp'")],
+            {"symbol": "r.symbol", "asset_class": "r.asset_class", "price": "r.price", "volume": "r.volume",
+             "trade_ts": _ts("trade_ts"), "conditions": "coalesce(r.conditions, []::VARCHAR[])", "source": "r.source",
+             "kafka_partition": "partition", "kafka_offset": '"offset"', "ingested_at": INGESTED_AT,
+             "trade_date": f"CAST({_ts('trade_ts')} AS DATE)",
+             "kafka_ts": "kafka_ts"}),  # for the bars watermark only; not stored
+        TopicSpec(
+            t.quotes, tables.QUOTES,
+            {"symbol": "VARCHAR", "asset_class": "VARCHAR", "current": "DOUBLE", "change": "DOUBLE",
+             "percent_change": "DOUBLE", "high": "DOUBLE", "low": "DOUBLE", "open": "DOUBLE", "prev_close": "DOUBLE",
+             "quote_ts": "BIGINT", "source": "VARCHAR", "ingested_at": "BIGINT"},
+            [_non_empty("symbol"), KNOWN_ASSET_CLASS, *_positive("current"), *_epoch_ms("quote_ts")],
+            {**{c: f"r.{c}" for c in ("symbol", "asset_class", "current", "change", "percent_change", "high", "low",
+                                      "open", "prev_close", "source")},
+             "quote_ts": _ts("quote_ts"), "ingested_at": INGESTED_AT}),
+        TopicSpec(
+            t.news, tables.NEWS,
+            {"id": "BIGINT", "symbol": "VARCHAR", "category": "VARCHAR", "headline": "VARCHAR", "summary": "VARCHAR",
+             "source": "VARCHAR", "url": "VARCHAR", "image": "VARCHAR", "related": "VARCHAR[]", "published_at": "BIGINT",
+             "origin": "VARCHAR", "ingested_at": "BIGINT"},
+            [_required("id", "an integer"), _non_empty("headline"), *_epoch_ms("published_at")],
+            {**{c: f"r.{c}" for c in ("id", "symbol", "category", "headline", "summary", "source", "url", "image",
+                                      "origin")},
+             "related": "coalesce(r.related, []::VARCHAR[])", "published_at": _ts("published_at"),
+             "ingested_at": INGESTED_AT}),
+        TopicSpec(
+            t.fundamentals, tables.FUNDAMENTALS,
+            {"symbol": "VARCHAR", "asset_class": "VARCHAR", "kind": "VARCHAR", "data": "JSON", "source": "VARCHAR",
+             "ingested_at": "BIGINT"},
+            [_non_empty("symbol"),
+             ("r.kind IS NULL OR r.kind NOT IN ('metrics', 'profile')", f"concat('unknown kind: ', coalesce({_raw('kind')}, 'null'))"),
+             ("r.data IS NULL OR json_type(r.data) <> 'OBJECT'", "'data is not an object'")],
+            {"symbol": "r.symbol", "asset_class": "coalesce(r.asset_class, 'stocks')", "kind": "r.kind",
+             "data": "r.data::VARCHAR", "source": "r.source", "ingested_at": INGESTED_AT}),
+        TopicSpec(
+            t.labels, tables.ANOMALY_LABELS,
+            {"anomaly_id": "VARCHAR", "symbol": "VARCHAR", "asset_class": "VARCHAR", "kind": "VARCHAR",
+             "start_ts": "BIGINT", "end_ts": "BIGINT", "magnitude": "DOUBLE", "source": "VARCHAR", "ingested_at": "BIGINT"},
+            [_non_empty("anomaly_id"), _non_empty("symbol"), _non_empty("kind"), *_epoch_ms("start_ts"),
+             *_epoch_ms("end_ts"), ("r.end_ts < r.start_ts", "'end_ts before start_ts'")],
+            {**{c: f"r.{c}" for c in ("anomaly_id", "symbol", "asset_class", "kind", "magnitude", "source")},
+             "start_ts": _ts("start_ts"), "end_ts": _ts("end_ts"), "ingested_at": INGESTED_AT}),
     ]
 
 
-def column_prefix(spec: TopicSpec) -> str:
-    """Prefix of a table's columns in the parsed frame: `trades__price` is trades' price."""
-    return f"{spec.table.name}__"
+@dataclass
+class ParsedBatch:
+    rows: dict[str, pa.Table]  # table name -> valid rows (its columns; trades also carry kafka_ts)
+    rejects: pa.Table  # tables.REJECTS columns
 
 
-def parse(kafka: DataFrame, specs: list[TopicSpec]) -> DataFrame:
-    """Columns: topic, partition, offset, key, kafka_ts, reason, raw_value, then every table's columns.
+def _topic_query(spec: TopicSpec) -> str:
+    checks = " ".join(f"WHEN {cond} THEN {reason}" for cond, reason in spec.checks)
+    columns = ", ".join(f"CASE WHEN reason IS NULL THEN {expr} END AS {name}" for name, expr in spec.columns.items())
+    return f"""
+        WITH parsed AS (
+            SELECT partition, "offset", key, value, "timestamp" AS kafka_ts,
+                   CASE WHEN json_valid(value) THEN CASE WHEN json_type(value) = 'OBJECT'
+                        THEN json_transform(value, '{spec.json_structure}') END END AS r
+            FROM batch WHERE topic = '{spec.topic}'),
+        checked AS (
+            SELECT *, CASE WHEN value IS NULL THEN 'empty value' WHEN r IS NULL THEN 'not a JSON object'
+                           {checks} END AS reason
+            FROM parsed)
+        SELECT reason, partition AS _partition, "offset" AS _offset, key AS _key, value AS _value,
+               kafka_ts AS _kafka_ts, {columns} FROM checked"""
 
-    A record has either a `reason` or its table's columns set, never both. The columns are flat
-    and nullable (a struct per table would not survive Arrow's null handling of its children).
-    """
-    parsed = kafka.select(
-        "topic", "partition", "offset", "key", "value", F.col("timestamp").alias("kafka_ts"),
-        *[F.expr(f"CASE WHEN topic = '{s.topic}' THEN from_json(value, '{s.json_schema}') END").alias(f"p_{s.table.name}")
-          for s in specs])
 
-    branches = []
-    for s in specs:
-        checks = " ".join(f"WHEN {cond} THEN {reason}" for cond, reason in s.checks(f"p_{s.table.name}"))
-        branches.append(f"WHEN topic = '{s.topic}' THEN CASE WHEN value IS NULL THEN 'empty value' {checks} END")
-    reasoned = parsed.withColumn("reason", F.expr(f"CASE {' '.join(branches)} ELSE concat('unknown topic: ', topic) END"))
+class Parser:
+    """Parses micro-batches; holds one DuckDB connection and the compiled queries."""
 
-    outputs = [F.expr(f"CASE WHEN topic = '{s.topic}' AND reason IS NULL THEN {expr} END").alias(column_prefix(s) + name)
-               for s in specs for name, expr in s.columns(f"p_{s.table.name}").items()]
-    return reasoned.select("topic", "partition", "offset", "key", "kafka_ts", "reason",
-                           F.expr("CASE WHEN reason IS NOT NULL THEN value END").alias("raw_value"), *outputs)
+    def __init__(self, specs: list[TopicSpec]):
+        self.specs = specs
+        self.queries = {spec.topic: _topic_query(spec) for spec in specs}
+        known = ", ".join(f"'{spec.topic}'" for spec in specs)
+        self.unknown_query = f"""SELECT concat('unknown topic: ', topic) AS reason, topic AS _topic, partition AS _partition,
+                                        "offset" AS _offset, key AS _key, value AS _value, "timestamp" AS _kafka_ts
+                                 FROM batch WHERE topic NOT IN ({known})"""
+        self.con = duckdb.connect(config={"threads": 2})
+        self.con.execute("SET TimeZone = 'UTC'")
+
+    def _arrow(self, sql: str) -> pa.Table:
+        result = self.con.execute(sql).arrow()
+        return result.read_all() if isinstance(result, pa.RecordBatchReader) else result
+
+    def parse(self, batch: pa.Table) -> ParsedBatch:
+        """`batch` has kafka_source.KAFKA_SCHEMA's columns."""
+        self.con.register("batch", batch)
+        try:
+            rows, rejects = {}, []
+            for spec in self.specs:
+                result = self._arrow(self.queries[spec.topic])
+                valid = result.filter(result["reason"].is_null())
+                rows[spec.table.name] = valid.select(list(spec.columns))
+                rejects.append(_rejects(result.filter(result["reason"].is_valid()), spec.topic))
+            unknown = self._arrow(self.unknown_query)
+            rejects.append(_rejects(unknown, None))
+        finally:
+            self.con.unregister("batch")
+        return ParsedBatch(rows, pa.concat_tables(rejects))
+
+
+def _rejects(result: pa.Table, topic: str | None) -> pa.Table:
+    n = len(result)
+    return pa.table({
+        "topic": result["_topic"] if topic is None else pa.array([topic] * n, pa.string()),
+        "kafka_partition": result["_partition"], "kafka_offset": result["_offset"], "key": result["_key"],
+        "raw_value": result["_value"], "reason": result["reason"], "kafka_ts": result["_kafka_ts"],
+        "rejected_at": pa.array([datetime.now(timezone.utc)] * n, tables.TS),
+    }).cast(tables.REJECTS.schema)

@@ -3,9 +3,9 @@
     python spark/stream_job.py                 # run until SIGTERM (the stack starts it)
     python spark/stream_job.py --available-now # process what is on the broker, then exit
 
-Spark reads every topic through the one Kafka seam (kafka_source.read_kafka), parses and
-validates in one projection (parse.py), and hands each micro-batch as one Arrow table to
-DeltaSink, which writes all tables with idempotent commits. Checkpoints live in
+Spark reads every topic through the one Kafka seam (kafka_source.read_kafka) and hands each
+micro-batch to the driver as one Arrow table; parse.py types and validates it (DuckDB), and
+DeltaSink writes all tables with idempotent commits. Checkpoints live in
 <state>/checkpoints/stream, the tables in <state>/lake. /health and /metrics are served on
 settings.stream_port.
 """
@@ -33,7 +33,7 @@ from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from delta_sink import DeltaSink, app_id_for  # noqa: E402
 from kafka_source import read_kafka  # noqa: E402
 from maintenance import Schedule  # noqa: E402
-from parse import parse, topic_specs  # noqa: E402
+from parse import Parser, topic_specs  # noqa: E402
 
 from lakewatch import logs, service_http  # noqa: E402
 from lakewatch.logs import event  # noqa: E402
@@ -68,6 +68,7 @@ class Job:
         self.settings = settings
         self.spark = spark
         self.specs = topic_specs(settings)
+        self.parser = Parser(self.specs)
         self.checkpoint = settings.checkpoint_dir / "stream"
         self.sink = DeltaSink(settings.lake_dir, app_id_for(self.checkpoint), self.specs, settings.bar_watermark_seconds)
         self.maintenance = Schedule(self.sink.delta, settings.maintenance_minutes, settings.vacuum_retention_hours)
@@ -77,10 +78,10 @@ class Job:
 
     def process(self, batch, batch_id: int) -> None:
         started = time.monotonic()
-        parsed = parse(batch, self.specs).toArrow()
+        raw = batch.toArrow()
         read_s = time.monotonic() - started
-        counts = self.sink.write(parsed, batch_id)
-        metrics.INPUT_ROWS.inc(counts["input"])
+        counts = {"input": len(raw), **self.sink.write(self.parser.parse(raw), batch_id)}
+        metrics.INPUT_ROWS.inc(len(raw))
         metrics.BATCH_SECONDS.observe(time.monotonic() - started)
         metrics.BATCH_ID.set(batch_id)
         metrics.LAST_BATCH.set(time.time())
@@ -107,7 +108,9 @@ class Job:
         age = None if self.last_batch_at is None else round(time.monotonic() - self.last_batch_at, 1)
         # A trigger that cannot finish within a minute is a stuck job, not a slow one.
         stalled = age is not None and age > max(60.0, 30 * self.settings.trigger_seconds)
+        progress = query.lastProgress if query else None
         details = {"query_active": active, "last_batch_id": self.sink.last_batch_id, "last_batch_age_s": age,
+                   "last_batch_durations_ms": progress.get("durationMs") if progress else None,
                    "watermarks_us": self.sink.watermarks, "error": str(error) if error else None}
         return active and not error and not stalled, details
 

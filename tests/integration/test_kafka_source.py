@@ -166,6 +166,28 @@ def test_broker_restarted_empty_is_read_from_its_beginning(spark, spark_log, sta
     assert "replaced a previously registered data source" not in log  # registered once per session
 
 
+def test_a_batch_replayed_after_the_broker_came_back_empty_reads_nothing(start_broker, lw_settings, caplog):
+    """Spark replays the batch it had planned but not committed; its offsets belong to a broker that is gone."""
+    proc, old_cluster = start_broker()
+    trades = lw_settings.topics.trades
+    produce(lw_settings, trades, 0, 300)
+    planned_start = offset_json(old_cluster, {(trades, p): 0 for p in range(3)})
+    planned_end = offset_json(old_cluster, {(trades, p): 100 for p in range(3)})
+    reader = kafka_source.KafkaStreamReader({"kafka.bootstrap.servers": lw_settings.bootstrap_servers,
+                                             "subscribe": trades})
+    try:
+        ranges = reader.partitions(planned_start, planned_end)  # same broker: the replay reads its ranges
+        assert sorted(r.partition for r in ranges) == [0, 1, 2]
+        stop_process(proc)
+        start_broker()
+        produce(lw_settings, trades, 1000, 300)  # the new broker's offsets overlap the old range
+        with caplog.at_level(logging.WARNING, logger="spark.kafka_source"):
+            assert reader.partitions(planned_start, planned_end) == []
+        assert "batch planned on a broker that is gone" in caplog.text
+    finally:
+        reader.stop()
+
+
 def test_a_range_the_broker_no_longer_has_fails_clearly_instead_of_hanging(start_broker, lw_settings, monkeypatch):
     start_broker()
     produce(lw_settings, lw_settings.topics.news, 0, 10)

@@ -1,0 +1,85 @@
+"""Parsing and validation of Kafka records, without Spark: the rules in spark/parse.py."""
+import json
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pytest
+
+import tables
+from lakewatch.settings import load
+from parse import Parser, topic_specs
+
+NOW_MS = 1_763_712_000_000
+KAFKA_TS = datetime.fromtimestamp(NOW_MS / 1000, timezone.utc)
+TRADE = {"symbol": "AAPL", "asset_class": "stocks", "price": 190.5, "volume": 10, "trade_ts": NOW_MS - 1000,
+         "conditions": ["1"], "source": "test", "ingested_at": NOW_MS}
+PARSER = Parser(topic_specs(load({})))
+
+
+def batch(*records: tuple[str, str | None]) -> pa.Table:
+    n = len(records)
+    return pa.table({"topic": [t for t, _ in records], "partition": pa.array([0] * n, pa.int32()),
+                     "offset": pa.array(range(n), pa.int64()), "key": ["AAPL"] * n, "value": [v for _, v in records],
+                     "timestamp": pa.array([KAFKA_TS] * n, tables.TS)})
+
+
+def reason_of(topic: str, value) -> str | None:
+    text = value if value is None or isinstance(value, str) else json.dumps(value)
+    rejects = PARSER.parse(batch((topic, text))).rejects
+    return rejects["reason"][0].as_py() if len(rejects) else None
+
+
+def test_a_valid_trade_becomes_one_typed_row():
+    parsed = PARSER.parse(batch(("market.trades", json.dumps(TRADE))))
+    assert len(parsed.rejects) == 0
+    (row,) = parsed.rows["trades"].to_pylist()
+    assert row["symbol"] == "AAPL" and row["price"] == 190.5 and row["volume"] == 10.0
+    assert row["trade_ts"] == datetime.fromtimestamp((NOW_MS - 1000) / 1000, timezone.utc)
+    assert row["trade_date"].isoformat() == "2025-11-21" and row["conditions"] == ["1"]
+    assert (row["kafka_partition"], row["kafka_offset"]) == (0, 0)
+
+
+@pytest.mark.parametrize("value, reason", [
+    ("not json", "not a JSON object"),
+    ("[1, 2]", "not a JSON object"),
+    ("", "not a JSON object"),
+    (None, "empty value"),
+    ({**TRADE, "symbol": " "}, "missing symbol"),
+    ({**TRADE, "asset_class": "bonds"}, "unknown asset_class: bonds"),
+    ({**TRADE, "price": "abc"}, "price is not a number: abc"),
+    ({k: v for k, v in TRADE.items() if k != "price"}, "missing price"),
+    ({**TRADE, "price": -5}, "price must be positive and finite: -5.0"),
+    ('{"symbol":"AAPL","asset_class":"stocks","price":1e400,"volume":1,"trade_ts":1}', "price must be positive and finite: inf"),
+    ({**TRADE, "volume": -1}, "volume must be >= 0 and finite: -1.0"),
+    ({**TRADE, "trade_ts": "soon"}, "trade_ts is not an integer of epoch milliseconds: soon"),
+    ({**TRADE, "trade_ts": 9 * 10**15}, "trade_ts out of range: 9000000000000000"),
+    ({**TRADE, "trade_ts": NOW_MS + 301_000}, "trade_ts is more than 300 s after the Kafka timestamp"),
+    ({**TRADE, "trade_ts": NOW_MS - 367 * 86_400_000}, "trade_ts is more than 366 days before the Kafka timestamp"),
+])
+def test_a_malformed_trade_is_rejected_with_its_first_failing_check(value, reason):
+    assert reason_of("market.trades", value) == reason
+
+
+@pytest.mark.parametrize("topic, value, reason", [
+    ("market.quotes", {"symbol": "AAPL", "asset_class": "stocks", "current": 0, "quote_ts": NOW_MS}, "current must be positive and finite: 0.0"),
+    ("market.news", {"id": 1, "headline": "", "published_at": NOW_MS}, "missing headline"),
+    ("market.news", {"headline": "h", "published_at": NOW_MS}, "missing id"),
+    ("market.fundamentals", {"symbol": "AAPL", "kind": "metrics", "data": [1]}, "data is not an object"),
+    ("market.fundamentals", {"symbol": "AAPL", "kind": "earnings", "data": {}}, "unknown kind: earnings"),
+    ("market.labels", {"anomaly_id": "a", "symbol": "AAPL", "kind": "price_spike", "start_ts": 2, "end_ts": 1}, "end_ts before start_ts"),
+    ("market.other", {"x": 1}, "unknown topic: market.other"),
+])
+def test_other_topics_reject_what_their_table_cannot_hold(topic, value, reason):
+    assert reason_of(topic, value) == reason
+
+
+def test_every_record_lands_once_in_its_table_or_in_rejects():
+    records = [("market.trades", json.dumps(TRADE)), ("market.trades", "garbage"), ("market.other", "{}"),
+               ("market.news", json.dumps({"id": 9, "headline": "h", "published_at": NOW_MS, "related": ["AAPL"]})),
+               ("market.fundamentals", json.dumps({"symbol": "AAPL", "kind": "metrics", "data": {"beta": 1.2}})),
+               ("market.labels", json.dumps({"anomaly_id": "a", "symbol": "AAPL", "kind": "frozen_feed", "start_ts": 1, "end_ts": 2}))]
+    parsed = PARSER.parse(batch(*records))
+    assert sum(len(t) for t in parsed.rows.values()) + len(parsed.rejects) == len(records)
+    assert json.loads(parsed.rows["fundamentals"]["data"][0].as_py()) == {"beta": 1.2}
+    assert parsed.rows["news"]["related"][0].as_py() == ["AAPL"]
+    assert sorted(parsed.rejects["reason"].to_pylist()) == ["not a JSON object", "unknown topic: market.other"]
