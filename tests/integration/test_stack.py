@@ -46,15 +46,15 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         assert f"kafka://{lw_settings.bootstrap_servers}" in up.stdout
         assert lw_settings.url(lw_settings.ingestion_port, "/metrics") in up.stdout
         pids = recorded_pids(lw_settings)
-        assert set(pids) == {"broker", "ingestion"}
+        assert set(pids) == {"broker", "stream", "ingestion"}
 
         status = make("status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert [line.split()[:2] + [line.split()[3]] for line in status.stdout.splitlines()[1:]] == [
-            ["broker", "running", "ok"], ["ingestion", "running", "ok"]]
+            ["broker", "running", "ok"], ["stream", "running", "ok"], ["ingestion", "running", "ok"]]
 
         again = make("up")  # refuses to start a second copy
-        assert again.returncode == 0 and again.stdout.count("already running") == 2
+        assert again.returncode == 0 and again.stdout.count("already running") == 3
         assert recorded_pids(lw_settings) == pids
 
         logs = subprocess.run([sys.executable, "-m", "lakewatch.cli", "logs", "--no-follow", "-n", "5"],
@@ -67,7 +67,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
     assert sessions_alive(set(pids.values())) == []
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
-    assert after.returncode != 0 and after.stdout.count("stopped") == 2  # make exits 2 when status says 1
+    assert after.returncode != 0 and after.stdout.count("stopped") == 3  # make exits 2 when status says 1
 
 
 def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_settings):
