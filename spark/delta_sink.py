@@ -72,19 +72,19 @@ class DeltaSink:
 
     def write(self, parsed: ParsedBatch, batch_id: int) -> dict:
         """Write one parsed batch to every table; return counts."""
-        rejects = parsed.rejects
-        for item in pc.value_counts(rejects["topic"]).to_pylist():
-            metrics.REJECTS.labels(item["values"]).inc(item["counts"])
-        self._append(tables.REJECTS, rejects, batch_id)
-        counts = {"rejects": len(rejects)}
-
         trades = parsed.rows[tables.TRADES.name]
         in_bar = bars.in_bar_mask(trades, self.watermarks)
         trades = trades.append_column("in_bar", in_bar)
         late = len(trades) - (pc.sum(in_bar).as_py() or 0)
         metrics.LATE_TRADES.inc(late)
         self._append(tables.TRADES, trades, batch_id)
-        counts.update(trades=len(trades), late=late)
+        counts = {"trades": len(trades), "late": late}
+
+        rejects = parsed.rejects
+        for item in pc.value_counts(rejects["topic"]).to_pylist():
+            metrics.REJECTS.labels(item["values"]).inc(item["counts"])
+        self._append(tables.REJECTS, rejects, batch_id)
+        counts["rejects"] = len(rejects)
 
         for spec in self.specs[1:]:
             rows = parsed.rows[spec.table.name]

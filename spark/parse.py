@@ -25,6 +25,7 @@ from lakewatch.settings import ASSET_CLASSES, Settings
 
 LATEST_TS_MS = 4_102_444_800_000  # 2100-01-01: keeps timestamp arithmetic far from overflow
 _KNOWN_CLASSES = ", ".join(f"'{c}'" for c in ASSET_CLASSES)
+_JSON_BLANKS = "e' \\t\\n\\r'"  # DuckDB escape-string literal of JSON's insignificant whitespace
 Check = tuple[str, str]  # (failing condition, reason expression), over the parsed struct `r`
 
 
@@ -148,8 +149,9 @@ def _topic_query(spec: TopicSpec) -> str:
     return f"""
         WITH parsed AS (
             SELECT partition, "offset", key, value, "timestamp" AS kafka_ts,
-                   CASE WHEN json_valid(value) THEN CASE WHEN json_type(value) = 'OBJECT'
-                        THEN json_transform(value, '{spec.json_structure}') END END AS r
+                   -- Valid JSON is an object exactly when it starts with an opening brace: a string test, not a parse.
+                   CASE WHEN starts_with(ltrim(value, {_JSON_BLANKS}), '{{') AND json_valid(value)
+                        THEN json_transform(value, '{spec.json_structure}') END AS r
             FROM batch WHERE topic = '{spec.topic}'),
         checked AS (
             SELECT *, CASE WHEN value IS NULL THEN 'empty value' WHEN r IS NULL THEN 'not a JSON object'

@@ -68,9 +68,10 @@ ANOMALY_LABELS = Table("anomaly_labels", pa.schema([
     ("start_ts", TS), ("end_ts", TS), ("magnitude", pa.float64()), ("source", pa.string()), ("ingested_at", TS),
 ]))
 
-# Write order inside a micro-batch: bars last, because the bars table is what a restarted job
-# reads its watermark from, so it must only show a batch once everything else of it is written.
-STREAM_TABLES = (REJECTS, TRADES, QUOTES, NEWS, FUNDAMENTALS, ANOMALY_LABELS, BARS_1M)
+# Write order inside a micro-batch: trades first (the freshest data readers wait for), bars
+# last, because the bars table is what a restarted job reads its watermarks from, so it must
+# only show a batch once everything else of it is written.
+STREAM_TABLES = (TRADES, REJECTS, QUOTES, NEWS, FUNDAMENTALS, ANOMALY_LABELS, BARS_1M)
 
 
 def ensure(lake_dir: Path, tables=STREAM_TABLES) -> None:
