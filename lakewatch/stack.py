@@ -61,6 +61,19 @@ def running(settings: Settings, name: str) -> Running | None:
     return Running(pid, start_time)
 
 
+def session_members(session_id: int) -> list[int]:
+    """Live processes of a session: a service's children (Spark's JVM, its Python workers) too."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[3]) == session_id:
+            members.append(int(stat.parent.name))
+    return members
+
+
 def _is_zombie(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
@@ -145,6 +158,13 @@ def _signal_group(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
+def _signal_pid(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
 def _stop(settings: Settings, name: str, say) -> bool:
     current = running(settings, name)
     pid_file = _pid_file(settings, name)
@@ -154,13 +174,20 @@ def _stop(settings: Settings, name: str, say) -> bool:
     started = time.monotonic()
     _signal_group(current.pid, signal.SIGTERM)
     deadline = started + settings.stop_timeout
-    while running(settings, name) and time.monotonic() < deadline:
+
+    def alive() -> bool:  # the service started its own session: its pid is the session id
+        return bool(running(settings, name) or session_members(current.pid))
+
+    while alive() and time.monotonic() < deadline:
         time.sleep(0.1)
     how = "stopped"
-    if running(settings, name):
+    if alive():
         _signal_group(current.pid, signal.SIGKILL)
+        for pid in session_members(current.pid):  # any that moved to a process group of its own
+            _signal_pid(pid, signal.SIGKILL)
         how = f"killed after {settings.stop_timeout:.0f} s"
-        while running(settings, name):
+        gone_by = time.monotonic() + 10
+        while alive() and time.monotonic() < gone_by:
             time.sleep(0.05)
     pid_file.unlink(missing_ok=True)
     say(f"  {name:<10} {how} (pid {current.pid}) in {time.monotonic() - started:.1f} s")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lakewatch import stack
 from lakewatch.settings import REPO_ROOT
 
 pytestmark = pytest.mark.integration
@@ -20,19 +21,6 @@ def make(target: str, timeout: float = 180) -> subprocess.CompletedProcess:
     env = {**os.environ, "LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}
     return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), target], env=env,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def sessions_alive(session_ids: set[int]) -> list[int]:
-    """PIDs of every process still in one of the given sessions (services start their own)."""
-    alive = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) in session_ids and fields[0] != "Z":
-            alive.append(int(stat.parent.name))
-    return alive
 
 
 def recorded_pids(settings) -> dict[str, int]:
@@ -64,7 +52,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         down = make("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped" in down.stdout
-    assert sessions_alive(set(pids.values())) == []
+    assert [pid for pid in pids.values() if stack.session_members(pid)] == []  # nothing of any service's session
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
     assert after.returncode != 0 and after.stdout.count("stopped") == 3  # make exits 2 when status says 1
