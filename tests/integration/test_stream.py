@@ -160,14 +160,18 @@ def test_late_trade_inside_the_watermark_updates_its_bar_and_a_later_one_is_coun
         assert bar()["high"] == 150.0 and bar()["close"] == 102.0  # close is still the latest trade
 
         trade(5, 10.0)  # 35 s behind: past the watermark
-        lake.wait_for(lambda: lake.count(broker, "trades") == 5, 60, "the late trade in trades")
+
+        def late_counted() -> int:  # the batch's log line comes once all its tables are written
+            events = lake.log_events((tmp_path / "stream.log").read_text())
+            return sum(e.get("late", 0) for e in events if e["msg"] == "batch written")
+
+        lake.wait_for(late_counted, 60, "the batch with the late trade")
     finally:
         lake.kill_hard(job)
+    assert late_counted() == 1
     late = [r for r in lake.table(broker, "trades").to_pylist() if not r["in_bar"]]
     assert [(r["price"], r["symbol"]) for r in late] == [(10.0, "LATE")]
     assert bar()["trade_count"] == 4 and bar()["low"] == 100.0  # the bar did not change
-    events = lake.log_events((tmp_path / "stream.log").read_text())
-    assert sum(e.get("late", 0) for e in events if e["msg"] == "batch written") == 1
     lake.assert_bars_match_trades(broker)
 
 
