@@ -33,7 +33,7 @@ from ingestion.producer import RecordProducer  # noqa: E402
 from ingestion.topics import ensure_topics  # noqa: E402
 from lakewatch import settings as settings_module  # noqa: E402
 from tests import lake  # noqa: E402
-from tests.processes import free_port, start_tansu, stop_process  # noqa: E402
+from tests.processes import free_port, start_tansu, stop_process, wait_for  # noqa: E402
 
 SYMBOLS = [("AAPL", "stocks"), ("MSFT", "stocks"), ("NVDA", "stocks"), ("AMZN", "stocks"), ("TSLA", "stocks"),
            ("OANDA:EUR_USD", "forex"), ("OANDA:GBP_USD", "forex"), ("OANDA:USD_JPY", "forex"),
@@ -90,7 +90,7 @@ def freshness(settings, rate: float, seconds: float, work: Path) -> list[float]:
         warmup = RecordProducer(settings.bootstrap_servers, client_id="bench-warmup")
         warmup.publish("market.trades", {**trade(0, int(time.time() * 1000)), "source": "warmup"})
         assert warmup.close() == 0
-        lake.wait_for(lambda: lake.count(settings, "trades") >= 1, 180, "the live job's first batch")
+        wait_for(lambda: lake.count(settings, "trades") >= 1, 180, "the live job's first batch", every=0.5)
         producer = multiprocessing.get_context("spawn").Process(
             target=steady_producer, args=(settings.bootstrap_servers, rate, seconds))
         producer.start()

@@ -29,7 +29,7 @@ import tables
 WATERMARK_KEY = "lakewatch.watermarks_us"
 MINUTE_US = 60_000_000
 
-_AGGREGATE = f"""
+_AGGREGATE = """
 SELECT symbol,
        any_value(asset_class) AS asset_class,
        time_bucket(INTERVAL 1 MINUTE, trade_ts) AS window_start,

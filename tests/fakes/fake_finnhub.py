@@ -350,16 +350,6 @@ def _reply(request: BaseHTTPRequestHandler, status: int, body: Any, headers: dic
         pass  # the client gave up (a delay fault longer than its timeout)
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 5.0, what: str = "condition") -> Any:
-    """Poll predicate until it is truthy; AssertionError after timeout. Returns its value."""
-    deadline = time.monotonic() + timeout
-    while not (value := predicate()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.01)
-    return value
-
-
 def max_calls_in_any_window(stamps: list[float], window: float) -> int:
     """The most calls in any window [t, t + window), wherever it starts.
 

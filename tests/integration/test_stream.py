@@ -12,7 +12,7 @@ from ingestion import sim_feed
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
 from tests import lake
-from tests.processes import free_port, start_tansu, stop_process
+from tests.processes import free_port, start_tansu, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -153,10 +153,10 @@ def test_late_trade_inside_the_watermark_updates_its_bar_and_a_later_one_is_coun
     try:
         for offset_s, price in [(0, 100.0), (20, 101.0), (40, 102.0)]:
             trade(offset_s, price)
-        lake.wait_for(lambda: bar() and bar()["trade_count"] == 3, 120, "the first three trades in their bar")
+        wait_for(lambda: bar() and bar()["trade_count"] == 3, 120, "the first three trades in their bar", every=0.5)
 
         trade(35, 150.0)  # 5 s behind the newest trade: inside the 10 s watermark
-        lake.wait_for(lambda: bar()["trade_count"] == 4, 60, "the in-watermark trade to update its bar")
+        wait_for(lambda: bar()["trade_count"] == 4, 60, "the in-watermark trade to update its bar", every=0.5)
         assert bar()["high"] == 150.0 and bar()["close"] == 102.0  # close is still the latest trade
 
         trade(5, 10.0)  # 35 s behind: past the watermark
@@ -165,7 +165,7 @@ def test_late_trade_inside_the_watermark_updates_its_bar_and_a_later_one_is_coun
             events = lake.log_events((tmp_path / "stream.log").read_text())
             return sum(e.get("late", 0) for e in events if e["msg"] == "batch written")
 
-        lake.wait_for(late_counted, 60, "the batch with the late trade")
+        wait_for(late_counted, 60, "the batch with the late trade", every=0.5)
     finally:
         lake.kill_hard(job)
     assert late_counted() == 1
@@ -182,7 +182,7 @@ def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(broker, tmp
     for kill_after in (30_000, 90_000):  # twice, at different points of the backlog
         job = lake.start_job(env, log_path=tmp_path / "stream.log")
         try:
-            lake.wait_for(lambda: lake.count(broker, "trades") >= kill_after, 240, f"{kill_after} trades")
+            wait_for(lambda: lake.count(broker, "trades") >= kill_after, 240, f"{kill_after} trades", every=0.5)
         finally:
             lake.kill_hard(job)
     lake.run_available_now(env)
