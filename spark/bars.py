@@ -27,7 +27,6 @@ from deltalake import DeltaTable
 import tables
 
 WATERMARK_KEY = "lakewatch.watermarks_us"
-MINUTE_US = 60_000_000
 
 _AGGREGATE = """
 SELECT symbol,

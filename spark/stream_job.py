@@ -31,7 +31,7 @@ sys.path.insert(0, str(SPARK_DIR))
 import stream_metrics as metrics  # noqa: E402
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from delta_sink import DeltaSink, app_id_for  # noqa: E402
-from kafka_source import read_kafka  # noqa: E402
+from kafka_source import flat_offsets, read_kafka  # noqa: E402
 from maintenance import Schedule  # noqa: E402
 from parse import Parser, topic_specs  # noqa: E402
 
@@ -74,7 +74,6 @@ class Job:
         self.maintenance = Schedule(self.sink.delta, settings.maintenance_minutes, settings.vacuum_retention_hours)
         self.query = None
         self.last_batch_at: float | None = None
-        self.offsets: dict[str, dict[str, int]] = {}
 
     def process(self, batch, batch_id: int) -> None:
         started = time.monotonic()
@@ -124,15 +123,12 @@ class Job:
             end = source.get("endOffset")
             if isinstance(end, str):
                 end = json.loads(end)
-            for topic, partitions in (end or {}).items():
-                if topic.startswith("_") or not isinstance(partitions, dict):
+            for (topic, partition), offset in flat_offsets(end or {}).items():
+                try:  # tansu under-reports the high watermark by up to one produce batch
+                    _, high = lag_consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=2)
+                except Exception:
                     continue
-                for partition, offset in partitions.items():
-                    try:  # tansu under-reports the high watermark by up to one produce batch
-                        _, high = lag_consumer.get_watermark_offsets(TopicPartition(topic, int(partition)), timeout=2)
-                    except Exception:
-                        continue
-                    metrics.LAG.labels(topic, partition).set(max(0, high - int(offset)))
+                metrics.LAG.labels(topic, str(partition)).set(max(0, high - offset))
 
 
 def main(argv: list[str] | None = None) -> int:
