@@ -4,7 +4,7 @@ BOOT := python3 -m lakewatch.bootstrap
 CORE := $(BOOT) core --
 PYTEST_ARGS ?=
 
-.PHONY: help up down status logs test test-unit bench backfill topics venv
+.PHONY: help up down status logs sql test test-unit bench backfill topics venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -21,6 +21,10 @@ status:  ## every service, its pid and health
 logs:  ## follow the service logs
 	@$(CORE) -m lakewatch.cli logs
 
+sql:  ## run Q="SELECT ..." on the lake (schema market) and print a table
+	@$(if $(Q),,$(error say what to run: make sql Q="SELECT count(*) FROM market.trades"))
+	@$(CORE) -m lakewatch.cli sql "$(Q)"
+
 test:  ## run the whole test suite (starts real services on free ports)
 	@$(CORE) -m pytest $(PYTEST_ARGS)
 
@@ -30,6 +34,7 @@ test-unit:  ## only the fast unit tests
 bench:  ## run the benchmarks and print their figures (docs/benchmarks.md records them)
 	@$(CORE) benchmarks/bench_ingestion.py
 	@$(CORE) benchmarks/bench_stream.py
+	@$(CORE) benchmarks/bench_sql.py
 
 backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
 	@$(CORE) -m lakewatch.cli backfill --days $(or $(DAYS),1)

@@ -1,10 +1,12 @@
 """`lakewatch` command line: the Makefile's targets call these subcommands.
 
     lakewatch up | down | status | logs [-n N] [--no-follow] | backfill --days N | topics
+    lakewatch sql "SELECT ..." [--format table|csv|json]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 
@@ -70,6 +72,37 @@ def cmd_topics(s, args) -> int:
     return 0
 
 
+def cmd_sql(s, args) -> int:
+    import csv
+    import time
+
+    import sqlalchemy as sa
+    from tabulate import tabulate
+
+    from lakewatch.sql import sql_engine
+
+    started = time.perf_counter()
+    try:
+        with sql_engine(s).connect() as connection:
+            # exec_driver_sql: the text goes to the engine as typed (':' in 'BINANCE:BTCUSDT' is no parameter)
+            result = connection.exec_driver_sql(args.query)
+            columns = list(result.keys()) if result.returns_rows else []
+            rows = [tuple(row) for row in result] if result.returns_rows else []
+    except sa.exc.DBAPIError as exc:
+        print(f"lakewatch sql: {str(exc.orig).strip()}", file=sys.stderr)
+        return 1
+    if args.format == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+    elif args.format == "json":
+        print(json.dumps([dict(zip(columns, row)) for row in rows], default=str, indent=1))
+    else:
+        print(tabulate(rows, headers=columns, tablefmt="psql", floatfmt=".10g", missingval="NULL"))
+        print(f"({len(rows)} row{'s' if len(rows) != 1 else ''}, {time.perf_counter() - started:.2f} s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lakewatch", description="Run and inspect the lakewatch stack.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -84,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     backfill_parser.add_argument("--rate", type=float, default=5.0,
                                  help="simulated trades per second of history over all symbols (default 5)")
     sub.add_parser("topics", help="create the topics if missing and list them")
+    sql_parser = sub.add_parser("sql", help="run a SQL query on the lake (schema market) and print the result")
+    sql_parser.add_argument("query")
+    sql_parser.add_argument("--format", choices=("table", "csv", "json"), default="table")
     args = parser.parse_args(argv)
 
     try:

@@ -91,6 +91,14 @@ class Settings:
     vacuum_retention_hours: float = 24.0
     spark_driver_memory: str = "2g"
 
+    # SQL surface (lakewatch/sql/): DuckDB over the lake on the embedded profile, Trino when distributed.
+    day_timezone: str = "UTC"  # the zone of "today": SQL sessions run in it
+    duckdb_memory_limit: str = "2GB"  # per connection; every reader process has its own
+    duckdb_threads: int = 2
+    trino_host: str = ""  # default: host
+    trino_user: str = "lakewatch"
+    trino_catalog: str = "delta"
+
     # Stack runner.
     start_timeout: float = 60.0
     stop_timeout: float = 15.0
@@ -131,6 +139,18 @@ class Settings:
     @property
     def checkpoint_dir(self) -> Path:
         return self.state_dir / "checkpoints"
+
+    @property
+    def duckdb_extension_dir(self) -> Path:
+        return self.state_dir / "duckdb" / "extensions"
+
+    @property
+    def sql_backend(self) -> str:
+        return "duckdb" if self.profile == "embedded" else "trino"
+
+    @property
+    def trino_url(self) -> str:
+        return f"trino://{self.trino_user}@{self.trino_host or self.host}:{self.trino_port}/{self.trino_catalog}/market"
 
     def url(self, port: int, path: str = "") -> str:
         return f"http://{self.host}:{port}{path}"

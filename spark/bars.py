@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-import tables
+from lakewatch import tables
 
 WATERMARK_KEY = "lakewatch.watermarks_us"
 

@@ -18,7 +18,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 import bars
 import stream_metrics as metrics
-import tables
+from lakewatch import tables
 from parse import ParsedBatch, TopicSpec
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 import duckdb
 import pyarrow as pa
 
-import tables
+from lakewatch import tables
 from lakewatch.settings import ASSET_CLASSES, Settings
 
 LATEST_TS_MS = 4_102_444_800_000  # 2100-01-01: keeps timestamp arithmetic far from overflow

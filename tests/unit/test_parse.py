@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import pyarrow as pa
 import pytest
 
-import tables
+from lakewatch import tables
 from lakewatch.settings import load
 from parse import Parser, topic_specs
 

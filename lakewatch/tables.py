@@ -1,16 +1,17 @@
-"""The Delta tables the stream job writes: names, schemas and partitioning, in one place.
+"""The Delta tables of the lake: names, schemas and partitioning, in one place.
 
-The SQL surface, Superset and the bot all read these names (schema `market`), so the
-schemas here are the contract; docs/tables.md describes every column. All tables are
-created empty when the job starts, so readers can query a table before its first row.
+The stream job writes most of them and the scorer writes `anomalies`; the SQL surface,
+Superset and the bot read them all (schema `market`), so the schemas here are the contract.
+docs/tables.md describes every column. Every table is created empty when the stream job
+starts, so readers (and the curated SQL views over them) work before the first row lands.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-from deltalake import DeltaTable
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -68,14 +69,39 @@ ANOMALY_LABELS = Table("anomaly_labels", pa.schema([
     ("start_ts", TS), ("end_ts", TS), ("magnitude", pa.float64()), ("source", pa.string()), ("ingested_at", TS),
 ]))
 
+# Written by the scorer (model/): one row per scored 1-minute bar.
+ANOMALIES = Table("anomalies", pa.schema([
+    ("symbol", pa.string()), ("asset_class", pa.string()), ("window_start", TS), ("window_end", TS),
+    ("anomaly_score", pa.float64()), ("is_anomaly", pa.bool_()),
+    ("features", pa.string()),  # the model's inputs for this bar, as a JSON object
+    ("top_features", pa.string()),  # the features that contributed most, most first, comma-separated
+    ("model_name", pa.string()), ("model_version", pa.string()), ("scored_at", TS),
+    ("window_date", pa.date32()),
+]), partition_by=("window_date",))
+
 # Write order inside a micro-batch: trades first (the freshest data readers wait for), bars
 # last, because the bars table is what a restarted job reads its watermarks from, so it must
 # only show a batch once everything else of it is written.
 STREAM_TABLES = (TRADES, REJECTS, QUOTES, NEWS, FUNDAMENTALS, ANOMALY_LABELS, BARS_1M)
+ALL_TABLES = STREAM_TABLES + (ANOMALIES,)
 
 
-def ensure(lake_dir: Path, tables=STREAM_TABLES) -> None:
+TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+def in_lake(lake_dir: Path) -> tuple[str, ...]:
+    """Names of the Delta tables in the lake folder: every folder holding a _delta_log,
+    including tables outside this contract (a user's own), so SQL shows them too."""
+    if not lake_dir.is_dir():
+        return ()
+    return tuple(sorted(p.name for p in lake_dir.iterdir()
+                        if TABLE_NAME.match(p.name) and (p / "_delta_log").is_dir()))
+
+
+def ensure(lake_dir: Path, tables=ALL_TABLES) -> None:
     """Create every missing table, empty, with its schema."""
+    from deltalake import DeltaTable  # here, so readers of the contract need only pyarrow
+
     for table in tables:
         path = table.path(lake_dir)
         if not DeltaTable.is_deltatable(str(path)):

@@ -1,0 +1,62 @@
+"""Embedded SQL: every Delta table under the lake folder as a view in DuckDB schema `market`.
+
+Each connection is an in-memory DuckDB with the delta extension (from PyPI, never downloaded),
+so no reader holds a file lock and any number of processes read while the stream writes.
+`delta_scan` reads the table's latest Delta snapshot when a query starts, so every query sees
+one committed version of each table. Views are built from whatever Delta folders exist when a
+connection is made or checked out of a pool, so a table created later appears without a restart.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from lakewatch import tables
+from lakewatch.sql import schema, views
+
+
+def connect_config(settings) -> dict:
+    """duckdb.connect() config: extensions only from the local folder, bounded memory."""
+    return {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+            "extension_directory": str(settings.duckdb_extension_dir),
+            "memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads}
+
+
+def load_delta(con) -> None:
+    try:
+        con.execute("LOAD delta")
+    except duckdb.Error:  # first use of this extension folder: install from the PyPI package
+        import duckdb_extension_delta
+
+        package = Path(duckdb_extension_delta.__file__).parent
+        binary = package / "extensions" / f"v{duckdb.__version__}" / "delta.duckdb_extension"
+        if not binary.exists():
+            raise RuntimeError(f"the delta extension for DuckDB {duckdb.__version__} is missing: "
+                               f"install duckdb-extension-delta=={duckdb.__version__}") from None
+        con.execute(f"INSTALL '{binary}'")
+        con.execute("LOAD delta")
+
+
+def prepare(con, lake_dir: Path, timezone: str) -> tuple[str, ...]:
+    """Make `con` ready: delta loaded, session zone set, `market` views for the lake's tables."""
+    load_delta(con)
+    con.execute(f"SET TimeZone = '{_quote(timezone)}'")
+    return refresh_views(con, lake_dir)
+
+
+def refresh_views(con, lake_dir: Path) -> tuple[str, ...]:
+    """(Re)create a view per Delta table, then every curated view whose tables all exist."""
+    names = tables.in_lake(lake_dir)
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema.SCHEMA}")
+    for name in names:
+        location = _quote(str((lake_dir / name).resolve()))
+        con.execute(f"CREATE OR REPLACE VIEW {schema.SCHEMA}.{name} AS SELECT * FROM delta_scan('{location}')")
+    for view in views.VIEWS:
+        if set(view.tables) <= set(names):
+            con.execute(views.create_sql(view, "duckdb"))
+    return names
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")

@@ -1,0 +1,100 @@
+"""Curated views for analysts, defined once and created identically on DuckDB and Trino.
+
+- latest_prices: per symbol, the close of its latest 1-minute bar and the change against the
+  close of the last bar at least 24 hours before it (so a stock's Monday open compares with
+  Friday's close, not with a night without trades).
+- anomalies_today: the bars the model flagged today (UTC, or the configured day zone).
+- asset_class_summary: per asset class, its symbols and last prices, anomalies today and
+  rejects today (rejects whose key is no known symbol count under 'unknown').
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from lakewatch.sql import schema
+from lakewatch.sql.portable import ONE_DAY, decimal_text, string_list
+
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    query: sa.Select
+    tables: tuple[str, ...]  # the lake tables it reads: created only once they all exist
+
+
+def latest_prices() -> sa.Select:
+    bars = schema.bars_1m
+    last = (sa.select(bars.c.symbol, sa.func.max(bars.c.window_start).label("window_start"))
+            .group_by(bars.c.symbol).cte("last_bar"))
+    day_ago = (sa.select(bars.c.symbol, sa.func.max(bars.c.window_start).label("window_start"))
+               .join(last, sa.and_(bars.c.symbol == last.c.symbol, bars.c.window_start <= last.c.window_start - ONE_DAY))
+               .group_by(bars.c.symbol).cte("day_ago_bar"))
+    now, then = bars.alias("now_bar"), bars.alias("then_bar")
+    return (sa.select(now.c.symbol, now.c.asset_class, now.c.close.label("price"), now.c.last_trade_ts,
+                      then.c.close.label("price_24h_ago"),
+                      (now.c.close - then.c.close).label("change_24h"),
+                      ((now.c.close / then.c.close - 1) * 100).label("change_24h_pct"),
+                      now.c.updated_at)
+            .select_from(now.join(last, sa.and_(now.c.symbol == last.c.symbol, now.c.window_start == last.c.window_start))
+                         .outerjoin(day_ago, day_ago.c.symbol == now.c.symbol)
+                         .outerjoin(then, sa.and_(then.c.symbol == day_ago.c.symbol,
+                                                  then.c.window_start == day_ago.c.window_start))))
+
+
+def anomalies_today() -> sa.Select:
+    a = schema.anomalies
+    return sa.select(a).where(a.c.window_date == sa.func.current_date(), a.c.is_anomaly)
+
+
+def asset_class_summary() -> sa.Select:
+    prices = latest_prices().cte("prices")
+    a, r = schema.anomalies, schema.rejects
+    classes = (sa.select(prices.c.asset_class, sa.func.count(prices.c.symbol).label("symbols"),
+                         string_list(prices.c.symbol + " " + decimal_text(prices.c.price), prices.c.symbol)
+                         .label("last_prices"),
+                         sa.func.max(prices.c.last_trade_ts).label("last_trade_ts"))
+               .group_by(prices.c.asset_class).cte("classes"))
+    anomalies = (sa.select(a.c.asset_class, sa.func.count().label("anomalies_today"))
+                 .where(a.c.window_date == sa.func.current_date(), a.c.is_anomaly)
+                 .group_by(a.c.asset_class).cte("anomalies_by_class"))
+    reject_class = sa.func.coalesce(prices.c.asset_class, "unknown")
+    rejects = (sa.select(reject_class.label("asset_class"), sa.func.count().label("rejects_today"))
+               .select_from(r.outerjoin(prices, r.c.key == prices.c.symbol))
+               .where(sa.cast(r.c.rejected_at, sa.Date) == sa.func.current_date())
+               .group_by(reject_class).cte("rejects_by_class"))
+    keys = sa.union(sa.select(classes.c.asset_class), sa.select(anomalies.c.asset_class),
+                    sa.select(rejects.c.asset_class)).cte("asset_classes")
+    return (sa.select(keys.c.asset_class, sa.func.coalesce(classes.c.symbols, 0).label("symbols"),
+                      classes.c.last_prices, classes.c.last_trade_ts,
+                      sa.func.coalesce(anomalies.c.anomalies_today, 0).label("anomalies_today"),
+                      sa.func.coalesce(rejects.c.rejects_today, 0).label("rejects_today"))
+            .select_from(keys.outerjoin(classes, classes.c.asset_class == keys.c.asset_class)
+                         .outerjoin(anomalies, anomalies.c.asset_class == keys.c.asset_class)
+                         .outerjoin(rejects, rejects.c.asset_class == keys.c.asset_class)))
+
+
+VIEWS = (
+    View("latest_prices", latest_prices(), ("bars_1m",)),
+    View("anomalies_today", anomalies_today(), ("anomalies",)),
+    View("asset_class_summary", asset_class_summary(), ("bars_1m", "anomalies", "rejects")),
+)
+
+
+def dialect(name: str) -> sa.engine.Dialect:
+    if name == "trino":
+        from trino.sqlalchemy.dialect import TrinoDialect
+
+        return TrinoDialect()
+    from duckdb_engine import Dialect
+
+    return Dialect()
+
+
+def select_sql(view: View, dialect_name: str) -> str:
+    return str(view.query.compile(dialect=dialect(dialect_name), compile_kwargs={"literal_binds": True}))
+
+
+def create_sql(view: View, dialect_name: str, schema_name: str = schema.SCHEMA) -> str:
+    return f"CREATE OR REPLACE VIEW {schema_name}.{view.name} AS\n{select_sql(view, dialect_name)}"

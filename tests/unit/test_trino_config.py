@@ -1,0 +1,83 @@
+"""Trino's config and the table registration, checked statically (Trino cannot run here)."""
+from pathlib import Path
+
+import sqlglot
+import yaml
+
+import register_tables
+from lakewatch import tables
+from lakewatch.settings import REPO_ROOT
+from lakewatch.sql import views
+
+ETC = REPO_ROOT / "trino" / "etc"
+
+
+def properties(path: Path) -> dict[str, str]:
+    result = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        assert "=" in line, f"{path.name}:{number} is not key=value: {line!r}"
+        key, value = line.split("=", 1)
+        assert key.strip() not in result, f"{path.name}:{number} repeats {key}"
+        result[key.strip()] = value.strip()
+    return result
+
+
+def test_delta_catalog_reads_local_delta_tables_with_the_file_metastore():
+    catalog = properties(ETC / "catalog" / "delta.properties")
+    assert catalog["connector.name"] == "delta_lake"
+    assert catalog["delta.register-table-procedure.enabled"] == "true"
+    assert catalog["hive.metastore"] == "file" and catalog["hive.metastore.catalog.dir"].startswith("local:///")
+    assert catalog["fs.native-local.enabled"] == "true" and catalog["local.location"] == "local:///data"
+
+
+def test_server_config_parses_and_sessions_run_in_utc():
+    config = properties(ETC / "config.properties")
+    assert config["http-server.http.port"] == "8080" and config["coordinator"] == "true"
+    assert properties(ETC / "node.properties")["node.environment"]
+    assert "-Duser.timezone=UTC" in (ETC / "jvm.config").read_text().split()
+
+
+def test_compose_mounts_the_config_and_the_lake_where_the_catalog_expects_them():
+    services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    trino_volumes = services["trino"]["volumes"]
+    assert "./trino/etc:/etc/trino:ro" in trino_volumes
+    assert any(v.split(":")[1] == "/data/lake" for v in trino_volumes)
+    assert any(v.split(":")[1] == "/data/metastore" for v in trino_volumes)  # catalog.dir local:///metastore
+    assert services["trino-init"]["environment"]["LAKEWATCH_PROFILE"] == "distributed"
+
+
+def test_registration_names_every_table_the_lake_has(tmp_path):
+    tables.ensure(tmp_path)
+    (tmp_path / "my_own_table" / "_delta_log").mkdir(parents=True)  # a user's table appears too
+    (tmp_path / "not_a_table").mkdir()
+    lake_tables = tables.in_lake(tmp_path)
+    assert set(lake_tables) == {t.name for t in tables.ALL_TABLES} | {"my_own_table"}
+
+    statements = register_tables.plan(lake_tables, set(), "local:///lake")
+    for name in lake_tables:
+        assert any(f"table_name => '{name}', table_location => 'local:///lake/{name}'" in s for s in statements)
+        assert sum(f"table_name => '{name}'," in s for s in statements) == 1
+    assert sum(s.startswith("CREATE OR REPLACE VIEW") for s in statements) == len(views.VIEWS)
+
+
+def test_registration_is_idempotent():
+    lake_tables = tuple(t.name for t in tables.ALL_TABLES)
+    first = register_tables.plan(lake_tables, set(), "local:///lake")
+    again = register_tables.plan(lake_tables, set(lake_tables), "local:///lake")
+    assert not any(s.startswith("CALL") for s in again)
+    assert all(s.startswith(("CREATE SCHEMA IF NOT EXISTS", "CREATE OR REPLACE VIEW")) for s in again)
+    assert [s for s in first if not s.startswith("CALL")] == again
+
+
+def test_views_wait_for_their_tables():
+    statements = register_tables.plan(("bars_1m",), set(), "local:///lake")
+    created = [s.split()[4] for s in statements if s.startswith("CREATE OR REPLACE VIEW")]
+    assert created == ["market.latest_prices"]
+
+
+def test_every_registration_statement_parses_as_trino_sql():
+    for statement in register_tables.plan(tuple(t.name for t in tables.ALL_TABLES), set(), "local:///lake"):
+        sqlglot.parse_one(statement, read="trino")
