@@ -1,0 +1,176 @@
+"""The SQL surface on real DuckDB over real Delta tables with known rows: the answers are exact."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+from deltalake import write_deltalake
+
+from lakewatch import settings as settings_module
+from lakewatch import tables
+from lakewatch.sql import periods, queries, sql_engine
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
+TODAY = periods.today(NOW)
+LAST_BAR = TODAY.start + timedelta(hours=10)
+MINUTE = timedelta(minutes=1)
+
+
+def write(lake_dir, table: tables.Table, rows: list[dict]) -> None:
+    full = [{name: row.get(name) for name in table.schema.names} for row in rows]
+    write_deltalake(str(table.path(lake_dir)), pa.Table.from_pylist(full, schema=table.schema), mode="append")
+
+
+def bar(symbol, asset_class, start, close):
+    return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
+            "open": close, "high": close, "low": close, "close": close, "volume": 1.0, "vwap": close,
+            "trade_count": 1, "notional": close, "first_trade_ts": start, "last_trade_ts": start + MINUTE / 2,
+            "updated_at": NOW}
+
+
+def anomaly(symbol, asset_class, start, flagged=True, score=0.9):
+    return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
+            "anomaly_score": score, "is_anomaly": flagged, "features": json.dumps({"ret_z": 7.5}),
+            "top_features": "ret_z", "model_name": "lakewatch-anomaly", "model_version": "3", "scored_at": NOW,
+            "window_date": start.date()}
+
+
+def reject(key, at):
+    return {"topic": "market.trades", "kafka_partition": 0, "kafka_offset": 1, "key": key, "raw_value": "x",
+            "reason": "not a JSON object", "kafka_ts": at, "rejected_at": at}
+
+
+LAST_HOUR = NOW - timedelta(minutes=20)
+YESTERDAY = TODAY.start - timedelta(hours=12)
+
+
+@pytest.fixture
+def lake_settings(tmp_path, monkeypatch):
+    monkeypatch.setenv("LAKEWATCH_STATE_DIR", str(tmp_path / "var"))
+    s = settings_module.load()
+    tables.ensure(s.lake_dir)
+    write(s.lake_dir, tables.BARS_1M, [
+        bar("AAPL", "stocks", LAST_BAR - timedelta(days=1, minutes=30), 90.0),
+        bar("AAPL", "stocks", LAST_BAR - timedelta(days=1), 100.0),  # the last bar at least 24 h before
+        bar("AAPL", "stocks", LAST_BAR - timedelta(hours=23), 105.0),
+        bar("AAPL", "stocks", LAST_BAR, 110.0),
+        bar("BINANCE:BTCUSDT", "crypto", LAST_BAR, 50000.0),  # no bar a day before
+        bar("OANDA:EUR_USD", "forex", LAST_BAR - timedelta(hours=2), 1.1),
+    ])
+    write(s.lake_dir, tables.ANOMALIES, [
+        *(anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=h)) for h in (1, 2, 3)),
+        *(anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=h), flagged=False) for h in (4, 5)),
+        *(anomaly("BINANCE:ETHUSDT", "crypto", YESTERDAY + timedelta(hours=h)) for h in (1, 2)),
+        anomaly("AAPL", "stocks", TODAY.start + timedelta(hours=1), score=0.7),
+        anomaly("BINANCE:SOLUSDT", "crypto", LAST_HOUR),
+    ])
+    write(s.lake_dir, tables.REJECTS, [reject("AAPL", NOW), reject("AAPL", NOW), reject("garbage", NOW),
+                                       reject("AAPL", YESTERDAY)])
+    write(s.lake_dir, tables.NEWS, [
+        {"id": i, "symbol": "AAPL", "headline": f"AAPL news {i}", "source": "test", "url": f"https://x/{i}",
+         "published_at": NOW - timedelta(hours=i)} for i in range(3)
+    ] + [{"id": 9, "symbol": "TSLA", "headline": "TSLA news", "published_at": NOW}])
+    day = (TODAY.start - timedelta(days=1))
+    write(s.lake_dir, tables.TRADES, [
+        {"symbol": "AAPL", "asset_class": "stocks", "price": p, "volume": v, "trade_ts": day + timedelta(hours=h),
+         "trade_date": day.date(), "kafka_partition": 0, "kafka_offset": h, "in_bar": True}
+        for h, p, v in ((14, 10.0, 1.0), (15, 12.0, 2.0), (16, 9.0, 1.0), (17, 11.0, 1.0))])
+    yield s
+    sql_engine(s).dispose()
+
+
+def one(settings, query):
+    with sql_engine(settings).connect() as connection:
+        return connection.execute(query).mappings().all()
+
+
+def crypto_today_expected() -> int:
+    return 3 + (LAST_HOUR.date() == TODAY.start.date())
+
+
+def test_anomaly_count_per_period_and_asset_class(lake_settings):
+    count = lambda window, **kw: one(lake_settings, queries.anomaly_count(window, **kw))[0]["anomalies"]  # noqa: E731
+    assert count(TODAY, asset_class="crypto") == crypto_today_expected()
+    assert count(TODAY, asset_class="stocks") == 1
+    assert count(TODAY, asset_class="forex") == 0
+    assert count(periods.yesterday(NOW), asset_class="crypto") == 2 + (LAST_HOUR.date() < TODAY.start.date())
+    assert count(periods.last_hours(NOW, 1)) == 1
+    assert count(periods.since(YESTERDAY.date(), NOW + timedelta(days=1))) == 3 + 2 + 1 + 1
+    assert count(TODAY, symbol="BINANCE:BTCUSDT") == 3
+
+
+def test_top_anomalous_symbols_rank_by_flagged_bars(lake_settings):
+    rows = one(lake_settings, queries.top_anomalous_symbols(periods.since(YESTERDAY.date(), NOW + timedelta(days=1)), 2))
+    assert [(r["symbol"], r["anomalies"]) for r in rows] == [("BINANCE:BTCUSDT", 3), ("BINANCE:ETHUSDT", 2)]
+
+
+def test_latest_price_compares_with_the_last_bar_a_day_before(lake_settings):
+    (aapl,) = one(lake_settings, queries.latest_price("AAPL"))
+    assert (aapl["price"], aapl["price_24h_ago"], aapl["change_24h"]) == (110.0, 100.0, 10.0)
+    assert aapl["change_24h_pct"] == pytest.approx(10.0)
+    (btc,) = one(lake_settings, queries.latest_price("BINANCE:BTCUSDT"))
+    assert btc["price"] == 50000.0 and btc["price_24h_ago"] is None
+    assert one(lake_settings, queries.latest_price("NOPE")) == []
+
+
+def test_asset_class_summary_counts_today(lake_settings):
+    rows = {r["asset_class"]: r for r in one(lake_settings, sa.text("SELECT * FROM market.asset_class_summary"))}
+    assert set(rows) == {"stocks", "crypto", "forex", "unknown"}
+    assert (rows["stocks"]["symbols"], rows["stocks"]["anomalies_today"], rows["stocks"]["rejects_today"]) == (1, 1, 2)
+    assert rows["stocks"]["last_prices"] == "AAPL 110.0000"
+    assert rows["crypto"]["anomalies_today"] == crypto_today_expected()
+    assert (rows["forex"]["anomalies_today"], rows["forex"]["rejects_today"]) == (0, 0)
+    assert (rows["unknown"]["symbols"], rows["unknown"]["rejects_today"]) == (0, 1)
+
+
+def test_anomalies_today_view_holds_only_todays_flagged_bars(lake_settings):
+    rows = one(lake_settings, sa.text("SELECT symbol, is_anomaly, window_start FROM market.anomalies_today"))
+    assert len(rows) == crypto_today_expected() + 1
+    assert all(r["is_anomaly"] and r["window_start"] >= TODAY.start for r in rows)
+
+
+def test_latest_anomaly_and_news_of_a_symbol(lake_settings):
+    (latest,) = one(lake_settings, queries.latest_anomaly("BINANCE:BTCUSDT"))
+    assert latest["window_start"] == TODAY.start + timedelta(hours=3) and latest["top_features"] == "ret_z"
+    news = one(lake_settings, queries.recent_news("AAPL", limit=2))
+    assert [n["headline"] for n in news] == ["AAPL news 0", "AAPL news 1"]
+
+
+def test_day_bars_aggregate_one_day_of_trades(lake_settings):
+    (row,) = one(lake_settings, queries.day_bars((TODAY.start - timedelta(days=1)).date()))
+    assert (row["open"], row["high"], row["low"], row["close"], row["volume"], row["trades"]) == (10, 12, 9, 11, 5, 4)
+
+
+def test_symbol_crafted_as_sql_is_only_a_value(lake_settings):
+    crafted = "AAPL' OR '1'='1"
+    assert one(lake_settings, queries.anomaly_count(TODAY, symbol=crafted))[0]["anomalies"] == 0
+    assert one(lake_settings, queries.latest_price(crafted)) == []
+
+
+def test_a_table_created_later_appears_without_a_restart(lake_settings):
+    engine = sql_engine(lake_settings)
+    with engine.connect() as connection:  # a pooled connection made before the table exists
+        assert connection.exec_driver_sql("SELECT count(*) FROM market.trades").scalar() == 4
+    write_deltalake(str(lake_settings.lake_dir / "my_signals"), pa.table({"x": [1, 2, 3]}))
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT sum(x) FROM market.my_signals").scalar() == 6
+
+
+def test_cli_prints_a_table_and_a_bad_query_gets_one_clear_line(lake_settings):
+    run = lambda *args: subprocess.run([sys.executable, "-m", "lakewatch.cli", "sql", *args],  # noqa: E731
+                                       capture_output=True, text=True, timeout=120)
+    ok = run("SELECT symbol, price FROM market.latest_prices WHERE symbol = 'BINANCE:BTCUSDT'")
+    assert ok.returncode == 0, ok.stderr
+    assert "BINANCE:BTCUSDT" in ok.stdout and "50000" in ok.stdout and "(1 row," in ok.stdout
+    as_json = run("SELECT count(*) AS n FROM market.news", "--format", "json")
+    assert json.loads(as_json.stdout) == [{"n": 4}]
+    bad = run("SELECT * FROM market.no_such_table")
+    assert bad.returncode == 1 and bad.stdout == ""
+    assert bad.stderr.startswith("lakewatch sql: Catalog Error: Table with name no_such_table does not exist")
