@@ -9,10 +9,12 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 import sqlalchemy as sa
+import sqlglot
 from deltalake import write_deltalake
 
 from lakewatch import settings as settings_module
 from lakewatch import tables
+from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import periods, queries, sql_engine
 
 pytestmark = pytest.mark.integration
@@ -174,3 +176,18 @@ def test_cli_prints_a_table_and_a_bad_query_gets_one_clear_line(lake_settings):
     bad = run("SELECT * FROM market.no_such_table")
     assert bad.returncode == 1 and bad.stdout == ""
     assert bad.stderr.startswith("lakewatch sql: Catalog Error: Table with name no_such_table does not exist")
+
+
+def sql_lab_examples() -> list[str]:
+    text = (REPO_ROOT / "docs" / "sql.md").read_text()
+    block = text.split("## Example queries for SQL Lab", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    return [s.strip() for s in block.split(";") if s.strip()]
+
+
+def test_every_sql_lab_example_in_the_docs_runs_and_parses_as_trino(lake_settings):
+    examples = sql_lab_examples()
+    assert len(examples) >= 8
+    with sql_engine(lake_settings).connect() as connection:
+        for example in examples:
+            connection.exec_driver_sql(example).all()
+            sqlglot.parse_one(example, read="trino")
