@@ -99,6 +99,13 @@ class Settings:
     trino_user: str = "lakewatch"
     trino_catalog: str = "delta"
 
+    # Anomaly model (model/): MLflow tracking server and registry.
+    mlflow_url: str = ""  # default: the embedded server at host:mlflow_port
+    model_name: str = "lakewatch-anomaly"
+    # Training picks the threshold with the best recall at this precision on its own data:
+    # above the 0.8 goal, to keep a margin on data it has not seen.
+    model_min_precision: float = 0.85
+
     # Stack runner.
     start_timeout: float = 60.0
     stop_timeout: float = 15.0
@@ -139,6 +146,14 @@ class Settings:
     @property
     def checkpoint_dir(self) -> Path:
         return self.state_dir / "checkpoints"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return self.mlflow_url or self.url(self.mlflow_port)
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.state_dir / "mlflow"
 
     @property
     def duckdb_extension_dir(self) -> Path:

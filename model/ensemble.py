@@ -1,0 +1,44 @@
+"""The robust statistical ensemble: a bar is as anomalous as its most anomalous feature.
+
+Every feature is already in robust sigmas against the symbol's own recent bars
+(model/features.py). Only growth counts for excursion, range, volatility and silence (a calm
+bar is not an anomaly); both directions count for returns, volume and trade count (a feed
+that suddenly trades a tenth as much is as suspicious as a burst). A missing minute weighs
+three sigmas: a frozen feed shows as minutes without any bar.
+
+Features do not have equally heavy tails, and not in every market (stock trade counts jump
+at the open and the close), so each contribution is divided by its own 99.5th percentile
+over the normal bars of its asset class in the training data. Training fits these scales and
+the threshold (model/train.py); the scoring itself lives in model/pyfunc.py, the file MLflow
+keeps with each model version.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from model import pyfunc
+from model.features import FEATURES
+
+RULES = {"ret_z": ["both", 1.0], "excursion_z": ["up", 1.0], "range_z": ["up", 1.0], "realised_vol_z": ["up", 1.0],
+         "volume_z": ["both", 1.0], "count_z": ["both", 1.0], "gap_z": ["up", 1.0], "gap_minutes": ["up", 3.0]}
+assert list(RULES) == list(FEATURES), "every feature needs a rule"
+SCALE_QUANTILE = 0.995
+
+
+def fit_scales(features: pd.DataFrame, normal: np.ndarray) -> dict[str, dict[str, float]]:
+    """Per asset class (and pyfunc.ANY_CLASS), each contribution's SCALE_QUANTILE over normal bars, at least 1."""
+    c = pyfunc.contributions(features, RULES)[normal]
+    by_class = c.groupby(features.loc[normal, "asset_class"]).quantile(SCALE_QUANTILE).clip(lower=1.0)
+    scales = {str(k): row.to_dict() for k, row in by_class.iterrows()}
+    scales[pyfunc.ANY_CLASS] = c.quantile(SCALE_QUANTILE).clip(lower=1.0).to_dict()
+    return scales
+
+
+def model_params(scales: dict, threshold: float = np.inf) -> dict:
+    """Everything a model version needs besides model/pyfunc.py (its params.json)."""
+    return {"rules": RULES, "scales": scales, "threshold": float(threshold)}
+
+
+def score(features: pd.DataFrame, params: dict) -> np.ndarray:
+    return pyfunc.scaled_contributions(features, params).max(axis=1).to_numpy()

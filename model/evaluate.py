@@ -1,0 +1,92 @@
+"""Event-level evaluation against the simulator's labels: what a user of alerts cares about.
+
+An injected anomaly (an event) is detected when a flagged bar of its symbol starts inside
+[start, end + TOLERANCE): a frozen feed can only show at the first bar after it. Flagged bars
+of a symbol less than MERGE_GAP apart form one alert; an alert is true when it overlaps an
+event's window. So:
+  recall    = detected events / events
+  precision = true alerts / alerts
+  delay     = end of the first flagged bar - event start (when a user could have known)
+PR-AUC is bar-level (a bar is positive inside an event window), over the raw scores.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score
+
+MINUTE_NS = 60_000_000_000
+TOLERANCE_NS = 2 * MINUTE_NS
+MERGE_GAP_NS = 2 * MINUTE_NS
+
+
+def _ns(values) -> np.ndarray:
+    """Timestamps (tz-aware or not, any unit) as int64 nanoseconds since the epoch."""
+    return pd.to_datetime(pd.Series(values), utc=True).dt.as_unit("ns").astype("int64").to_numpy()
+
+
+def _events(labels: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"symbol": labels["symbol"].to_numpy(), "kind": labels["kind"].to_numpy(),
+                         "start": _ns(labels["start_ts"]), "end": _ns(labels["end_ts"]) + TOLERANCE_NS})
+
+
+def bar_truth(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
+    """True for bars inside an event window of their symbol."""
+    truth = np.zeros(len(scored), dtype=bool)
+    starts, symbols = _ns(scored["window_start"]), scored["symbol"].to_numpy()
+    for e in _events(labels).itertuples():
+        truth |= (symbols == e.symbol) & (starts >= e.start) & (starts < e.end)
+    return truth
+
+
+def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) -> dict:
+    """Metrics of `scored` (symbol, window_start, anomaly_score) flagged at `threshold`."""
+    events = _events(labels)
+    flagged = scored["anomaly_score"].to_numpy() >= threshold
+    flag_times = _ns(scored["window_start"])[flagged]
+    flag_symbols = scored["symbol"].to_numpy()[flagged]
+    times_by_symbol = {s: np.sort(flag_times[flag_symbols == s]) for s in np.unique(flag_symbols)}
+
+    alerts = true_alerts = 0
+    for symbol, times in times_by_symbol.items():
+        first = np.flatnonzero(np.diff(times, prepend=times[0] - 2 * MERGE_GAP_NS) > MERGE_GAP_NS)
+        starts = times[first]
+        ends = np.append(times[first[1:] - 1], times[-1]) + MINUTE_NS
+        mine = events[events["symbol"] == symbol]
+        alerts += len(starts)
+        for a, b in zip(starts, ends):
+            true_alerts += bool(((mine["start"] < b) & (mine["end"] > a)).any())
+
+    detected = np.zeros(len(events), dtype=bool)
+    delay = np.full(len(events), np.nan)
+    for i, e in enumerate(events.itertuples()):
+        times = times_by_symbol.get(e.symbol)
+        if times is None:
+            continue
+        j = np.searchsorted(times, e.start)
+        if j < len(times) and times[j] < e.end:
+            detected[i] = True
+            delay[i] = (times[j] + MINUTE_NS - e.start) / 1e9
+
+    recall = float(detected.mean()) if len(events) else float("nan")
+    precision = true_alerts / alerts if alerts else 0.0
+    result = {"events": len(events), "alerts": alerts, "recall": recall, "precision": precision,
+              "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+              "delay_p50_s": float(np.nanmedian(delay)) if detected.any() else float("nan")}
+    truth = bar_truth(scored, labels)
+    result["pr_auc"] = float(average_precision_score(truth, scored["anomaly_score"])) if truth.any() else float("nan")
+    for kind in sorted(events["kind"].unique()):
+        of_kind = (events["kind"] == kind).to_numpy()
+        result[f"recall_{kind}"] = float(detected[of_kind].mean())
+        result[f"delay_p50_s_{kind}"] = float(np.nanmedian(delay[of_kind])) if detected[of_kind].any() else float("nan")
+    return result
+
+
+def best_threshold(scored: pd.DataFrame, labels: pd.DataFrame, min_precision: float = 0.8) -> tuple[float, dict]:
+    """The threshold with the best recall among those reaching min_precision (best F1 if none does)."""
+    candidates = np.unique(np.quantile(scored["anomaly_score"], np.linspace(0.80, 0.9995, 60)))
+    results = [(float(t), event_metrics(scored, labels, t)) for t in candidates]
+    meeting = [(t, m) for t, m in results if m["precision"] >= min_precision]
+    if meeting:
+        return max(meeting, key=lambda tm: (tm[1]["recall"], tm[1]["precision"]))
+    return max(results, key=lambda tm: tm[1]["f1"])

@@ -1,0 +1,215 @@
+"""Train the anomaly model on the lake's history, track it in MLflow, register it, and move
+the `champion` alias only when the new model beats the current champion on the same data.
+
+    python -m model.train [--test-fraction 0.3]      (make train)
+
+Steps (each printed as it starts):
+1. read bars_1m and anomaly_labels through the SQL surface;
+2. build features (model/features.py), split by time: the last test-fraction is held out;
+3. fit the IsolationForest baseline and the robust ensemble (model/ensemble.py); each gets the
+   threshold with the best event recall at precision >= LAKEWATCH_MODEL_MIN_PRECISION on the
+   training part;
+4. evaluate both on the held-out part (model/evaluate.py) and log params, metrics and plots;
+5. register the ensemble as a new version of LAKEWATCH_MODEL_NAME;
+6. promotion gate: the current champion is scored on the same held-out bars; the alias moves
+   only if the new version is better (meets the precision bar, then higher F1).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import mlflow  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from mlflow.models import infer_signature  # noqa: E402
+from sklearn.ensemble import IsolationForest  # noqa: E402
+from sklearn.metrics import precision_recall_curve  # noqa: E402
+
+from lakewatch import settings as settings_module  # noqa: E402
+from lakewatch.sql import sql_engine  # noqa: E402
+from model import ensemble  # noqa: E402
+from model.evaluate import bar_truth, best_threshold, event_metrics  # noqa: E402
+from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
+
+PYFUNC = Path(__file__).resolve().parent / "pyfunc.py"
+STEPS = 6
+GOAL_RECALL, GOAL_PRECISION = 0.9, 0.8  # docs/model.md
+
+
+def meets_goal(metrics: dict) -> bool:
+    return metrics["recall"] >= GOAL_RECALL and metrics["precision"] >= GOAL_PRECISION
+EXPERIMENT = "lakewatch-anomaly"
+
+
+def step(n: int, text: str) -> None:
+    print(f"[{n}/{STEPS}] {text}", flush=True)
+
+
+def read_history(settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    with sql_engine(settings).connect() as connection:
+        bars = pd.read_sql_query(f"SELECT {', '.join(BAR_COLUMNS)} FROM market.bars_1m", connection)
+        labels = pd.read_sql_query("SELECT symbol, asset_class, kind, start_ts, end_ts, magnitude "
+                                   "FROM market.anomaly_labels", connection)
+    for frame, columns in ((bars, ("window_start", "window_end", "first_trade_ts", "last_trade_ts")),
+                           (labels, ("start_ts", "end_ts"))):
+        for column in columns:
+            frame[column] = pd.to_datetime(frame[column], utc=True)
+    return bars, labels
+
+
+def split(features: pd.DataFrame, labels: pd.DataFrame, test_fraction: float):
+    cutoff = features["window_start"].quantile(1 - test_fraction)
+    train, test = features[features["window_start"] < cutoff], features[features["window_start"] >= cutoff]
+    return (train[train["warm"]], labels[labels["end_ts"] < cutoff],
+            test[test["warm"]], labels[labels["start_ts"] >= cutoff], cutoff)
+
+
+def quality_key(metrics: dict, min_precision: float) -> tuple:
+    return (metrics["precision"] >= min_precision, metrics["f1"])
+
+
+def _plots(run_scores: dict[str, pd.DataFrame], test_labels: pd.DataFrame, metrics: dict[str, dict]) -> dict:
+    figures = {}
+    truth = None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name, scored in run_scores.items():
+        truth = bar_truth(scored, test_labels) if truth is None else truth
+        precision, recall, _ = precision_recall_curve(truth, scored["anomaly_score"])
+        ax.plot(recall, precision, label=f"{name} (PR-AUC {metrics[name]['pr_auc']:.2f})")
+    ax.set(xlabel="recall (bars)", ylabel="precision (bars)", title="Held-out bars")
+    ax.legend()
+    figures["pr_curve.png"] = fig
+    kinds = sorted(k.removeprefix("recall_") for k in next(iter(metrics.values())) if k.startswith("recall_"))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / len(metrics)
+    for i, (name, m) in enumerate(metrics.items()):
+        ax.bar(np.arange(len(kinds)) + i * width, [m[f"recall_{k}"] for k in kinds], width, label=name)
+    ax.set_xticks(np.arange(len(kinds)) + width / 2, kinds, rotation=20)
+    ax.set(ylabel="event recall", ylim=(0, 1.05), title="Recall per injected kind (held out)")
+    ax.legend()
+    figures["recall_per_kind.png"] = fig
+    return figures
+
+
+def train(settings, test_fraction: float = 0.3) -> dict:
+    started = time.monotonic()
+    step(1, "reading bars_1m and anomaly_labels from the lake")
+    bars, labels = read_history(settings)
+    if bars.empty or labels.empty:
+        raise SystemExit("train: no history to learn from (bars_1m or anomaly_labels is empty); "
+                         "run `make backfill DAYS=2` with the stack up first")
+    step(2, f"building features for {len(bars):,} bars of {bars['symbol'].nunique()} symbols, "
+            f"{len(labels)} labelled anomalies")
+    features = build_features(bars)
+    train_x, train_labels, test_x, test_labels, cutoff = split(features, labels, test_fraction)
+    X_train = train_x[list(FEATURES)]
+
+    step(3, f"fitting on {len(train_x):,} bars before {cutoff:%Y-%m-%d %H:%M} UTC, "
+            f"choosing thresholds for precision >= {settings.model_min_precision}")
+    forest = IsolationForest(n_estimators=100, random_state=settings.sim_seed).fit(X_train.abs().to_numpy())
+    scales = ensemble.fit_scales(train_x, ~bar_truth(train_x, train_labels))
+    scorers = {
+        "isolation_forest": lambda x: -forest.score_samples(x[list(FEATURES)].abs().to_numpy()),
+        "robust_ensemble": lambda x: ensemble.score(x, ensemble.model_params(scales)),
+    }
+    thresholds, train_metrics = {}, {}
+    for name, scorer in scorers.items():
+        thresholds[name], train_metrics[name] = best_threshold(train_x.assign(anomaly_score=scorer(train_x)),
+                                                               train_labels, settings.model_min_precision)
+
+    step(4, f"evaluating on {len(test_x):,} held-out bars with {len(test_labels)} anomalies")
+    test_scores = {name: test_x.assign(anomaly_score=scorer(test_x)) for name, scorer in scorers.items()}
+    test_metrics = {name: event_metrics(test_scores[name], test_labels, thresholds[name]) for name in scorers}
+    for name, m in test_metrics.items():
+        print(f"      {name:<17} recall {m['recall']:.3f}  precision {m['precision']:.3f}  f1 {m['f1']:.3f}  "
+              f"pr_auc {m['pr_auc']:.3f}  delay p50 {m['delay_p50_s']:.0f} s")
+
+    print(f"      the candidate {'meets' if meets_goal(test_metrics['robust_ensemble']) else 'does NOT meet'} the goal "
+          f"(event recall >= {GOAL_RECALL} at precision >= {GOAL_PRECISION})")
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(run_name="robust_ensemble vs isolation_forest") as run, \
+            tempfile.TemporaryDirectory() as tmp:
+        mlflow.log_params({"features": ",".join(FEATURES), "test_fraction": test_fraction,
+                           "cutoff": cutoff.isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
+                           "train_anomalies": len(train_labels), "test_anomalies": len(test_labels),
+                           "min_precision": settings.model_min_precision,
+                           "threshold_robust_ensemble": thresholds["robust_ensemble"],
+                           "threshold_isolation_forest": thresholds["isolation_forest"],
+                           "iforest_trees": forest.n_estimators})
+        for name in scorers:
+            mlflow.log_metrics({f"{name}.test.{k}": v for k, v in test_metrics[name].items() if np.isfinite(v)})
+            mlflow.log_metrics({f"{name}.train.{k}": v for k, v in train_metrics[name].items() if np.isfinite(v)})
+        for filename, fig in _plots(test_scores, test_labels, test_metrics).items():
+            mlflow.log_figure(fig, filename)
+            plt.close(fig)
+
+        step(5, f"registering the robust ensemble as a new version of {settings.model_name}")
+        params_path = Path(tmp) / "params.json"
+        params_path.write_text(json.dumps(ensemble.model_params(scales, thresholds["robust_ensemble"]), indent=1))
+        example = test_x[list(MODEL_INPUT)].head(5)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(PYFUNC), artifacts={"params": str(params_path)},
+            signature=infer_signature(example, pd.DataFrame({"anomaly_score": [0.5], "is_anomaly": [True],
+                                                             "top_features": ["ret_z,range_z,count_z"]})),
+            input_example=example, registered_model_name=settings.model_name)
+        version = str(info.registered_model_version)
+
+        step(6, "promotion gate: scoring the current champion on the same held-out bars")
+        promoted, champion = gate(settings, version, test_x, test_labels, test_metrics["robust_ensemble"])
+        mlflow.set_tags({"model_version": version, "promoted": str(promoted),
+                         "previous_champion": champion or "none"})
+        result = {"run_id": run.info.run_id, "version": version, "promoted": promoted, "test": test_metrics,
+                  "thresholds": thresholds, "seconds": round(time.monotonic() - started, 1)}
+    print(f"train: version {version} {'is the champion now' if promoted else 'did not beat the champion'} "
+          f"({result['seconds']} s); MLflow UI: {settings.mlflow_tracking_uri}")
+    return result
+
+
+def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict):
+    """Move `champion` to `version` if it beats the current champion on the held-out data."""
+    client = mlflow.MlflowClient()
+    try:
+        current = client.get_model_version_by_alias(settings.model_name, "champion").version
+    except mlflow.exceptions.MlflowException:
+        current = None
+    if current is not None:
+        try:
+            champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
+            verdict = champion_model.predict(test_x[list(MODEL_INPUT)])
+        except mlflow.exceptions.MlflowException as exc:  # e.g. trained on features this data lacks
+            print(f"      champion v{current} cannot score this data ({exc}): the new version replaces it")
+            client.set_registered_model_alias(settings.model_name, "champion", version)
+            return True, current
+        flagged = test_x.assign(anomaly_score=verdict["is_anomaly"].astype(float).to_numpy())
+        champion_metrics = event_metrics(flagged, test_labels, 0.5)
+        print(f"      champion v{current}: recall {champion_metrics['recall']:.3f}  "
+              f"precision {champion_metrics['precision']:.3f}  f1 {champion_metrics['f1']:.3f}")
+        mlflow.log_metrics({f"champion.test.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)})
+        if quality_key(candidate, settings.model_min_precision) <= quality_key(champion_metrics,
+                                                                                settings.model_min_precision):
+            return False, current
+    client.set_registered_model_alias(settings.model_name, "champion", version)
+    return True, current
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Train, evaluate, register and maybe promote the anomaly model.")
+    parser.add_argument("--test-fraction", type=float, default=0.3)
+    args = parser.parse_args(argv)
+    result = train(settings_module.load(), args.test_fraction)
+    print(json.dumps({k: result[k] for k in ("version", "promoted", "run_id")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""The anomaly model's pieces on small synthetic bars: features, evaluation, the pyfunc."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.exceptions import MlflowException
+
+from model import ensemble, pyfunc
+from model.evaluate import event_metrics
+from model.features import FEATURES, LOOKBACK_BARS, MIN_HISTORY, build_features
+
+START = pd.Timestamp("2026-11-20 00:00", tz="UTC")
+
+
+def synthetic_bars(minutes: int = 400, seed: int = 3, symbols=("AAPL", "BINANCE:BTCUSDT")) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frames = []
+    for i, symbol in enumerate(symbols):
+        starts = START + pd.to_timedelta(np.arange(minutes), unit="min")
+        close = 100 * (i + 1) * np.exp(np.cumsum(rng.normal(0, 0.001, minutes)))
+        open_ = np.r_[close[0], close[:-1]]
+        spread = np.abs(rng.normal(0, 0.0008, minutes)) * close
+        counts = rng.poisson(100, minutes)
+        frames.append(pd.DataFrame({
+            "symbol": symbol, "asset_class": "stocks" if i == 0 else "crypto", "window_start": starts,
+            "window_end": starts + pd.Timedelta(minutes=1), "open": open_,
+            "high": np.maximum(open_, close) + spread, "low": np.minimum(open_, close) - spread, "close": close,
+            "volume": counts * rng.uniform(5, 15, minutes), "trade_count": counts,
+            "first_trade_ts": starts + pd.Timedelta(seconds=1), "last_trade_ts": starts + pd.Timedelta(seconds=59)}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_scoring_features_from_the_lookback_equal_training_features_from_all_history():
+    bars = synthetic_bars()
+    full = build_features(bars).set_index(["symbol", "window_start"])
+    recent = bars.groupby("symbol").tail(LOOKBACK_BARS + 10)  # what the scorer loads for its 10 newest bars
+    scored = build_features(recent).groupby("symbol").tail(10).set_index(["symbol", "window_start"])
+    pd.testing.assert_frame_equal(scored[list(FEATURES)], full.loc[scored.index, list(FEATURES)])
+    assert scored["warm"].all()
+
+
+def test_a_bar_without_enough_history_gets_no_verdict():
+    features = build_features(synthetic_bars(minutes=MIN_HISTORY + 5))
+    cold = features.groupby("symbol").head(MIN_HISTORY)
+    assert not cold["warm"].any() and (cold[list(FEATURES)] == 0).all().all()
+
+
+def test_a_jump_a_burst_and_a_silence_stand_out_in_their_own_feature():
+    bars = synthetic_bars(symbols=("AAPL",))
+    bars.loc[300, ["high", "close"]] = bars.loc[300, "open"] * 1.02  # a 2% jump in a 0.1% market
+    bars.loc[320, "trade_count"] = 2000
+    bars = bars.drop(index=range(340, 345))  # five silent minutes
+    features = build_features(bars).set_index("window_start")
+    at = lambda minute: START + pd.Timedelta(minutes=minute)  # noqa: E731
+    assert features.loc[at(300), "ret_z"] > 10 and features.loc[at(300), "excursion_z"] > 10
+    assert features.loc[at(320), "count_z"] > 10
+    assert features.loc[at(345), "gap_minutes"] == 5
+    assert features.drop(index=[at(300), at(301), at(320), at(321), at(345)])["gap_minutes"].max() == 0
+
+
+def test_a_market_closing_is_not_a_frozen_feed_and_its_overnight_gap_no_price_spike():
+    bars = synthetic_bars(symbols=("AAPL",))
+    night = bars.index[200:330]
+    later = bars.index[330:]
+    bars.loc[later, ["open", "high", "low", "close"]] *= 1.05  # opens 5% higher after the night
+    bars = bars.drop(index=night)
+    features = build_features(bars).set_index("window_start")
+    first = features.loc[START + pd.Timedelta(minutes=330)]
+    assert first["gap_minutes"] == 0 and abs(first["ret_z"]) < 6
+
+
+def labels(*events) -> pd.DataFrame:
+    return pd.DataFrame([{"symbol": s, "kind": k, "start_ts": START + pd.Timedelta(minutes=a),
+                          "end_ts": START + pd.Timedelta(minutes=b)} for s, k, a, b in events])
+
+
+def scored(flagged_minutes, symbol="AAPL", minutes=60) -> pd.DataFrame:
+    starts = START + pd.to_timedelta(np.arange(minutes), unit="min")
+    return pd.DataFrame({"symbol": symbol, "window_start": starts,
+                         "anomaly_score": np.isin(np.arange(minutes), flagged_minutes).astype(float)})
+
+
+def test_event_metrics_count_events_alerts_and_the_delay():
+    events = labels(("AAPL", "volume_burst", 10, 12), ("AAPL", "frozen_feed", 30, 35), ("AAPL", "price_spike", 50, 51))
+    # one alert over the burst (2 bars), the first bar after the freeze, and one false alert
+    m = event_metrics(scored([10, 11, 36, 20]), events, 0.5)
+    assert (m["events"], m["alerts"]) == (3, 3)
+    assert m["recall"] == pytest.approx(2 / 3) and m["precision"] == pytest.approx(2 / 3)
+    assert (m["recall_volume_burst"], m["recall_frozen_feed"], m["recall_price_spike"]) == (1.0, 1.0, 0.0)
+    assert m["delay_p50_s_volume_burst"] == 60 and m["delay_p50_s_frozen_feed"] == 420
+
+
+PARAMS = {"rules": ensemble.RULES, "threshold": 2.0,
+          "scales": {"stocks": {f: 2.0 for f in FEATURES}, "*": {f: 1.0 for f in FEATURES}}}
+
+
+def row(**overrides) -> dict:
+    return {"asset_class": "stocks", **{f: 0.0 for f in FEATURES}, **overrides}
+
+
+def test_pyfunc_scores_with_class_scales_and_names_the_top_features():
+    out = pyfunc.predict_frame(pd.DataFrame([row(count_z=-6.0, ret_z=3.0), row(asset_class="bonds", ret_z=3.0),
+                                             row(range_z=-9.0)]), PARAMS)
+    assert out["anomaly_score"].tolist() == [3.0, 3.0, 0.0]  # -6/2; unknown class: 3/1; a calm range counts 0
+    assert out["is_anomaly"].tolist() == [True, True, False]
+    assert out["top_features"][0].split(",")[:2] == ["count_z", "ret_z"]
+
+
+@pytest.mark.parametrize("bad, reason", [
+    ({k: v for k, v in row().items() if k != "gap_z"}, "missing columns: gap_z"),
+    (row(ret_z="abc"), "feature values must be numbers"),
+    (row(ret_z=float("nan")), "finite numbers"),
+])
+def test_pyfunc_rejects_a_malformed_row_with_the_reason(bad, reason):
+    with pytest.raises(MlflowException, match=reason):
+        pyfunc.predict_frame(pd.DataFrame([bad]), PARAMS)
