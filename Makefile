@@ -4,7 +4,7 @@ BOOT := python3 -m lakewatch.bootstrap
 CORE := $(BOOT) core --
 PYTEST_ARGS ?=
 
-.PHONY: help up down status logs sql test test-unit bench backfill topics venv
+.PHONY: help up down status logs sql train test test-unit bench backfill topics venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ logs:  ## follow the service logs
 sql:  ## run Q="SELECT ..." on the lake (schema market) and print a table
 	@$(if $(Q),,$(error say what to run: make sql Q="SELECT count(*) FROM market.trades"))
 	@$(CORE) -m lakewatch.cli sql "$(Q)"
+
+train:  ## train the anomaly model on the lake's history; promote it if it beats the champion
+	@$(CORE) -m model.train
 
 test:  ## run the whole test suite (starts real services on free ports)
 	@$(CORE) -m pytest $(PYTEST_ARGS)

@@ -51,6 +51,20 @@ def tansu_command(host: str, port: int) -> list[str]:
             "--listener-url", url, "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
 
 
+def mlflow_command(settings: Settings) -> list[str]:
+    """MLflow's tracking server and registry: SQLite and artifacts under the state folder,
+    one worker, Prometheus metrics at /metrics, no background job runner (RECIPES: it would
+    add about 2.5 GB of workers nothing here uses; MLFLOW_SERVER_ENABLE_JOB_EXECUTION)."""
+    settings.mlflow_dir.mkdir(parents=True, exist_ok=True)  # SQLite needs the folder of its file
+    return [sys.executable, "-m", "mlflow", "server", "--host", settings.host, "--port", str(settings.mlflow_port),
+            "--workers", "1", "--backend-store-uri", f"sqlite:///{settings.mlflow_dir / 'mlflow.db'}",
+            "--artifacts-destination", str(settings.mlflow_dir / "artifacts"),
+            "--expose-prometheus", str(settings.mlflow_dir / "prometheus")]
+
+
+MLFLOW_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
 def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
     from confluent_kafka.admin import AdminClient
 
@@ -86,6 +100,15 @@ def services(settings: Settings) -> list[Service]:
             url=f"kafka://{settings.bootstrap_servers}",
             health=lambda: kafka_healthy(settings.bootstrap_servers),
             after_start=lambda: ensure_topics(settings),
+        ))
+    if not settings.mlflow_url:  # an external tracking server needs no embedded one
+        stack.append(Service(
+            name="mlflow",
+            command=mlflow_command(settings),
+            port=settings.mlflow_port,
+            url=settings.mlflow_tracking_uri,
+            health=lambda: http_healthy(settings.url(settings.mlflow_port, "/health")),
+            env=MLFLOW_ENV,
         ))
     stack.append(Service(
         name="stream",

@@ -73,13 +73,17 @@ def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) 
     result = {"events": len(events), "alerts": alerts, "recall": recall, "precision": precision,
               "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
               "delay_p50_s": float(np.nanmedian(delay)) if detected.any() else float("nan")}
-    truth = bar_truth(scored, labels)
-    result["pr_auc"] = float(average_precision_score(truth, scored["anomaly_score"])) if truth.any() else float("nan")
     for kind in sorted(events["kind"].unique()):
         of_kind = (events["kind"] == kind).to_numpy()
         result[f"recall_{kind}"] = float(detected[of_kind].mean())
         result[f"delay_p50_s_{kind}"] = float(np.nanmedian(delay[of_kind])) if detected[of_kind].any() else float("nan")
     return result
+
+
+def pr_auc(scored: pd.DataFrame, labels: pd.DataFrame) -> float:
+    """Bar-level average precision of the raw scores (threshold-free)."""
+    truth = bar_truth(scored, labels)
+    return float(average_precision_score(truth, scored["anomaly_score"])) if truth.any() else float("nan")
 
 
 def best_threshold(scored: pd.DataFrame, labels: pd.DataFrame, min_precision: float = 0.8) -> tuple[float, dict]:

@@ -37,7 +37,7 @@ from sklearn.metrics import precision_recall_curve  # noqa: E402
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
 from model import ensemble  # noqa: E402
-from model.evaluate import bar_truth, best_threshold, event_metrics  # noqa: E402
+from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
 
 PYFUNC = Path(__file__).resolve().parent / "pyfunc.py"
@@ -128,7 +128,8 @@ def train(settings, test_fraction: float = 0.3) -> dict:
 
     step(4, f"evaluating on {len(test_x):,} held-out bars with {len(test_labels)} anomalies")
     test_scores = {name: test_x.assign(anomaly_score=scorer(test_x)) for name, scorer in scorers.items()}
-    test_metrics = {name: event_metrics(test_scores[name], test_labels, thresholds[name]) for name in scorers}
+    test_metrics = {name: {**event_metrics(test_scores[name], test_labels, thresholds[name]),
+                           "pr_auc": pr_auc(test_scores[name], test_labels)} for name in scorers}
     for name, m in test_metrics.items():
         print(f"      {name:<17} recall {m['recall']:.3f}  precision {m['precision']:.3f}  f1 {m['f1']:.3f}  "
               f"pr_auc {m['pr_auc']:.3f}  delay p50 {m['delay_p50_s']:.0f} s")

@@ -25,11 +25,13 @@ def lw_settings(tmp_path, monkeypatch):
         "LAKEWATCH_BROKER_PORT": str(free_port()),
         "LAKEWATCH_INGESTION_PORT": str(free_port()),
         "LAKEWATCH_STREAM_PORT": str(free_port()),
+        "LAKEWATCH_MLFLOW_PORT": str(free_port()),
         "LAKEWATCH_SIM_MARKET_HOURS": "always",
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("LAKEWATCH_KAFKA_BOOTSTRAP", raising=False)
+    monkeypatch.delenv("LAKEWATCH_MLFLOW_URL", raising=False)
     monkeypatch.delenv("FINNHUB_API_KEY", raising=False)
     s = settings_module.load()
     s.log_dir.mkdir(parents=True, exist_ok=True)
