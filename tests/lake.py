@@ -38,6 +38,26 @@ def run_available_now(env: dict | None = None, timeout: float = 300) -> subproce
     return result
 
 
+def fill_with_history(settings: Settings, hours: float, rate: float) -> None:
+    """Simulated history the whole way into the lake: a private broker, a backfill, one
+    --available-now run of the stream job."""
+    from ingestion import sim_feed
+    from ingestion.producer import RecordProducer
+    from ingestion.topics import ensure_topics
+    from tests.processes import start_tansu, stop_process
+
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    broker = start_tansu(settings.broker_port, settings.log_dir / "broker.log")
+    try:
+        ensure_topics(settings)
+        producer = RecordProducer(settings.bootstrap_servers)
+        sim_feed.backfill(settings, producer.publish, days=hours / 24, rate=rate, progress=False, poll=producer.poll)
+        assert producer.close() == 0
+        run_available_now()
+    finally:
+        stop_process(broker)
+
+
 def start_job(env: dict | None = None, log_path=None) -> subprocess.Popen:
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 
+from lakewatch import services
 from lakewatch.services import kafka_healthy, tansu_command
 
 
@@ -23,6 +24,20 @@ def start_tansu(port: int, log_path) -> subprocess.Popen:
             stop_process(proc)
             raise RuntimeError(f"tansu did not start on port {port}; see {log_path}")
         time.sleep(0.1)
+    return proc
+
+
+def start_mlflow(settings) -> subprocess.Popen:
+    """The stack's MLflow tracking server on settings' port, ready to take runs."""
+    with open(settings.log_dir / "mlflow.log", "ab") as log:
+        proc = subprocess.Popen(services.mlflow_command(settings), stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **services.MLFLOW_ENV}, start_new_session=True)
+    try:
+        wait_for(lambda: services.http_healthy(settings.url(settings.mlflow_port, "/health")), 90,
+                 "the MLflow server", every=0.5)
+    except AssertionError:
+        stop_process(proc)
+        raise
     return proc
 
 

@@ -2,22 +2,17 @@
 then a real MLflow tracking server and registry."""
 from __future__ import annotations
 
-import os
-import subprocess
 import urllib.request
 
 import mlflow
 import pytest
 
-from ingestion.topics import ensure_topics
-from lakewatch import services
 from lakewatch import settings as settings_module
 from model import train as training
 from model.evaluate import event_metrics
 from model.features import MODEL_INPUT, build_features
 from tests import lake
-from tests.integration.test_stream import backfill
-from tests.processes import free_port, start_tansu, stop_process, wait_for
+from tests.processes import free_port, start_mlflow, stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -36,20 +31,9 @@ def trained(tmp_path_factory):
         for key in ("LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_MLFLOW_URL"):
             mp.delenv(key, raising=False)
         settings = settings_module.load()
-        settings.log_dir.mkdir(parents=True)
-        broker = start_tansu(settings.broker_port, settings.log_dir / "broker.log")
+        lake.fill_with_history(settings, hours=HOURS, rate=20)
+        server = start_mlflow(settings)
         try:
-            ensure_topics(settings)
-            backfill(settings, minutes=HOURS * 60, rate=20)
-            lake.run_available_now()
-        finally:
-            stop_process(broker)
-        with open(settings.log_dir / "mlflow.log", "ab") as log:
-            server = subprocess.Popen(services.mlflow_command(settings), stdout=log, stderr=subprocess.STDOUT,
-                                      env={**os.environ, **services.MLFLOW_ENV}, start_new_session=True)
-        try:
-            wait_for(lambda: services.http_healthy(settings.url(settings.mlflow_port, "/health")), 90,
-                     "the MLflow server", every=0.5)
             yield settings, training.train(settings)
         finally:
             stop_process(server)
