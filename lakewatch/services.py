@@ -111,6 +111,13 @@ def services(settings: Settings) -> list[Service]:
             env=MLFLOW_ENV,
         ))
     stack.append(Service(
+        name="serving",
+        command=[python, "-m", "model.serve"],
+        port=settings.serving_port,
+        url=settings.url(settings.serving_port, "/invocations"),
+        health=lambda: http_healthy(settings.url(settings.serving_port, "/health")),
+    ))
+    stack.append(Service(
         name="stream",
         command=[python, str(REPO_ROOT / "spark" / "stream_job.py")],
         port=settings.stream_port,

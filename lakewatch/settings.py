@@ -105,6 +105,7 @@ class Settings:
     # Training picks the threshold with the best recall at this precision on its own data:
     # above the 0.8 goal, to keep a margin on data it has not seen.
     model_min_precision: float = 0.85
+    serving_reload_seconds: float = 10.0  # how often serving looks up the champion alias
 
     # Stack runner.
     start_timeout: float = 60.0

@@ -26,9 +26,17 @@ assert list(RULES) == list(FEATURES), "every feature needs a rule"
 SCALE_QUANTILE = 0.995
 
 
+def contributions(features: pd.DataFrame) -> pd.DataFrame:
+    """Each feature's contribution before scaling (pyfunc.Scorer with every scale at 1)."""
+    unscaled = pyfunc.Scorer(model_params({pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}))
+    classes = features["asset_class"].astype(str).to_numpy()
+    return pd.DataFrame(unscaled.scaled(classes, features[list(FEATURES)].to_numpy(dtype=float)),
+                        columns=list(FEATURES), index=features.index)
+
+
 def fit_scales(features: pd.DataFrame, normal: np.ndarray) -> dict[str, dict[str, float]]:
     """Per asset class (and pyfunc.ANY_CLASS), each contribution's SCALE_QUANTILE over normal bars, at least 1."""
-    c = pyfunc.contributions(features, RULES)[normal]
+    c = contributions(features)[normal]
     by_class = c.groupby(features.loc[normal, "asset_class"]).quantile(SCALE_QUANTILE).clip(lower=1.0)
     scales = {str(k): row.to_dict() for k, row in by_class.iterrows()}
     scales[pyfunc.ANY_CLASS] = c.quantile(SCALE_QUANTILE).clip(lower=1.0).to_dict()
@@ -41,4 +49,4 @@ def model_params(scales: dict, threshold: float = np.inf) -> dict:
 
 
 def score(features: pd.DataFrame, params: dict) -> np.ndarray:
-    return pyfunc.scaled_contributions(features, params).max(axis=1).to_numpy()
+    return pyfunc.Scorer(params).predict(features)["anomaly_score"].to_numpy()

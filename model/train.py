@@ -138,8 +138,7 @@ def train(settings, test_fraction: float = 0.3) -> dict:
           f"(event recall >= {GOAL_RECALL} at precision >= {GOAL_PRECISION})")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
-    with mlflow.start_run(run_name="robust_ensemble vs isolation_forest") as run, \
-            tempfile.TemporaryDirectory() as tmp:
+    with mlflow.start_run(run_name="robust_ensemble vs isolation_forest") as run:
         mlflow.log_params({"features": ",".join(FEATURES), "test_fraction": test_fraction,
                            "cutoff": cutoff.isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
                            "train_anomalies": len(train_labels), "test_anomalies": len(test_labels),
@@ -155,15 +154,8 @@ def train(settings, test_fraction: float = 0.3) -> dict:
             plt.close(fig)
 
         step(5, f"registering the robust ensemble as a new version of {settings.model_name}")
-        params_path = Path(tmp) / "params.json"
-        params_path.write_text(json.dumps(ensemble.model_params(scales, thresholds["robust_ensemble"]), indent=1))
-        example = test_x[list(MODEL_INPUT)].head(5)
-        info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(PYFUNC), artifacts={"params": str(params_path)},
-            signature=infer_signature(example, pd.DataFrame({"anomaly_score": [0.5], "is_anomaly": [True],
-                                                             "top_features": ["ret_z,range_z,count_z"]})),
-            input_example=example, registered_model_name=settings.model_name)
-        version = str(info.registered_model_version)
+        version = register(settings, ensemble.model_params(scales, thresholds["robust_ensemble"]),
+                           test_x[list(MODEL_INPUT)].head(5))
 
         step(6, "promotion gate: scoring the current champion on the same held-out bars")
         promoted, champion = gate(settings, version, test_x, test_labels, test_metrics["robust_ensemble"])
@@ -174,6 +166,19 @@ def train(settings, test_fraction: float = 0.3) -> dict:
     print(f"train: version {version} {'is the champion now' if promoted else 'did not beat the champion'} "
           f"({result['seconds']} s); MLflow UI: {settings.mlflow_tracking_uri}")
     return result
+
+
+def register(settings, params: dict, example: pd.DataFrame) -> str:
+    """Log model/pyfunc.py with these params (its params.json) as a new version; returns it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        params_path = Path(tmp) / "params.json"
+        params_path.write_text(json.dumps(params, indent=1))
+        output = pd.DataFrame({"anomaly_score": [0.5], "is_anomaly": [True], "top_features": ["ret_z,range_z,count_z"]})
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=str(PYFUNC), artifacts={"params": str(params_path)},
+            signature=infer_signature(example, output), input_example=example,
+            registered_model_name=settings.model_name)
+    return str(info.registered_model_version)
 
 
 def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict):

@@ -1,0 +1,142 @@
+"""Model serving as a real process against a real MLflow server and registry."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+import mlflow
+import pandas as pd
+import pytest
+import requests
+
+from lakewatch.settings import REPO_ROOT
+from model import ensemble
+from model import train as training
+from model.features import FEATURES, MODEL_INPUT
+from tests.processes import free_port, start_mlflow, stop_process, wait_for
+
+pytestmark = pytest.mark.integration
+
+SCALES = {"stocks": {f: 2.0 for f in FEATURES}, "*": {f: 1.0 for f in FEATURES}}
+EXAMPLE = pd.DataFrame([{"asset_class": "stocks", **{f: 0.5 for f in FEATURES}}])[list(MODEL_INPUT)]
+
+
+def documented_curls() -> list[tuple[str, str]]:
+    """(content type, body) of every curl in docs/model.md's serving section."""
+    text = (REPO_ROOT / "docs" / "model.md").read_text().split("## Serving over REST", 1)[1]
+    calls = []
+    for line in text.splitlines():
+        if line.startswith("curl ") and "/invocations" in line:
+            words = shlex.split(line.replace("$'", "'"))
+            content_type = words[words.index("-H") + 1].split(":", 1)[1].strip()
+            body = words[words.index("-d") + 1] if "-d" in words else words[words.index("--data-binary") + 1]
+            calls.append((content_type, body.replace("\\n", "\n")))
+    return calls
+
+
+@pytest.fixture(scope="module")
+def serving(tmp_path_factory):
+    state = tmp_path_factory.mktemp("serving")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in {"LAKEWATCH_STATE_DIR": str(state / "var"), "LAKEWATCH_MLFLOW_PORT": str(free_port()),
+                           "LAKEWATCH_SERVING_PORT": str(free_port()), "LAKEWATCH_SERVING_RELOAD_SECONDS": "0.5"}.items():
+            mp.setenv(key, value)
+        mp.delenv("LAKEWATCH_MLFLOW_URL", raising=False)
+        from lakewatch import settings as settings_module
+
+        settings = settings_module.load()
+        settings.log_dir.mkdir(parents=True)
+        tracking = start_mlflow(settings)
+        server = None
+        try:
+            with open(settings.log_dir / "serving.log", "ab") as log:
+                server = subprocess.Popen([sys.executable, "-m", "model.serve"], stdout=log, stderr=subprocess.STDOUT,
+                                          env=dict(os.environ), start_new_session=True, cwd=REPO_ROOT)
+            wait_for(lambda: health(settings) is not None, 60, "serving to answer /health", every=0.2)
+            mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+            yield settings
+        finally:
+            if server is not None:
+                stop_process(server)
+            stop_process(tracking)
+
+
+def url(settings, path: str) -> str:
+    return settings.url(settings.serving_port, path)
+
+
+def health(settings) -> dict | None:
+    try:
+        return requests.get(url(settings, "/health"), timeout=2).json()
+    except requests.RequestException:
+        return None
+
+
+def invoke(settings, body, content_type="application/json") -> requests.Response:
+    data = body if isinstance(body, str) else json.dumps(body)
+    return requests.post(url(settings, "/invocations"), data=data, headers={"Content-Type": content_type}, timeout=30)
+
+
+def promote(settings, threshold: float) -> str:
+    version = training.register(settings, ensemble.model_params(SCALES, threshold), EXAMPLE)
+    mlflow.MlflowClient().set_registered_model_alias(settings.model_name, "champion", version)
+    wait_for(lambda: (health(settings) or {}).get("version") == version, 60, f"serving to load version {version}",
+             every=0.2)
+    return version
+
+
+def test_before_any_champion_invocations_answer_503_with_the_reason(serving):
+    assert health(serving) == {"status": "ok", "model": serving.model_name, "version": None}
+    response = invoke(serving, {"dataframe_records": EXAMPLE.to_dict("records")})
+    assert response.status_code == 503 and "make train" in response.json()["error"]
+
+
+def test_every_documented_payload_format_gets_scores(serving):
+    promote(serving, threshold=2.0)
+    calls = documented_curls()
+    assert {ct for ct, _ in calls} == {"application/json", "text/csv"} and len(calls) == 5
+    for content_type, body in calls:
+        response = invoke(serving, body, content_type)
+        assert response.status_code == 200, (body, response.text)
+        predictions = response.json()["predictions"]
+        assert predictions and all(set(p) == {"anomaly_score", "is_anomaly", "top_features"} for p in predictions)
+    # the documented example's second row is a crash: flagged, with its reasons
+    first = invoke(serving, calls[0][1], calls[0][0]).json()["predictions"]
+    assert [p["is_anomaly"] for p in first] == [False, True]
+    assert first[1]["top_features"].split(",")[0] == "excursion_z"
+
+
+@pytest.mark.parametrize("body, content_type, status, reason", [
+    ({"dataframe_records": [{"asset_class": "stocks", "ret_z": 1.0}]}, "application/json", 400, "missing inputs"),
+    ({"dataframe_records": [{**EXAMPLE.iloc[0].to_dict(), "ret_z": "abc"}]}, "application/json", 400, "ret_z"),
+    ("not json", "application/json", 400, ""),
+    ({"rows": [1, 2]}, "application/json", 400, ""),
+    ("asset_class,ret_z\nstocks,1", "text/plain", 415, ""),
+])
+def test_a_malformed_payload_gets_a_4xx_with_a_reason(serving, body, content_type, status, reason):
+    if (health(serving) or {}).get("version") is None:
+        promote(serving, threshold=2.0)
+    response = invoke(serving, body, content_type)
+    assert response.status_code == status, response.text
+    assert reason in response.text and response.text.strip()
+
+
+def test_metrics_count_requests_by_status(serving):
+    if (health(serving) or {}).get("version") is None:
+        promote(serving, threshold=2.0)
+    invoke(serving, "not json")
+    metrics = requests.get(url(serving, "/metrics"), timeout=5).text
+    assert re.search(r'lakewatch_serving_requests_total\{path="/invocations",status="400"\} [1-9]', metrics)
+    assert re.search(r"lakewatch_serving_model_version [1-9]", metrics)
+
+
+def test_serving_follows_the_champion_alias_after_a_promotion(serving):
+    promote(serving, threshold=2.0)
+    calm_but_flagged = {"dataframe_records": [{**EXAMPLE.iloc[0].to_dict(), "count_z": 6.0}]}  # 6/2 = 3 >= 2
+    assert invoke(serving, calm_but_flagged).json()["predictions"][0]["is_anomaly"] is True
+    promote(serving, threshold=100.0)
+    assert invoke(serving, calm_but_flagged).json()["predictions"][0]["is_anomaly"] is False
