@@ -7,6 +7,7 @@ starts, so readers (and the curated SQL views over them) work before the first r
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,39 @@ def in_lake(lake_dir: Path) -> tuple[str, ...]:
         return ()
     return tuple(sorted(p.name for p in lake_dir.iterdir()
                         if TABLE_NAME.match(p.name) and (p / "_delta_log").is_dir()))
+
+
+# Commit metadata other writers read. The stream job records its per-symbol bar watermarks
+# (epoch microseconds) in every bars_1m commit: a bar whose window_end is at or below its
+# symbol's watermark is final (docs/tables.md#bars_1m).
+BAR_WATERMARKS_KEY = "lakewatch.watermarks_us"
+
+
+def encode_commit_value(mapping: dict) -> str:
+    return json.dumps(mapping, sort_keys=True, separators=(",", ":"))
+
+
+def commit_value(table, key: str, history: int = 50) -> dict | None:
+    """The newest of the last `history` commits of a DeltaTable that carries `key`, decoded."""
+    for commit in table.history(history):
+        if key in commit:
+            return json.loads(commit[key])
+    return None
+
+
+def bar_watermarks(bars, delay_s: int) -> dict[str, int]:
+    """The watermarks the last bars merge recorded ({} before the first one).
+
+    Maintenance commits carry none; past a long run of them (hours without a trade) each
+    symbol's newest bar stands in.
+    """
+    saved = commit_value(bars, BAR_WATERMARKS_KEY)
+    if saved is not None:
+        return {symbol: int(us) for symbol, us in saved.items()}
+    newest = bars.to_pyarrow_table(columns=["symbol", "last_trade_ts"]).group_by("symbol").aggregate(
+        [("last_trade_ts", "max")])
+    return {symbol: int(ts.timestamp() * 1_000_000) - delay_s * 1_000_000
+            for symbol, ts in zip(newest["symbol"].to_pylist(), newest["last_trade_ts_max"].to_pylist())}
 
 
 def ensure(lake_dir: Path, tables=ALL_TABLES) -> None:

@@ -17,16 +17,11 @@ exactly the same ones.
 """
 from __future__ import annotations
 
-import json
-
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
 
 from lakewatch import tables
-
-WATERMARK_KEY = "lakewatch.watermarks_us"
 
 _AGGREGATE = """
 SELECT symbol,
@@ -107,21 +102,3 @@ def advance(watermarks: Watermarks, trades: pa.Table, delay_s: int) -> Watermark
         advanced[symbol] = max(advanced.get(symbol, event - delay_s * 1_000_000), event - delay_s * 1_000_000)
     return advanced
 
-
-def saved_watermarks(bars: DeltaTable, delay_s: int) -> Watermarks:
-    """The watermarks the last bars merge recorded ({} before the first one).
-
-    Maintenance commits carry none; past a long run of them (hours without a trade) each
-    symbol's newest bar stands in.
-    """
-    for commit in bars.history(50):
-        if WATERMARK_KEY in commit:
-            return {symbol: int(us) for symbol, us in json.loads(commit[WATERMARK_KEY]).items()}
-    newest = bars.to_pyarrow_table(columns=["symbol", "last_trade_ts"]).group_by("symbol").aggregate(
-        [("last_trade_ts", "max")])
-    return {symbol: int(ts.timestamp() * 1_000_000) - delay_s * 1_000_000
-            for symbol, ts in zip(newest["symbol"].to_pylist(), newest["last_trade_ts_max"].to_pylist())}
-
-
-def encode(watermarks: Watermarks) -> str:
-    return json.dumps(watermarks, sort_keys=True, separators=(",", ":"))

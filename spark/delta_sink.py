@@ -42,7 +42,7 @@ class DeltaSink:
         self.specs = specs
         self.delay_s = watermark_delay_s
         self.delta = {t.name: DeltaTable(str(t.path(lake_dir))) for t in tables.STREAM_TABLES}
-        self.watermarks = bars.saved_watermarks(self.delta[tables.BARS_1M.name], watermark_delay_s)
+        self.watermarks = tables.bar_watermarks(self.delta[tables.BARS_1M.name], watermark_delay_s)
         self.last_batch_id: int | None = None
 
     def _done(self, table: tables.Table, batch_id: int) -> bool:
@@ -64,7 +64,7 @@ class DeltaSink:
             return
         (self.delta[tables.BARS_1M.name]
          .merge(partial, predicate=bars.MERGE_PREDICATE, source_alias="s", target_alias="t",
-                commit_properties=self._commit(batch_id, **{bars.WATERMARK_KEY: bars.encode(watermarks)}))
+                commit_properties=self._commit(batch_id, **{tables.BAR_WATERMARKS_KEY: tables.encode_commit_value(watermarks)}))
          .when_matched_update(updates=bars.MERGE_UPDATES)
          .when_not_matched_insert_all()
          .execute())
