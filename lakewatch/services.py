@@ -125,6 +125,13 @@ def services(settings: Settings) -> list[Service]:
         health=lambda: http_healthy(settings.url(settings.stream_port, "/health")),
     ))
     stack.append(Service(
+        name="scorer",
+        command=[python, "-m", "model.score"],
+        port=settings.scorer_port,
+        url=settings.url(settings.scorer_port, "/metrics"),
+        health=lambda: http_healthy(settings.url(settings.scorer_port, "/health")),
+    ))
+    stack.append(Service(
         name="ingestion",
         command=[python, "-m", "ingestion.service"],
         port=settings.ingestion_port,

@@ -50,6 +50,7 @@ class Settings:
     # Service ports (embedded defaults from docs/DESIGN: metrics ports start at 9101).
     ingestion_port: int = 9101
     stream_port: int = 9102
+    scorer_port: int = 9103
     mlflow_port: int = 5000
     serving_port: int = 5001
     rasa_port: int = 5005
@@ -106,6 +107,8 @@ class Settings:
     # above the 0.8 goal, to keep a margin on data it has not seen.
     model_min_precision: float = 0.85
     serving_reload_seconds: float = 10.0  # how often serving looks up the champion alias
+    scorer_interval_seconds: float = 1.0  # how often the scorer looks for newly final bars
+    scorer_max_bars: int = 50_000  # per cycle, so a backlog is worked off in bounded steps
 
     # Stack runner.
     start_timeout: float = 60.0

@@ -27,6 +27,7 @@ def lw_settings(tmp_path, monkeypatch):
         "LAKEWATCH_STREAM_PORT": str(free_port()),
         "LAKEWATCH_MLFLOW_PORT": str(free_port()),
         "LAKEWATCH_SERVING_PORT": str(free_port()),
+        "LAKEWATCH_SCORER_PORT": str(free_port()),
         "LAKEWATCH_SIM_MARKET_HOURS": "always",
     }
     for key, value in env.items():

@@ -35,16 +35,16 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         assert lw_settings.url(lw_settings.ingestion_port, "/metrics") in up.stdout
         pids = recorded_pids(lw_settings)
         assert lw_settings.mlflow_tracking_uri in up.stdout
-        assert set(pids) == {"broker", "mlflow", "serving", "stream", "ingestion"}
+        assert set(pids) == {"broker", "mlflow", "serving", "stream", "scorer", "ingestion"}
 
         status = make("status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert [line.split()[:2] + [line.split()[3]] for line in status.stdout.splitlines()[1:]] == [
             ["broker", "running", "ok"], ["mlflow", "running", "ok"], ["serving", "running", "ok"],
-            ["stream", "running", "ok"], ["ingestion", "running", "ok"]]
+            ["stream", "running", "ok"], ["scorer", "running", "ok"], ["ingestion", "running", "ok"]]
 
         again = make("up")  # refuses to start a second copy
-        assert again.returncode == 0 and again.stdout.count("already running") == 5
+        assert again.returncode == 0 and again.stdout.count("already running") == 6
         assert recorded_pids(lw_settings) == pids
 
         logs = subprocess.run([sys.executable, "-m", "lakewatch.cli", "logs", "--no-follow", "-n", "5"],
@@ -57,7 +57,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
     assert [pid for pid in pids.values() if stack.session_members(pid)] == []  # nothing of any service's session
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
-    assert after.returncode != 0 and after.stdout.count("stopped") == 5  # make exits 2 when status says 1
+    assert after.returncode != 0 and after.stdout.count("stopped") == 6  # make exits 2 when status says 1
 
 
 def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_settings):

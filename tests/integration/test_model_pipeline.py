@@ -1,18 +1,28 @@
-"""Training on a seeded simulator backfill that went the whole way: broker, stream, Delta,
-then a real MLflow tracking server and registry."""
+"""The model end to end on a seeded simulator backfill that went the whole way through the
+broker and the stream job into Delta: training with a real MLflow server and registry, then
+real serving and the scorer writing `anomalies`."""
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import urllib.request
 
 import mlflow
+import pandas as pd
 import pytest
+import requests
 
 from lakewatch import settings as settings_module
 from model import train as training
 from model.evaluate import event_metrics
 from model.features import MODEL_INPUT, build_features
 from tests import lake
-from tests.processes import free_port, start_mlflow, stop_process
+from deltalake import DeltaTable
+
+from lakewatch import tables
+from lakewatch.settings import REPO_ROOT
+from tests.processes import free_port, start_mlflow, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +36,7 @@ def trained(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         for key, value in {"LAKEWATCH_STATE_DIR": str(state / "var"), "LAKEWATCH_BROKER_PORT": str(free_port()),
                            "LAKEWATCH_STREAM_PORT": str(free_port()), "LAKEWATCH_MLFLOW_PORT": str(free_port()),
+                           "LAKEWATCH_SERVING_PORT": str(free_port()), "LAKEWATCH_SCORER_PORT": str(free_port()),
                            "LAKEWATCH_SIM_MARKET_HOURS": "always", "LAKEWATCH_SIM_ANOMALIES_PER_HOUR": "1.5"}.items():
             mp.setenv(key, value)
         for key in ("LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_MLFLOW_URL"):
@@ -83,3 +94,67 @@ def test_the_tracking_server_exposes_prometheus_metrics(trained):
     settings, _ = trained
     with urllib.request.urlopen(settings.url(settings.mlflow_port, "/metrics"), timeout=10) as response:
         assert response.status == 200 and b"# TYPE" in response.read()
+
+
+def start_module(settings, module: str, env: dict | None = None) -> subprocess.Popen:
+    with open(settings.log_dir / f"{module}.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})}, start_new_session=True, cwd=REPO_ROOT)
+
+
+def anomalies(settings):
+    return DeltaTable(str(tables.ANOMALIES.path(settings.lake_dir))).to_pandas()
+
+
+def final_bars(settings) -> int:
+    """Bars at or below their symbol's watermark: the ones the scorer must score."""
+    bars = DeltaTable(str(tables.BARS_1M.path(settings.lake_dir)))
+    watermarks = tables.bar_watermarks(bars, settings.bar_watermark_seconds)
+    frame = bars.to_pandas(columns=["symbol", "window_end"])
+    end_us = frame["window_end"].dt.as_unit("us").astype("int64")
+    return int((end_us <= frame["symbol"].map(watermarks)).sum())
+
+
+def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
+    settings, result = trained
+    serving = start_module(settings, "model.serve")  # the fixture's MLflow server is still up
+    scorer = None
+    try:
+        wait_for(lambda: services_version(settings) == result["version"], 60, "serving to load the champion", every=0.2)
+        small_steps = {"LAKEWATCH_SCORER_MAX_BARS": "3000"}  # a backlog in many commits, to kill in between
+        scorer = start_module(settings, "model.score", small_steps)
+        wait_for(lambda: len(anomalies(settings)) >= 6000, 120, "two commits of verdicts", every=0.2)
+        os.killpg(scorer.pid, 9)
+        scorer.wait()
+        scorer = start_module(settings, "model.score", small_steps)
+        expected = final_bars(settings)
+        wait_for(lambda: len(anomalies(settings)) >= expected, 180, f"{expected} verdicts", every=0.5)
+    finally:
+        for proc in (scorer, serving):
+            if proc is not None:
+                stop_process(proc)
+
+    scored = anomalies(settings)
+    assert len(scored) == expected
+    assert not scored.duplicated(["symbol", "window_start"]).any()
+    assert set(scored["model_version"]) == {result["version"]} and set(scored["model_name"]) == {settings.model_name}
+
+    # Every injected anomaly's bars have verdicts, and (held out or not) nearly all are caught.
+    labels = training.read_history(settings)[1]
+    flagged = scored[scored["is_anomaly"]]
+    caught = 0
+    for label in labels.itertuples():
+        inside = scored[(scored["symbol"] == label.symbol) & (scored["window_start"] >= label.start_ts.floor("min"))
+                        & (scored["window_start"] < label.end_ts)]
+        assert len(inside) > 0 or label.kind == "frozen_feed", label  # a frozen feed has no bars inside
+        hits = flagged[(flagged["symbol"] == label.symbol) & (flagged["window_start"] >= label.start_ts.floor("min"))
+                       & (flagged["window_start"] < label.end_ts + pd.Timedelta(minutes=2))]
+        caught += not hits.empty
+    assert caught / len(labels) >= 0.9
+
+
+def services_version(settings):
+    try:
+        return requests.get(settings.url(settings.serving_port, "/health"), timeout=2).json().get("version")
+    except Exception:
+        return None
