@@ -89,6 +89,7 @@ def http_healthy(url: str, timeout: float = 2.0) -> bool:
 
 def services(settings: Settings) -> list[Service]:
     from ingestion.topics import ensure_topics
+    from model.bootstrap import backfill_if_needed
 
     python = sys.executable
     stack: list[Service] = []
@@ -123,6 +124,7 @@ def services(settings: Settings) -> list[Service]:
         port=settings.stream_port,
         url=settings.url(settings.stream_port, "/metrics"),
         health=lambda: http_healthy(settings.url(settings.stream_port, "/health")),
+        after_start=lambda: backfill_if_needed(settings),  # history for the first model, ahead of live data
     ))
     stack.append(Service(
         name="scorer",

@@ -107,6 +107,8 @@ class Settings:
     # above the 0.8 goal, to keep a margin on data it has not seen.
     model_min_precision: float = 0.85
     serving_reload_seconds: float = 10.0  # how often serving looks up the champion alias
+    bootstrap_hours: float = 48.0  # simulated history `make up` backfills to train the first model (0: never)
+    bootstrap_rate: float = 20.0  # its trades/s over all symbols
     scorer_interval_seconds: float = 1.0  # how often the scorer looks for newly final bars
     scorer_max_bars: int = 50_000  # per cycle, so a backlog is worked off in bounded steps
 

@@ -29,6 +29,7 @@ def lw_settings(tmp_path, monkeypatch):
         "LAKEWATCH_SERVING_PORT": str(free_port()),
         "LAKEWATCH_SCORER_PORT": str(free_port()),
         "LAKEWATCH_SIM_MARKET_HOURS": "always",
+        "LAKEWATCH_BOOTSTRAP_HOURS": "0",  # test_stack's first-model test turns it on
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)

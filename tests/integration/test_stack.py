@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import mlflow
 import pytest
+from deltalake import DeltaTable
 
 from lakewatch import stack
 from lakewatch.settings import REPO_ROOT
+from tests.processes import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -73,3 +76,28 @@ def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_s
         assert list(lw_settings.run_dir.glob("*.pid")) == []  # the services started first were stopped again
     finally:
         make("down")
+
+
+def test_a_first_make_up_trains_serves_and_scores_a_model_by_itself(lw_settings, monkeypatch):
+    monkeypatch.setenv("LAKEWATCH_BOOTSTRAP_HOURS", "8")
+    monkeypatch.setenv("LAKEWATCH_SERVING_RELOAD_SECONDS", "1")
+    try:
+        up = make("up")
+        assert up.returncode == 0, up.stdout + up.stderr
+        assert "no model yet: backfilling 8 h of simulated history" in up.stdout
+
+        def scored_by_a_model():
+            path = lw_settings.lake_dir / "anomalies"
+            if not DeltaTable.is_deltatable(str(path)):
+                return None
+            versions = DeltaTable(str(path)).to_pyarrow_table(columns=["model_version"])["model_version"]
+            return set(versions.to_pylist()) or None
+
+        versions = wait_for(scored_by_a_model, 300, "the first model's verdicts in anomalies", every=1)
+        client = mlflow.MlflowClient(lw_settings.mlflow_tracking_uri)
+        assert versions == {client.get_model_version_by_alias(lw_settings.model_name, "champion").version}
+        again = make("up")  # a model exists now: no second backfill
+        assert "backfilling" not in again.stdout
+    finally:
+        down = make("down")
+    assert down.returncode == 0, down.stdout + down.stderr

@@ -1,0 +1,73 @@
+"""The first model on a fresh machine: `make up` must end with a served champion, without
+the user running anything else.
+
+With the simulator as the source (no FINNHUB_API_KEY), no champion registered and no
+labelled history in the lake, the stack backfills LAKEWATCH_BOOTSTRAP_HOURS of simulated
+history into the broker right after the stream job starts and before live ingestion does,
+so the history sits ahead of live data in every partition. The scorer then trains once the
+stream job has turned that history into bars (`train_when_ready`), serving picks the new
+champion up, and the scorer starts scoring.
+
+With Finnhub as the source there are no labels to train on: the model comes from
+`make train` on simulator history (docs/model.md), and the scorer waits for it.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import mlflow
+from deltalake import DeltaTable
+
+from lakewatch import tables
+from lakewatch.settings import REPO_ROOT
+
+
+def _marker(settings):
+    return settings.run_dir / "bootstrap.json"
+
+
+def has_champion(settings) -> bool:
+    try:
+        mlflow.MlflowClient(settings.mlflow_tracking_uri).get_model_version_by_alias(settings.model_name, "champion")
+        return True
+    except mlflow.exceptions.MlflowException:
+        return False
+
+
+def backfill_if_needed(settings, say=print) -> bool:
+    """Backfill simulated history for the first training when it is wanted; True if it did."""
+    labels = tables.ANOMALY_LABELS.path(settings.lake_dir)
+    if (settings.uses_finnhub or settings.bootstrap_hours <= 0 or has_champion(settings)
+            or (DeltaTable.is_deltatable(str(labels)) and DeltaTable(str(labels)).count() > 0)):
+        return False
+    from ingestion.producer import RecordProducer
+    from ingestion.sim_feed import backfill
+
+    say(f"  no model yet: backfilling {settings.bootstrap_hours:g} h of simulated history to train the first one "
+        "(once; the scorer trains when the stream has it in the lake)")
+    end_ms = int(time.time() * 1000)
+    producer = RecordProducer(settings.bootstrap_servers, client_id="lakewatch-bootstrap")
+    backfill(settings, producer.publish, days=settings.bootstrap_hours / 24, rate=settings.bootstrap_rate,
+             end_ms=end_ms, poll=producer.poll)
+    producer.close(timeout=120)
+    _marker(settings).write_text(json.dumps({"end_ms": end_ms}))
+    return True
+
+
+def train_when_ready(settings) -> subprocess.Popen | None:
+    """Start `python -m model.train` once the bootstrap history is in the lake; None if not (yet)."""
+    marker = _marker(settings)
+    if not marker.exists() or has_champion(settings):
+        return None
+    end_us = json.loads(marker.read_text())["end_ms"] * 1000
+    watermarks = tables.bar_watermarks(DeltaTable(str(tables.BARS_1M.path(settings.lake_dir))),
+                                       settings.bar_watermark_seconds)
+    if not watermarks or min(watermarks.values()) < end_us - 120_000_000:
+        return None  # the stream job is still working through the history
+    marker.unlink()
+    log = open(settings.log_dir / "train.log", "ab")
+    return subprocess.Popen([sys.executable, "-m", "model.train"], stdout=log, stderr=subprocess.STDOUT,
+                            cwd=REPO_ROOT)
