@@ -15,7 +15,7 @@ on the embedded SQL surface (sql_engine(): DuckDB + delta extension, pooled conn
 as the reference in the same run, on delta-rs's own query engine (QueryBuilder, DataFusion)
 over the same tables, with a fresh DeltaTable per query so both read the latest snapshot.
 Measured twice: with today's small commits as they are (the worst case between two runs of
-the stream job's maintenance), then after spark/maintenance.py's pass over the tables.
+the stream job's maintenance), then after lakewatch/maintenance.py's pass over the tables.
 Also: the first query on a new connection (extension load and view set-up included).
 Usage: python benchmarks/bench_sql.py [--trades N] [--runs N]
 """
@@ -31,7 +31,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "spark"))
 
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
@@ -43,7 +42,7 @@ from tqdm import tqdm  # noqa: E402
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch import tables  # noqa: E402
 from lakewatch.sql import duckdb_lake, periods, queries, sql_engine  # noqa: E402
-from maintenance import maintain  # noqa: E402
+from lakewatch.maintenance import maintain  # noqa: E402
 
 DAYS = 7
 

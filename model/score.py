@@ -4,7 +4,8 @@ A bar is final once the stream job's watermark for its symbol has passed its end
 watermarks ride on every bars_1m commit; lakewatch.tables.bar_watermarks). Each cycle the
 scorer reads the final bars it has not scored yet with LOOKBACK_BARS earlier ones for context,
 builds their features (model/features.py, the function training uses), sends them as CSV to
-the serving REST endpoint in batches, and appends the verdicts to `anomalies`.
+the serving REST endpoint in batches, and appends the verdicts to `anomalies`, which it
+also compacts on the stream job's schedule (lakewatch/maintenance.py).
 
 Exactly once: how far each symbol has been scored travels in the same Delta commit as the
 rows (commit metadata STATE_KEY), so a crash before the commit redoes the cycle and a crash
@@ -33,6 +34,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from prometheus_client import Counter, Gauge, Histogram
 
 from lakewatch import logs, service_http, tables
+from lakewatch.maintenance import Schedule
 from lakewatch import settings as settings_module
 from lakewatch.sql import schema, sql_engine
 from model import bootstrap
@@ -124,10 +126,10 @@ def pending(settings, anomalies: DeltaTable, bars: DeltaTable, memo: dict) -> tu
     return features.merge(keys, on=["symbol", "window_start"]), scored_until
 
 
-def cycle(settings, log: logging.Logger, memo: dict) -> int:
+def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> int:
     """Score what is pending and commit it with the new state; returns the bars scored."""
-    lake = settings.lake_dir
-    anomalies, bars = DeltaTable(str(tables.ANOMALIES.path(lake))), DeltaTable(str(tables.BARS_1M.path(lake)))
+    anomalies.update_incremental()
+    bars = DeltaTable(str(tables.BARS_1M.path(settings.lake_dir)))
     features, scored_until = pending(settings, anomalies, bars, memo)
     if features.empty:
         return 0
@@ -169,6 +171,9 @@ def main() -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     tables.ensure(settings.lake_dir, (tables.ANOMALIES,))
+    anomalies = DeltaTable(str(tables.ANOMALIES.path(settings.lake_dir)))
+    maintenance = Schedule({tables.ANOMALIES.name: anomalies}, settings.maintenance_minutes,
+                           settings.vacuum_retention_hours)
     status = {"last_cycle_ok": None, "waiting_for": None}
     memo: dict = {}
     trainer = None
@@ -182,7 +187,8 @@ def main() -> int:
         started = time.monotonic()
         try:
             with CYCLE.time():
-                scored = cycle(settings, log, memo)
+                scored = cycle(settings, log, memo, anomalies)
+            maintenance.run_if_due()
             status.update(last_cycle_ok=datetime.now(timezone.utc).isoformat(), waiting_for=None)
         except NoChampion as exc:
             scored = 0

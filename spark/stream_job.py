@@ -32,7 +32,7 @@ import stream_metrics as metrics  # noqa: E402
 from confluent_kafka import Consumer, TopicPartition  # noqa: E402
 from delta_sink import DeltaSink, app_id_for  # noqa: E402
 from kafka_source import flat_offsets, read_kafka  # noqa: E402
-from maintenance import Schedule  # noqa: E402
+from lakewatch.maintenance import Schedule  # noqa: E402
 from parse import Parser, topic_specs  # noqa: E402
 
 from lakewatch import logs, service_http  # noqa: E402

@@ -19,7 +19,3 @@ LAG = Gauge("lakewatch_stream_consumer_lag", "Records on the broker not yet proc
 WATERMARK = Gauge("lakewatch_stream_watermark_timestamp_seconds", "Newest per-symbol event-time watermark of the bars.")
 LAST_BATCH = Gauge("lakewatch_stream_last_batch_timestamp_seconds", "When the last micro-batch finished (epoch s).")
 BATCH_ID = Gauge("lakewatch_stream_batch_id", "Id of the last micro-batch written.")
-MAINTENANCE_SECONDS = Histogram(
-    "lakewatch_stream_maintenance_seconds", "Duration of table maintenance runs (compaction, vacuum, checkpoint).",
-    ["table"], buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300),
-)

@@ -1,9 +1,10 @@
 """Keeps the Delta tables fast to read: compaction, vacuum and log checkpoints on a schedule.
 
-Every micro-batch adds a small file per table and a log entry, so without maintenance readers
-slow down as files pile up. The job runs maintenance between micro-batches, in the same thread
-as its writes (delta-rs would otherwise see two writers racing on the bars merge), and one
-table per run so a run never stalls the stream for long.
+Every micro-batch (and every scorer cycle) adds a small file and a log entry, so without
+maintenance readers slow down as files pile up (docs/benchmarks.md#sql-surface-issue-4). Each
+writer maintains its own tables between its writes, in the same thread (delta-rs would
+otherwise see two writers racing), one table per run so a run never stalls it for long: the
+stream job its tables, the scorer `anomalies`.
 """
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ import logging
 import time
 
 from deltalake import DeltaTable
+from prometheus_client import Histogram
 
-import stream_metrics as metrics
 from lakewatch.logs import event
 
-log = logging.getLogger("spark.maintenance")
+log = logging.getLogger("lakewatch.maintenance")
+SECONDS = Histogram(
+    "lakewatch_table_maintenance_seconds", "Duration of table maintenance runs (compaction, vacuum, checkpoint).",
+    ["table"], buckets=(0.1, 0.5, 1, 5, 10, 30, 60, 300),
+)
 
 
 def maintain(table: DeltaTable, name: str, retention_hours: float) -> dict:
@@ -28,7 +33,7 @@ def maintain(table: DeltaTable, name: str, retention_hours: float) -> dict:
     table.create_checkpoint()
     table.cleanup_metadata()
     seconds = time.monotonic() - started
-    metrics.MAINTENANCE_SECONDS.labels(name).observe(seconds)
+    SECONDS.labels(name).observe(seconds)
     summary = {"table": name, "files_added": compacted.get("numFilesAdded", 0),
                "files_removed": compacted.get("numFilesRemoved", 0), "vacuumed": len(vacuumed),
                "version": table.version(), "seconds": round(seconds, 2)}
