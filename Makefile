@@ -39,6 +39,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_stream.py
 	@$(CORE) benchmarks/bench_sql.py
 	@$(CORE) benchmarks/bench_model.py
+	@$(CORE) benchmarks/bench_scorer.py
 
 backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
 	@$(CORE) -m lakewatch.cli backfill --days $(or $(DAYS),1)

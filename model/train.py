@@ -170,6 +170,9 @@ def train(settings, test_fraction: float = 0.3) -> dict:
 
 def register(settings, params: dict, example: pd.DataFrame) -> str:
     """Log model/pyfunc.py with these params (its params.json) as a new version; returns it."""
+    if mlflow.active_run() is None:  # called on its own: MLflow caches the last experiment id per process
+        mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+        mlflow.set_experiment(EXPERIMENT)
     with tempfile.TemporaryDirectory() as tmp:
         params_path = Path(tmp) / "params.json"
         params_path.write_text(json.dumps(params, indent=1))
