@@ -52,7 +52,9 @@ def backfill_if_needed(settings, say=print) -> bool:
     producer = RecordProducer(settings.bootstrap_servers, client_id="lakewatch-bootstrap")
     backfill(settings, producer.publish, days=settings.bootstrap_hours / 24, rate=settings.bootstrap_rate,
              end_ms=end_ms, poll=producer.poll)
-    producer.close(timeout=120)
+    left = producer.close(timeout=120)
+    if left:
+        say(f"  {left} records of the bootstrap history were not acknowledged by the broker; training uses the rest")
     _marker(settings).write_text(json.dumps({"end_ms": end_ms}))
     return True
 

@@ -120,7 +120,8 @@ def pending(settings, anomalies: DeltaTable, bars: DeltaTable, memo: dict) -> tu
     last_needed = todo.groupby("symbol")["window_start"].max()
     context = context[context["symbol"].isin(last_needed.index)]
     context = context[context["window_start"] <= context["symbol"].map(last_needed)]
-    context = context.sort_values("window_start").groupby("symbol").tail(LOOKBACK_BARS + todo["symbol"].value_counts().max())
+    most_pending = int(todo["symbol"].value_counts().max())
+    context = context.sort_values("window_start").groupby("symbol").tail(LOOKBACK_BARS + most_pending)
     features = build_features(context)
     keys = todo[["symbol", "window_start"]]
     return features.merge(keys, on=["symbol", "window_start"]), scored_until
@@ -174,12 +175,12 @@ def main() -> int:
     anomalies = DeltaTable(str(tables.ANOMALIES.path(settings.lake_dir)))
     maintenance = Schedule({tables.ANOMALIES.name: anomalies}, settings.maintenance_minutes,
                            settings.vacuum_retention_hours)
-    status = {"last_cycle_ok": None, "waiting_for": None}
+    status = {"scored": 0, "last_cycle_ok": None, "waiting_for": None}
     memo: dict = {}
     trainer = None
 
     def health() -> tuple[bool, dict]:
-        return True, {"scored": SCORED._value.get(), **status}
+        return True, dict(status)
 
     server = service_http.serve(settings.host, settings.scorer_port, health)
     logs.event(log, "scorer started", port=settings.scorer_port, serving=settings.url(settings.serving_port))
@@ -189,7 +190,8 @@ def main() -> int:
             with CYCLE.time():
                 scored = cycle(settings, log, memo, anomalies)
             maintenance.run_if_due()
-            status.update(last_cycle_ok=datetime.now(timezone.utc).isoformat(), waiting_for=None)
+            status.update(scored=status["scored"] + scored, last_cycle_ok=datetime.now(timezone.utc).isoformat(),
+                          waiting_for=None)
         except NoChampion as exc:
             scored = 0
             status["waiting_for"] = str(exc)
@@ -211,7 +213,7 @@ def main() -> int:
         trainer.terminate()
         trainer.wait(30)
     server.shutdown()
-    logs.event(log, "scorer stopped", scored=SCORED._value.get())
+    logs.event(log, "scorer stopped", scored=status["scored"])
     return 0
 
 
