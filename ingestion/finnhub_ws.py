@@ -50,6 +50,7 @@ class FinnhubStream:
         self.backoff_cap = backoff_cap
         self.open_timeout = open_timeout
         self.connected = False  # True while connected and subscribed
+        self.key_accepted = False  # a handshake succeeded once: Finnhub took the key
         self.last_message_at: float | None = None  # epoch seconds of the last frame received
         self._carried_frames = False  # whether the current connection has delivered a frame
 
@@ -93,6 +94,7 @@ class FinnhubStream:
     async def _subscribe(self, ws: ClientConnection) -> None:
         for symbol in self.settings.symbols:
             await ws.send(json.dumps({"type": "subscribe", "symbol": symbol}))
+        self.key_accepted = True
         self._set_connected(True)
         event(log, "finnhub websocket subscribed", symbols=len(self.settings.symbols))
 

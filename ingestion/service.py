@@ -94,7 +94,10 @@ def main() -> int:
                    "pending": producer.pending(), "sources_alive": all(s.is_alive() for s in sources)}
         if stream is not None:
             details["finnhub_ws_connected"] = stream.connected
-        ok = details["sources_alive"] and producer.broker_reachable()
+            details["finnhub_key_accepted"] = stream.key_accepted
+        # Not healthy before Finnhub has taken the key: `make up` then waits for the verdict on
+        # it instead of reporting success a moment before a rejected key stops the service.
+        ok = details["sources_alive"] and producer.broker_reachable() and (stream is None or stream.key_accepted)
         return ok, details
 
     server = service_http.serve(settings.host, settings.ingestion_port, health)
