@@ -52,10 +52,12 @@ def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) 
         first = np.flatnonzero(np.diff(times, prepend=times[0] - 2 * MERGE_GAP_NS) > MERGE_GAP_NS)
         starts = times[first]
         ends = np.append(times[first[1:] - 1], times[-1]) + MINUTE_NS
-        mine = events[events["symbol"] == symbol]
+        mine = (events["symbol"] == symbol).to_numpy()
+        event_start, event_end = events["start"].to_numpy()[mine], events["end"].to_numpy()[mine]
         alerts += len(starts)
-        for a, b in zip(starts, ends):
-            true_alerts += bool(((mine["start"] < b) & (mine["end"] > a)).any())
+        # an alert is true when it overlaps any of its symbol's event windows (alerts x events)
+        overlaps = (event_start[None, :] < ends[:, None]) & (event_end[None, :] > starts[:, None])
+        true_alerts += int(overlaps.any(axis=1).sum())
 
     detected = np.zeros(len(events), dtype=bool)
     delay = np.full(len(events), np.nan)
