@@ -18,29 +18,21 @@ import subprocess
 import sys
 import time
 
-import mlflow
 from deltalake import DeltaTable
 
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
+from model.registry import champion_version
 
 
 def _marker(settings):
     return settings.run_dir / "bootstrap.json"
 
 
-def has_champion(settings) -> bool:
-    try:
-        mlflow.MlflowClient(settings.mlflow_tracking_uri).get_model_version_by_alias(settings.model_name, "champion")
-        return True
-    except mlflow.exceptions.MlflowException:
-        return False
-
-
 def backfill_if_needed(settings, say=print) -> bool:
     """Backfill simulated history for the first training when it is wanted; True if it did."""
     labels = tables.ANOMALY_LABELS.path(settings.lake_dir)
-    if (settings.uses_finnhub or settings.bootstrap_hours <= 0 or has_champion(settings)
+    if (settings.uses_finnhub or settings.bootstrap_hours <= 0 or champion_version(settings) is not None
             or (DeltaTable.is_deltatable(str(labels)) and DeltaTable(str(labels)).count() > 0)):
         return False
     from ingestion.producer import RecordProducer
@@ -62,7 +54,7 @@ def backfill_if_needed(settings, say=print) -> bool:
 def train_when_ready(settings) -> subprocess.Popen | None:
     """Start `python -m model.train` once the bootstrap history is in the lake; None if not (yet)."""
     marker = _marker(settings)
-    if not marker.exists() or has_champion(settings):
+    if not marker.exists() or champion_version(settings) is not None:
         return None
     end_us = json.loads(marker.read_text())["end_ms"] * 1000
     watermarks = tables.bar_watermarks(DeltaTable(str(tables.BARS_1M.path(settings.lake_dir))),

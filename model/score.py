@@ -17,7 +17,6 @@ batch; a promotion in between makes the cycle start again.
 """
 from __future__ import annotations
 
-import io
 import json
 import logging
 import signal

@@ -25,6 +25,7 @@ from prometheus_client import Counter, Gauge, Histogram, make_asgi_app
 
 from lakewatch import logs
 from lakewatch import settings as settings_module
+from model.registry import champion_version
 
 REQUESTS = Counter("lakewatch_serving_requests_total", "Requests by path and status", ["path", "status"])
 LATENCY = Histogram("lakewatch_serving_request_seconds", "Request time by path", ["path"],
@@ -44,15 +45,9 @@ class ChampionServer:
         self.metrics_app = make_asgi_app()
 
     # ---- the champion ------------------------------------------------------------------
-    def champion_version(self) -> str | None:
-        try:
-            return mlflow.MlflowClient().get_model_version_by_alias(self.settings.model_name, "champion").version
-        except mlflow.exceptions.MlflowException:
-            return None  # no model registered yet, or no alias
-
     def follow(self) -> None:
         """Load the alias's version if it is not the one being served."""
-        version = self.champion_version()
+        version = champion_version(self.settings)
         if version is None or version == self.version:
             return
         from mlflow.pyfunc import scoring_server
@@ -80,7 +75,7 @@ class ChampionServer:
     # ---- ASGI ----------------------------------------------------------------------------
     async def __call__(self, scope, receive, send):
         if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
+            while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return

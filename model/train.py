@@ -39,6 +39,7 @@ from lakewatch.sql import sql_engine  # noqa: E402
 from model import ensemble  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
+from model.registry import CHAMPION, champion_version  # noqa: E402
 
 PYFUNC = Path(__file__).resolve().parent / "pyfunc.py"
 STEPS = 6
@@ -187,17 +188,14 @@ def register(settings, params: dict, example: pd.DataFrame) -> str:
 def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict):
     """Move `champion` to `version` if it beats the current champion on the held-out data."""
     client = mlflow.MlflowClient()
-    try:
-        current = client.get_model_version_by_alias(settings.model_name, "champion").version
-    except mlflow.exceptions.MlflowException:
-        current = None
+    current = champion_version(settings)
     if current is not None:
         try:
-            champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
+            champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}")
             verdict = champion_model.predict(test_x[list(MODEL_INPUT)])
         except mlflow.exceptions.MlflowException as exc:  # e.g. trained on features this data lacks
             print(f"      champion v{current} cannot score this data ({exc}): the new version replaces it")
-            client.set_registered_model_alias(settings.model_name, "champion", version)
+            client.set_registered_model_alias(settings.model_name, CHAMPION, version)
             return True, current
         flagged = test_x.assign(anomaly_score=verdict["is_anomaly"].astype(float).to_numpy())
         champion_metrics = event_metrics(flagged, test_labels, 0.5)
@@ -207,7 +205,7 @@ def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame
         if quality_key(candidate, settings.model_min_precision) <= quality_key(champion_metrics,
                                                                                 settings.model_min_precision):
             return False, current
-    client.set_registered_model_alias(settings.model_name, "champion", version)
+    client.set_registered_model_alias(settings.model_name, CHAMPION, version)
     return True, current
 
 
