@@ -102,42 +102,18 @@ def services(settings: Settings) -> list[Service]:
             health=lambda: kafka_healthy(settings.bootstrap_servers),
             after_start=lambda: ensure_topics(settings),
         ))
+
+    def http_service(name: str, command: list[str], port: int, shown: str = "/metrics", **extra) -> Service:
+        """A service with the lakewatch convention: healthy when its /health answers 2xx."""
+        return Service(name=name, command=command, port=port, url=settings.url(port, shown),
+                       health=lambda: http_healthy(settings.url(port, "/health")), **extra)
+
     if not settings.mlflow_url:  # an external tracking server needs no embedded one
-        stack.append(Service(
-            name="mlflow",
-            command=mlflow_command(settings),
-            port=settings.mlflow_port,
-            url=settings.mlflow_tracking_uri,
-            health=lambda: http_healthy(settings.url(settings.mlflow_port, "/health")),
-            env=MLFLOW_ENV,
-        ))
-    stack.append(Service(
-        name="serving",
-        command=[python, "-m", "model.serve"],
-        port=settings.serving_port,
-        url=settings.url(settings.serving_port, "/invocations"),
-        health=lambda: http_healthy(settings.url(settings.serving_port, "/health")),
-    ))
-    stack.append(Service(
-        name="stream",
-        command=[python, str(REPO_ROOT / "spark" / "stream_job.py")],
-        port=settings.stream_port,
-        url=settings.url(settings.stream_port, "/metrics"),
-        health=lambda: http_healthy(settings.url(settings.stream_port, "/health")),
-        after_start=lambda: backfill_if_needed(settings),  # history for the first model, ahead of live data
-    ))
-    stack.append(Service(
-        name="scorer",
-        command=[python, "-m", "model.score"],
-        port=settings.scorer_port,
-        url=settings.url(settings.scorer_port, "/metrics"),
-        health=lambda: http_healthy(settings.url(settings.scorer_port, "/health")),
-    ))
-    stack.append(Service(
-        name="ingestion",
-        command=[python, "-m", "ingestion.service"],
-        port=settings.ingestion_port,
-        url=settings.url(settings.ingestion_port, "/metrics"),
-        health=lambda: http_healthy(settings.url(settings.ingestion_port, "/health")),
-    ))
+        stack.append(http_service("mlflow", mlflow_command(settings), settings.mlflow_port, "", env=MLFLOW_ENV))
+    stack.append(http_service("serving", [python, "-m", "model.serve"], settings.serving_port, "/invocations"))
+    stack.append(http_service("stream", [python, str(REPO_ROOT / "spark" / "stream_job.py")], settings.stream_port,
+                              # history for the first model, ahead of live data
+                              after_start=lambda: backfill_if_needed(settings)))
+    stack.append(http_service("scorer", [python, "-m", "model.score"], settings.scorer_port))
+    stack.append(http_service("ingestion", [python, "-m", "ingestion.service"], settings.ingestion_port))
     return stack
