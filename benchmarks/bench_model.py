@@ -29,7 +29,7 @@ from lakewatch import settings as settings_module  # noqa: E402
 from model import train as training  # noqa: E402
 from model.features import MODEL_INPUT, build_features  # noqa: E402
 from tests import lake  # noqa: E402
-from tests.processes import free_port, start_mlflow, stop_process, wait_for  # noqa: E402
+from tests.processes import free_port, serving_health, start_mlflow, start_module, stop_process, wait_for  # noqa: E402
 
 KINDS = ("price_spike", "flash_crash", "volume_burst", "volatility_shift", "frozen_feed")
 
@@ -105,26 +105,22 @@ def timings(call, bodies: list, batch) -> tuple[float, float, float]:
 
 
 def report_speed(settings, champion, rows) -> None:
-    import os
-    import subprocess
-
     import requests
 
-    env = {**os.environ, "LAKEWATCH_STATE_DIR": str(settings.state_dir), "LAKEWATCH_MLFLOW_PORT": str(settings.mlflow_port),
-           "LAKEWATCH_SERVING_PORT": str(free_port()), "LAKEWATCH_MLFLOW_URL": ""}
-    serving_url = f"http://127.0.0.1:{env['LAKEWATCH_SERVING_PORT']}"
+    settings = dataclasses.replace(settings, serving_port=free_port())
+    serving_url = settings.url(settings.serving_port)
     singles = [rows.iloc[[i]] for i in range(min(1000, len(rows)))]
     batch = rows.sample(10_000, replace=True, random_state=1)
 
     def split_json(frame):
         return json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)})
 
-    with open(settings.log_dir / "serving.log", "ab") as log:
-        serving = subprocess.Popen([sys.executable, "-m", "model.serve"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+    serving = start_module(settings, "model.serve", {
+        "LAKEWATCH_STATE_DIR": str(settings.state_dir), "LAKEWATCH_MLFLOW_PORT": str(settings.mlflow_port),
+        "LAKEWATCH_SERVING_PORT": str(settings.serving_port), "LAKEWATCH_MLFLOW_URL": ""})
     session = requests.Session()
     try:
-        wait_for(lambda: _served_version(session, serving_url), 60, "serving to load the champion", every=0.2)
+        wait_for(lambda: (serving_health(settings) or {}).get("version"), 60, "serving to load the champion", every=0.2)
 
         def post(content_type):
             def call(body):
@@ -146,13 +142,6 @@ def report_speed(settings, champion, rows) -> None:
     print(f"goals: single-row p99 <= 15 ms: {'met' if results['REST, JSON'][1] <= 15 else 'NOT met'}; "
           f"batches >= 50k rows/s: {'met' if best >= 50_000 else 'NOT met'} (JSON "
           f"{results['REST, JSON'][2]:,.0f}, CSV {results['REST, CSV'][2]:,.0f} rows/s)")
-
-
-def _served_version(session, serving_url: str):
-    try:
-        return session.get(f"{serving_url}/health", timeout=2).json().get("version")
-    except Exception:
-        return None
 
 
 if __name__ == "__main__":

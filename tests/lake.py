@@ -5,6 +5,7 @@ job's incremental merge, so a merge mistake cannot hide behind the code it tests
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -38,11 +39,26 @@ def run_available_now(env: dict | None = None, timeout: float = 300) -> subproce
     return result
 
 
+def backfill(settings: Settings, minutes: float, rate: float) -> collections.Counter:
+    """Simulated history into the broker; returns the records produced per topic."""
+    from ingestion import sim_feed
+    from ingestion.producer import RecordProducer
+
+    sent = collections.Counter()
+    producer = RecordProducer(settings.bootstrap_servers)
+
+    def publish(topic, record):
+        sent[topic] += 1
+        producer.publish(topic, record)
+
+    sim_feed.backfill(settings, publish, days=minutes / 1440, rate=rate, progress=False, poll=producer.poll)
+    assert producer.close() == 0
+    return sent
+
+
 def fill_with_history(settings: Settings, hours: float, rate: float) -> None:
     """Simulated history the whole way into the lake: a private broker, a backfill, one
     --available-now run of the stream job."""
-    from ingestion import sim_feed
-    from ingestion.producer import RecordProducer
     from ingestion.topics import ensure_topics
     from tests.processes import start_tansu, stop_process
 
@@ -50,9 +66,7 @@ def fill_with_history(settings: Settings, hours: float, rate: float) -> None:
     broker = start_tansu(settings.broker_port, settings.log_dir / "broker.log")
     try:
         ensure_topics(settings)
-        producer = RecordProducer(settings.bootstrap_servers)
-        sim_feed.backfill(settings, producer.publish, days=hours / 24, rate=rate, progress=False, poll=producer.poll)
-        assert producer.close() == 0
+        backfill(settings, minutes=hours * 60, rate=rate)
         run_available_now()
     finally:
         stop_process(broker)

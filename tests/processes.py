@@ -8,10 +8,33 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 
+import requests
+
 from lakewatch import services
+from lakewatch import settings as settings_module
+from lakewatch.settings import REPO_ROOT
 from lakewatch.services import kafka_healthy, tansu_command
+
+
+SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port")
+
+
+def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
+    """Settings with state under state_dir and every service on a free port, so tests never
+    collide with a running stack; exported to the environment through `patch` (a pytest
+    MonkeyPatch) so services started as subprocesses agree. overrides: field name -> value."""
+    env = {"state_dir": state_dir, **{name: free_port() for name in SERVICE_PORTS},
+           "sim_market_hours": "always", "bootstrap_hours": 0, **overrides}
+    for name, value in env.items():
+        patch.setenv(f"LAKEWATCH_{name.upper()}", str(value))
+    for name in ("LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_MLFLOW_URL", "FINNHUB_API_KEY"):
+        patch.delenv(name, raising=False)
+    settings = settings_module.load()
+    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    return settings
 
 
 def start_tansu(port: int, log_path) -> subprocess.Popen:
@@ -39,6 +62,21 @@ def start_mlflow(settings) -> subprocess.Popen:
         stop_process(proc)
         raise
     return proc
+
+
+def start_module(settings, module: str, env: dict | None = None) -> subprocess.Popen:
+    """`python -m module` in its own session, logging to <log_dir>/<module>.log; `env` on top of ours."""
+    with open(settings.log_dir / f"{module}.log", "ab") as log:
+        return subprocess.Popen([sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **(env or {})}, start_new_session=True, cwd=REPO_ROOT)
+
+
+def serving_health(settings) -> dict | None:
+    """model/serve.py's /health answer, or None while it does not answer."""
+    try:
+        return requests.get(settings.url(settings.serving_port, "/health"), timeout=2).json()
+    except requests.RequestException:
+        return None
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:

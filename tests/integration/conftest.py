@@ -11,34 +11,15 @@ import sys
 
 import pytest
 
-from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
-from tests.processes import free_port, start_tansu, stop_process
+from tests.processes import private_settings, start_tansu, stop_process
 
 
 @pytest.fixture
 def lw_settings(tmp_path, monkeypatch):
     """Settings on free ports with state under tmp_path, also exported to the environment
     so services started as subprocesses agree with the test."""
-    env = {
-        "LAKEWATCH_STATE_DIR": str(tmp_path / "var"),
-        "LAKEWATCH_BROKER_PORT": str(free_port()),
-        "LAKEWATCH_INGESTION_PORT": str(free_port()),
-        "LAKEWATCH_STREAM_PORT": str(free_port()),
-        "LAKEWATCH_MLFLOW_PORT": str(free_port()),
-        "LAKEWATCH_SERVING_PORT": str(free_port()),
-        "LAKEWATCH_SCORER_PORT": str(free_port()),
-        "LAKEWATCH_SIM_MARKET_HOURS": "always",
-        "LAKEWATCH_BOOTSTRAP_HOURS": "0",  # test_stack's first-model test turns it on
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("LAKEWATCH_KAFKA_BOOTSTRAP", raising=False)
-    monkeypatch.delenv("LAKEWATCH_MLFLOW_URL", raising=False)
-    monkeypatch.delenv("FINNHUB_API_KEY", raising=False)
-    s = settings_module.load()
-    s.log_dir.mkdir(parents=True, exist_ok=True)
-    return s
+    return private_settings(monkeypatch, tmp_path / "var")  # test_stack's first-model test turns bootstrap on
 
 
 @pytest.fixture

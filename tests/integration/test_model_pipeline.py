@@ -4,25 +4,19 @@ real serving and the scorer writing `anomalies`."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import urllib.request
 
 import mlflow
 import pandas as pd
 import pytest
-import requests
+from deltalake import DeltaTable
 
-from lakewatch import settings as settings_module
+from lakewatch import tables
 from model import train as training
 from model.evaluate import event_metrics
 from model.features import MODEL_INPUT, build_features
 from tests import lake
-from deltalake import DeltaTable
-
-from lakewatch import tables
-from lakewatch.settings import REPO_ROOT
-from tests.processes import free_port, start_mlflow, stop_process, wait_for
+from tests.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -34,14 +28,7 @@ def trained(tmp_path_factory):
     """48 h of simulated history in the lake, an MLflow server, and one training run."""
     state = tmp_path_factory.mktemp("model")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"LAKEWATCH_STATE_DIR": str(state / "var"), "LAKEWATCH_BROKER_PORT": str(free_port()),
-                           "LAKEWATCH_STREAM_PORT": str(free_port()), "LAKEWATCH_MLFLOW_PORT": str(free_port()),
-                           "LAKEWATCH_SERVING_PORT": str(free_port()), "LAKEWATCH_SCORER_PORT": str(free_port()),
-                           "LAKEWATCH_SIM_MARKET_HOURS": "always", "LAKEWATCH_SIM_ANOMALIES_PER_HOUR": "1.5"}.items():
-            mp.setenv(key, value)
-        for key in ("LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_MLFLOW_URL"):
-            mp.delenv(key, raising=False)
-        settings = settings_module.load()
+        settings = private_settings(mp, state / "var", sim_anomalies_per_hour=1.5)
         lake.fill_with_history(settings, hours=HOURS, rate=20)
         server = start_mlflow(settings)
         try:
@@ -96,12 +83,6 @@ def test_the_tracking_server_exposes_prometheus_metrics(trained):
         assert response.status == 200 and b"# TYPE" in response.read()
 
 
-def start_module(settings, module: str, env: dict | None = None) -> subprocess.Popen:
-    with open(settings.log_dir / f"{module}.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, start_new_session=True, cwd=REPO_ROOT)
-
-
 def anomalies(settings):
     return DeltaTable(str(tables.ANOMALIES.path(settings.lake_dir))).to_pandas()
 
@@ -120,7 +101,7 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
     serving = start_module(settings, "model.serve")  # the fixture's MLflow server is still up
     scorer = None
     try:
-        wait_for(lambda: services_version(settings) == result["version"], 60, "serving to load the champion", every=0.2)
+        wait_for(lambda: (serving_health(settings) or {}).get("version") == result["version"], 60, "serving to load the champion", every=0.2)
         small_steps = {"LAKEWATCH_SCORER_MAX_BARS": "3000"}  # a backlog in many commits, to kill in between
         scorer = start_module(settings, "model.score", small_steps)
         wait_for(lambda: len(anomalies(settings)) >= 6000, 120, "two commits of verdicts", every=0.2)
@@ -152,9 +133,3 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
         caught += not hits.empty
     assert caught / len(labels) >= 0.9
 
-
-def services_version(settings):
-    try:
-        return requests.get(settings.url(settings.serving_port, "/health"), timeout=2).json().get("version")
-    except Exception:
-        return None

@@ -2,11 +2,8 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 
 import mlflow
 import pandas as pd
@@ -17,7 +14,7 @@ from lakewatch.settings import REPO_ROOT
 from model import ensemble
 from model import train as training
 from model.features import FEATURES, MODEL_INPUT
-from tests.processes import free_port, start_mlflow, stop_process, wait_for
+from tests.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -42,20 +39,11 @@ def documented_curls() -> list[tuple[str, str]]:
 def serving(tmp_path_factory):
     state = tmp_path_factory.mktemp("serving")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"LAKEWATCH_STATE_DIR": str(state / "var"), "LAKEWATCH_MLFLOW_PORT": str(free_port()),
-                           "LAKEWATCH_SERVING_PORT": str(free_port()), "LAKEWATCH_SERVING_RELOAD_SECONDS": "0.5"}.items():
-            mp.setenv(key, value)
-        mp.delenv("LAKEWATCH_MLFLOW_URL", raising=False)
-        from lakewatch import settings as settings_module
-
-        settings = settings_module.load()
-        settings.log_dir.mkdir(parents=True)
+        settings = private_settings(mp, state / "var", serving_reload_seconds=0.5)
         tracking = start_mlflow(settings)
         server = None
         try:
-            with open(settings.log_dir / "serving.log", "ab") as log:
-                server = subprocess.Popen([sys.executable, "-m", "model.serve"], stdout=log, stderr=subprocess.STDOUT,
-                                          env=dict(os.environ), start_new_session=True, cwd=REPO_ROOT)
+            server = start_module(settings, "model.serve")
             wait_for(lambda: health(settings) is not None, 60, "serving to answer /health", every=0.2)
             mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
             yield settings
@@ -69,11 +57,7 @@ def url(settings, path: str) -> str:
     return settings.url(settings.serving_port, path)
 
 
-def health(settings) -> dict | None:
-    try:
-        return requests.get(url(settings, "/health"), timeout=2).json()
-    except requests.RequestException:
-        return None
+health = serving_health
 
 
 def invoke(settings, body, content_type="application/json") -> requests.Response:

@@ -12,7 +12,6 @@ from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import sql_engine
 from tests import lake
-from tests.integration.test_stream import backfill
 from tests.processes import stop_process, wait_for
 
 pytestmark = pytest.mark.integration
@@ -41,7 +40,7 @@ def test_readers_in_several_processes_never_lock_and_never_see_counts_go_back(br
         readers = [subprocess.Popen([sys.executable, "-m", "tests.sql_reader", str(out), str(stop_file)],
                                     cwd=REPO_ROOT, stderr=open(tmp_path / f"reader-{i}.err", "wb"))
                    for i, out in enumerate(outputs)]
-        sent = backfill(broker, minutes=40, rate=25)["market.trades"]  # about 60k trades, 15+ batches
+        sent = lake.backfill(broker, minutes=40, rate=25)["market.trades"]  # about 60k trades, 15+ batches
         wait_for(lambda: lake.count(broker, "trades") + lake.count(broker, "rejects") >= sent, 240,
                  "the job to write every trade", every=0.5)
         wait_for(lambda: bar_trades(broker) == in_bar_trades(broker), 60, "the bars of the last batch", every=0.5)

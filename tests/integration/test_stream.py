@@ -8,11 +8,10 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from ingestion import sim_feed
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
 from tests import lake
-from tests.processes import free_port, start_tansu, stop_process, wait_for
+from tests.processes import private_settings, start_tansu, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -49,39 +48,17 @@ def produce_raw(bootstrap: str, rows) -> None:
     assert producer.flush(30) == 0
 
 
-def backfill(settings, minutes: float, rate: float) -> dict[str, int]:
-    """Simulated history into the broker; returns the records produced per topic."""
-    sent = collections.Counter()
-    producer = RecordProducer(settings.bootstrap_servers)
-
-    def publish(topic, record):
-        sent[topic] += 1
-        producer.publish(topic, record)
-
-    sim_feed.backfill(settings, publish, days=minutes / 1440, rate=rate, progress=False, poll=producer.poll)
-    assert producer.close() == 0
-    return sent
-
-
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory):
     """One broker, a simulated backfill with malformed records mixed in, one job run (several batches)."""
     state = tmp_path_factory.mktemp("stream")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in {"LAKEWATCH_STATE_DIR": str(state / "var"), "LAKEWATCH_BROKER_PORT": str(free_port()),
-                           "LAKEWATCH_STREAM_PORT": str(free_port()), "LAKEWATCH_SIM_MARKET_HOURS": "always",
-                           "LAKEWATCH_SIM_ANOMALIES_PER_HOUR": "4", "LAKEWATCH_SIM_NEWS_PER_HOUR": "20",
-                           "LAKEWATCH_MAX_OFFSETS_PER_TRIGGER": "7000"}.items():
-            mp.setenv(key, value)
-        mp.delenv("LAKEWATCH_KAFKA_BOOTSTRAP", raising=False)
-        from lakewatch import settings as settings_module
-
-        settings = settings_module.load()
-        (state / "var").mkdir()
+        settings = private_settings(mp, state / "var", sim_anomalies_per_hour=4, sim_news_per_hour=20,
+                                    max_offsets_per_trigger=7000)
         proc = start_tansu(settings.broker_port, state / "broker.log")
         try:
             ensure_topics(settings)
-            sent = backfill(settings, minutes=20, rate=20)
+            sent = lake.backfill(settings, minutes=20, rate=20)
             produce_raw(settings.bootstrap_servers, MALFORMED)
             sent.update(topic for topic, _, _ in MALFORMED)
             result = lake.run_available_now()
@@ -177,7 +154,7 @@ def test_late_trade_inside_the_watermark_updates_its_bar_and_a_later_one_is_coun
 
 def test_kill_9_mid_stream_then_restart_loses_and_duplicates_nothing(broker, tmp_path):
     ensure_topics(broker)
-    sent = backfill(broker, minutes=120, rate=25)  # about 180k trades
+    sent = lake.backfill(broker, minutes=120, rate=25)  # about 180k trades
     env = {"LAKEWATCH_MAX_OFFSETS_PER_TRIGGER": "15000"}
     for kill_after in (30_000, 90_000):  # twice, at different points of the backlog
         job = lake.start_job(env, log_path=tmp_path / "stream.log")
