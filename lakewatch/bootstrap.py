@@ -22,6 +22,7 @@ from lakewatch.settings import REPO_ROOT, load
 # name -> (interpreter, pip arguments, files whose content decides a reinstall)
 VENVS: dict[str, tuple[str, list[str], list[str]]] = {
     "core": ("python3.11", ["-e", f"{REPO_ROOT}[test]"], ["pyproject.toml"]),
+    "superset": ("python3.11", ["-r", f"{REPO_ROOT}/superset/requirements.txt"], ["superset/requirements.txt"]),
 }
 
 

@@ -59,9 +59,10 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
-def setup(service: str, level: str | None = None) -> logging.Logger:
-    """Configure the root logger for a service process and return the service's logger."""
-    redactor = _Redactor([os.environ.get("FINNHUB_API_KEY", "")])
+def setup(service: str, level: str | None = None, secrets: list[str] = ()) -> logging.Logger:
+    """Configure the root logger for a service process and return the service's logger.
+    `secrets`: more values to scrub besides the Finnhub key."""
+    redactor = _Redactor([os.environ.get("FINNHUB_API_KEY", ""), *secrets])
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(redactor)
     handler.setFormatter(_JsonFormatter(service, redactor))

@@ -9,7 +9,9 @@ about any particular service.
 """
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
 import sys
 import uuid
 from dataclasses import dataclass, field
@@ -28,6 +30,8 @@ class Service:
     health: Callable[[], bool]
     after_start: Callable[[], None] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    # Runs before the process starts (one-time installs, migrations); returns more environment.
+    prepare: Callable[[], dict[str, str]] | None = None
 
 
 def tansu_binary() -> Path:
@@ -63,6 +67,60 @@ def mlflow_command(settings: Settings) -> list[str]:
 
 
 MLFLOW_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+
+
+def superset_secrets(settings: Settings) -> dict[str, str]:
+    """SUPERSET_SECRET_KEY and the admin's credentials. A deployment sets them in its environment;
+    the embedded profile generates a key per install (kept under the state folder) and its admin
+    password defaults to "admin", the only default password lakewatch has."""
+    import secrets
+
+    key = os.environ.get("SUPERSET_SECRET_KEY", "")
+    password = os.environ.get("SUPERSET_ADMIN_PASSWORD", "")
+    if settings.profile != "embedded" and not (key and password):
+        raise ValueError("the distributed profile needs SUPERSET_SECRET_KEY and SUPERSET_ADMIN_PASSWORD in the "
+                         "environment (see .env.example)")
+    if not key:
+        path = settings.superset_dir / "secret_key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        key = path.read_text().strip()
+    return {"SUPERSET_SECRET_KEY": key, "SUPERSET_ADMIN_USER": os.environ.get("SUPERSET_ADMIN_USER", "admin"),
+            "SUPERSET_ADMIN_PASSWORD": password or "admin"}
+
+
+def superset_python(settings: Settings) -> Path:
+    return settings.venv_dir / "superset" / "bin" / "python"
+
+
+def prepare_superset(settings: Settings, say=print) -> dict[str, str]:
+    """Superset's venv (built once), then superset/provision.py: metadata DB, admin, dashboards."""
+    from lakewatch.bootstrap import ensure_venv
+
+    ensure_venv("superset")
+    env = {**os.environ, **superset_secrets(settings), "SUPERSET_CONFIG_PATH": str(SUPERSET_CONFIG)}
+    say("  superset   preparing: metadata database, admin, datasets and dashboards ...")
+    log_path = settings.log_dir / "superset.log"
+    with open(log_path, "ab") as log:
+        done = subprocess.run([str(superset_python(settings)), str(REPO_ROOT / "superset" / "provision.py")],
+                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT)
+    if done.returncode != 0:
+        raise RuntimeError(f"Superset's provisioning failed (exit code {done.returncode}); see {log_path}")
+    env.pop("SUPERSET_ADMIN_PASSWORD")  # the web server does not need it
+    return {key: env[key] for key in ("SUPERSET_SECRET_KEY", "SUPERSET_CONFIG_PATH")}
+
+
+SUPERSET_CONFIG = REPO_ROOT / "superset" / "superset_config.py"
+
+
+def superset_command(settings: Settings) -> list[str]:
+    """gunicorn with one worker and eight threads: charts of a dashboard load in parallel, and a
+    second worker would double Superset's ~0.5 GB for little gain on two cores."""
+    return [str(superset_python(settings).parent / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
+            "--timeout", "120", "--graceful-timeout", "10", "-b", f"{settings.host}:{settings.superset_port}",
+            "superset.app:create_app()"]
 
 
 def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
@@ -116,4 +174,6 @@ def services(settings: Settings) -> list[Service]:
                               after_start=lambda: backfill_if_needed(settings)))
     stack.append(http_service("scorer", [python, "-m", "model.score"], settings.scorer_port))
     stack.append(http_service("ingestion", [python, "-m", "ingestion.service"], settings.ingestion_port))
+    stack.append(http_service("superset", superset_command(settings), settings.superset_port, "/",
+                              prepare=lambda: prepare_superset(settings)))
     return stack

@@ -116,7 +116,9 @@ class Settings:
     start_timeout: float = 60.0
     stop_timeout: float = 15.0
 
+    # The chat page Superset's "Chat with the lakewatch bot" button opens (default: the stack's own).
     chatbot_url: str = ""
+    chat_port: int = 5080
 
     topics: Topics = Topics()
 
@@ -172,6 +174,14 @@ class Settings:
     @property
     def trino_url(self) -> str:
         return f"trino://{self.trino_user}@{self.trino_host or self.host}:{self.trino_port}/{self.trino_catalog}/market"
+
+    @property
+    def chat_page_url(self) -> str:
+        return self.chatbot_url or self.url(self.chat_port, "/")
+
+    @property
+    def superset_dir(self) -> Path:
+        return self.state_dir / "superset"
 
     def url(self, port: int, path: str = "") -> str:
         return f"http://{self.host}:{port}{path}"

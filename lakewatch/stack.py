@@ -106,10 +106,16 @@ def _start(settings: Settings, service: Service, say) -> None:
             f"cannot start; stop that program or choose another port in lakewatch/settings.py (environment LAKEWATCH_*_PORT)."
         )
     log_path = _log_file(settings, service.name)
+    env = {**os.environ, **service.env}
+    if service.prepare:
+        try:
+            env.update(service.prepare())
+        except (RuntimeError, ValueError) as exc:
+            raise StackError(f"{service.name} cannot start: {exc}.") from None
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             service.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env={**os.environ, **service.env}, cwd=REPO_ROOT,
+            start_new_session=True, env=env, cwd=REPO_ROOT,
         )
     start_time = _proc_start_time(proc.pid)
     _pid_file(settings, service.name).write_text(json.dumps({"pid": proc.pid, "start_time": start_time,

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import requests
 
@@ -19,7 +20,8 @@ from lakewatch.settings import REPO_ROOT
 from lakewatch.services import kafka_healthy, tansu_command
 
 
-SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port")
+SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port",
+                 "superset_port")
 
 
 def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
@@ -35,6 +37,14 @@ def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
     settings = settings_module.load()
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def make(target: str, timeout: float = 180) -> subprocess.CompletedProcess:
+    """`make <target>` in the repo with the current environment (a test's private settings).
+    The test's own venvs are reused so `make` does not build more in the temp state folder."""
+    env = {**os.environ, "LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}
+    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), target], env=env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def start_tansu(port: int, log_path) -> subprocess.Popen:

@@ -57,3 +57,30 @@ class decimal_text(FunctionElement):
 def _decimal_text(element, compiler, **kw):
     (value,) = list(element.clauses)
     return f"CAST(CAST({compiler.process(value, **kw)} AS DECIMAL(18, {element.scale})) AS VARCHAR)"
+
+
+class json_text(FunctionElement):
+    """The value of one top-level key of a JSON object held as text, as text (NULL when absent).
+    Keys are quoted on Trino, so Finnhub's names that start with a digit ("52WeekHigh") work."""
+
+    type = sa.String()
+    name = "json_text"
+    inherit_cache = True
+
+    def __init__(self, document, key: str):
+        self.key = key
+        super().__init__(document)
+
+
+@compiles(json_text)
+def _json_text_default(element, compiler, **kw):
+    (document,) = list(element.clauses)
+    key = element.key.replace("'", "''")
+    return f"json_extract_string({compiler.process(document, **kw)}, '{key}')"
+
+
+@compiles(json_text, "trino")
+def _json_text_trino(element, compiler, **kw):
+    (document,) = list(element.clauses)
+    key = element.key.replace("'", "''").replace('"', '\\"')
+    return f"""json_extract_scalar({compiler.process(document, **kw)}, '$["{key}"]')"""

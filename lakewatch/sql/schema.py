@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from lakewatch import tables
 
 SCHEMA = "market"
+DOUBLE = getattr(sa, "Double", sa.Float)
 metadata = sa.MetaData(schema=SCHEMA)
 
 
@@ -18,7 +19,9 @@ def _sql_type(arrow_type: pa.DataType) -> sa.types.TypeEngine:
     if pa.types.is_string(arrow_type):
         return sa.String()
     if pa.types.is_floating(arrow_type):
-        return sa.Double()
+        # Float would make Trino cast divisors to REAL (32-bit). Superset's venv has SQLAlchemy 1.4,
+        # without Double: it only builds the DuckDB views, where Float renders the same.
+        return DOUBLE()
     if pa.types.is_int32(arrow_type):
         return sa.Integer()
     if pa.types.is_integer(arrow_type):

@@ -4,6 +4,8 @@
   close of the last bar at least 24 hours before it (so a stock's Monday open compares with
   Friday's close, not with a night without trades).
 - anomalies_today: the bars the model flagged today (UTC, or the configured day zone).
+- fundamentals_latest: per symbol, the main figures of its latest Finnhub profile and metrics
+  (name, industry, market cap, P/E, EPS, beta, 52-week range, dividend yield).
 - asset_class_summary: per asset class, its symbols and last prices, anomalies today and
   rejects today (rejects whose key is no known symbol count under 'unknown').
 """
@@ -14,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from lakewatch.sql import schema
-from lakewatch.sql.portable import ONE_DAY, decimal_text, string_list
+from lakewatch.sql.portable import ONE_DAY, decimal_text, json_text, string_list
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,40 @@ def asset_class_summary() -> sa.Select:
                          .outerjoin(rejects, rejects.c.asset_class == keys.c.asset_class)))
 
 
+# (column, kind of payload, Finnhub's key, numeric?)
+FUNDAMENTAL_FIGURES = (
+    ("name", "profile", "name", False), ("industry", "profile", "finnhubIndustry", False),
+    ("market_cap_musd", "metrics", "marketCapitalization", True), ("pe_ttm", "metrics", "peTTM", True),
+    ("eps_ttm", "metrics", "epsTTM", True), ("beta", "metrics", "beta", True),
+    ("week52_high", "metrics", "52WeekHigh", True), ("week52_low", "metrics", "52WeekLow", True),
+    ("dividend_yield_pct", "metrics", "dividendYieldIndicatedAnnual", True),
+)
+
+
+def fundamentals_latest() -> sa.Select:
+    f = schema.fundamentals
+    latest = (sa.select(f.c.symbol, f.c.kind, sa.func.max(f.c.ingested_at).label("ingested_at"))
+              .group_by(f.c.symbol, f.c.kind).cte("latest_payload"))
+    symbols = (sa.select(f.c.symbol, sa.func.max(f.c.asset_class).label("asset_class"),
+                         sa.func.max(f.c.ingested_at).label("updated_at")).group_by(f.c.symbol).cte("symbols"))
+    joined, payloads = symbols, {}
+    for kind in ("profile", "metrics"):
+        last, payload = latest.alias(f"latest_{kind}"), f.alias(f"{kind}_payload")
+        joined = (joined.outerjoin(last, sa.and_(last.c.symbol == symbols.c.symbol, last.c.kind == kind))
+                  .outerjoin(payload, sa.and_(payload.c.symbol == last.c.symbol, payload.c.kind == kind,
+                                              payload.c.ingested_at == last.c.ingested_at)))
+        payloads[kind] = payload
+    figures = []
+    for column, kind, key, numeric in FUNDAMENTAL_FIGURES:
+        value = json_text(payloads[kind].c.data, key)
+        figures.append((sa.cast(value, schema.DOUBLE()) if numeric else value).label(column))
+    return sa.select(symbols.c.symbol, symbols.c.asset_class, *figures, symbols.c.updated_at).select_from(joined)
+
+
 VIEWS = (
     View("latest_prices", latest_prices(), ("bars_1m",)),
     View("anomalies_today", anomalies_today(), ("anomalies",)),
+    View("fundamentals_latest", fundamentals_latest(), ("fundamentals",)),
     View("asset_class_summary", asset_class_summary(), ("bars_1m", "anomalies", "rejects")),
 )
 

@@ -2,28 +2,18 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import mlflow
 import pytest
 from deltalake import DeltaTable
 
 from lakewatch import stack
-from lakewatch.settings import REPO_ROOT
-from tests.processes import wait_for
+from tests.processes import make, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-def make(target: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    # The test's own venv is reused so `make` does not build another one in the temp state folder.
-    env = {**os.environ, "LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), target], env=env,
-                          capture_output=True, text=True, timeout=timeout)
 
 
 def recorded_pids(settings) -> dict[str, int]:
@@ -38,16 +28,18 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         assert lw_settings.url(lw_settings.ingestion_port, "/metrics") in up.stdout
         pids = recorded_pids(lw_settings)
         assert lw_settings.mlflow_tracking_uri in up.stdout
-        assert set(pids) == {"broker", "mlflow", "serving", "stream", "scorer", "ingestion"}
+        assert lw_settings.url(lw_settings.superset_port, "/") in up.stdout
+        assert set(pids) == {"broker", "mlflow", "serving", "stream", "scorer", "ingestion", "superset"}
 
         status = make("status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert [line.split()[:2] + [line.split()[3]] for line in status.stdout.splitlines()[1:]] == [
             ["broker", "running", "ok"], ["mlflow", "running", "ok"], ["serving", "running", "ok"],
-            ["stream", "running", "ok"], ["scorer", "running", "ok"], ["ingestion", "running", "ok"]]
+            ["stream", "running", "ok"], ["scorer", "running", "ok"], ["ingestion", "running", "ok"],
+            ["superset", "running", "ok"]]
 
         again = make("up")  # refuses to start a second copy
-        assert again.returncode == 0 and again.stdout.count("already running") == 6
+        assert again.returncode == 0 and again.stdout.count("already running") == 7
         assert recorded_pids(lw_settings) == pids
 
         logs = subprocess.run([sys.executable, "-m", "lakewatch.cli", "logs", "--no-follow", "-n", "5"],
@@ -60,7 +52,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
     assert [pid for pid in pids.values() if stack.session_members(pid)] == []  # nothing of any service's session
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
-    assert after.returncode != 0 and after.stdout.count("stopped") == 6  # make exits 2 when status says 1
+    assert after.returncode != 0 and after.stdout.count("stopped") == 7  # make exits 2 when status says 1
 
 
 def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_settings):
