@@ -151,7 +151,7 @@ def up(settings: Settings, say=print) -> None:
             started.append(service)
     except BaseException:
         for service in reversed(started):
-            _stop(settings, service.name, say)
+            stop(settings, service.name, say)
         raise
 
 
@@ -171,7 +171,8 @@ def _signal_pid(pid: int, sig: int) -> None:
         pass
 
 
-def _stop(settings: Settings, name: str, say) -> bool:
+def stop(settings: Settings, name: str, say=print) -> bool:
+    """Stop one service and everything in its session; False if it was not running."""
     current = running(settings, name)
     pid_file = _pid_file(settings, name)
     if current is None:
@@ -206,7 +207,7 @@ def down(settings: Settings, say=print) -> int:
     # Pid files of services no longer in the list (an older checkout) are stopped too.
     if settings.run_dir.exists():
         names += sorted(p.stem for p in settings.run_dir.glob("*.pid") if p.stem not in names)
-    return sum(_stop(settings, name, say) for name in reversed(names))
+    return sum(stop(settings, name, say) for name in reversed(names))
 
 
 def status(settings: Settings) -> list[dict]:

@@ -1,0 +1,219 @@
+"""Superset as `make up` starts it: provisioned from superset/assets, reading this test's lake.
+
+One stack for the module (private state folder and ports): a 6-hour bootstrap backfill goes
+through the broker and the stream job into Delta, the scorer trains and serves the first model
+and writes `anomalies`, and Superset comes up with the dashboards. Everything the charts show
+was written by that stack during this test. Screenshots land in var/test-artifacts/superset/.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from deltalake import DeltaTable
+
+from lakewatch import stack, tables
+from lakewatch.settings import REPO_ROOT
+from lakewatch.sql import sql_engine, views
+from tests.processes import make, private_settings, wait_for
+from tests.superset_client import SupersetAPI, browser_page, chart_holder, open_dashboard
+
+pytestmark = pytest.mark.integration
+
+ASSETS = REPO_ROOT / "superset" / "assets"
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "superset"
+CHAT_URL = "http://127.0.0.1:5999/chat-from-settings/"
+DASHBOARDS = {"market-overview": "Market overview", "anomalies": "Anomalies",
+              "news-and-fundamentals": "News and fundamentals"}
+
+
+def _assets(kind: str) -> list[dict]:
+    return [yaml.safe_load(p.read_text()) for p in sorted((ASSETS / kind).rglob("*.yaml"))]
+
+
+def _flagged_today(settings) -> int:
+    path = str(tables.ANOMALIES.path(settings.lake_dir))
+    if not DeltaTable.is_deltatable(path):
+        return 0
+    rows = DeltaTable(path).to_pyarrow_table(columns=["is_anomaly", "window_date"]).to_pylist()
+    today = dt.datetime.now(dt.timezone.utc).date()
+    return sum(1 for r in rows if r["is_anomaly"] and r["window_date"] == today)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    state = tmp_path_factory.mktemp("superset")
+    with pytest.MonkeyPatch.context() as mp:
+        settings = private_settings(mp, state / "var", bootstrap_hours=6, sim_anomalies_per_hour=3,
+                                    serving_reload_seconds=1, chatbot_url=CHAT_URL)
+        try:
+            up = make("up", timeout=900)
+            assert up.returncode == 0, up.stdout + up.stderr
+            # The first model trained on the bootstrap history and its verdicts are in the lake.
+            wait_for(lambda: _flagged_today(settings) > 0, 600, "flagged bars from the first model", every=2)
+            yield settings, SupersetAPI(settings.url(settings.superset_port))
+        finally:
+            down = make("down")
+            assert down.returncode == 0, down.stdout + down.stderr
+
+
+@pytest.fixture(scope="module")
+def page(live):
+    settings, _ = live
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with browser_page(settings.url(settings.superset_port)) as page:
+        yield page
+
+
+def test_make_up_provisions_the_lake_database_datasets_charts_and_dashboards(live):
+    settings, api = live
+    databases = api.listing("database")
+    assert [(d["database_name"], d["backend"]) for d in databases] == [("lake", "duckdb")]
+    datasets = {(d["schema"], d["table_name"]) for d in api.listing("dataset")}
+    every_table = {("market", t.name) for t in tables.ALL_TABLES} | {("market", v.name) for v in views.VIEWS}
+    assert datasets == every_table
+    assert {c["slice_name"] for c in api.listing("chart")} == {c["slice_name"] for c in _assets("charts")}
+    assert {d["slug"]: d["dashboard_title"] for d in api.listing("dashboard")} == DASHBOARDS
+    for slug in DASHBOARDS:
+        in_yaml = next(d for d in _assets("dashboards") if d["slug"] == slug)
+        charts = api.get(f"/api/v1/dashboard/{slug}/charts")["result"]
+        assert {c["slice_name"] for c in charts} == {
+            item["meta"]["sliceName"] for item in in_yaml["position"].values()
+            if isinstance(item, dict) and item.get("type") == "CHART"}
+
+
+def test_every_chart_returns_rows_the_stack_wrote(live):
+    settings, api = live
+    for chart in api.listing("chart"):
+        data = api.chart_data(chart["id"])
+        (result,) = data["result"][:1]
+        assert not result.get("error"), (chart["slice_name"], result["error"])
+        assert result["rowcount"] > 0, f"{chart['slice_name']} returned no rows"
+
+
+def test_a_big_number_equals_the_same_question_asked_in_sql(live):
+    settings, api = live
+    chart = next(c for c in api.listing("chart") if c["slice_name"] == "Anomalies today: crypto")
+    query = sa.text("SELECT count(*) FROM market.anomalies_today WHERE asset_class = 'crypto'")
+    with sql_engine(settings).connect() as con:
+        before = con.execute(query).scalar_one()
+        (row,) = api.chart_data(chart["id"])["result"][0]["data"]
+        after = con.execute(query).scalar_one()
+    assert before <= next(iter(row.values())) <= after  # the live scorer keeps adding verdicts
+
+
+def test_sql_lab_runs_every_saved_query_on_the_lake(live):
+    settings, api = live
+    lake = next(d for d in api.listing("database") if d["database_name"] == "lake")
+    saved = api.listing("saved_query")
+    assert {q["label"] for q in saved} == {q["label"] for q in _assets("queries")}
+    for query in saved:
+        result = api.sql_lab(lake["id"], query["sql"])
+        assert result["status"] == "success", (query["label"], result)
+    summary = api.sql_lab(lake["id"], "SELECT asset_class, symbols FROM market.asset_class_summary ORDER BY 1")
+    assert [(r["asset_class"], r["symbols"]) for r in summary["data"]] == [
+        ("crypto", len(settings.crypto)), ("forex", len(settings.forex)), ("stocks", len(settings.stocks))]
+
+
+def test_a_bad_sql_lab_query_gets_an_error_that_names_the_reason(live):
+    settings, api = live
+    lake = next(d for d in api.listing("database") if d["database_name"] == "lake")
+
+    def run(sql):
+        return api.post("/api/v1/sqllab/execute/", {"database_id": lake["id"], "sql": sql, "schema": "market",
+                                                     "runAsync": False, "client_id": uuid.uuid4().hex[:10],
+                                                     "tab": "api"})
+
+    syntax = run("SELEC 1")
+    assert syntax.status_code == 422 and syntax.json()["errors"][0]["error_type"] == "INVALID_SQL_ERROR"
+    unknown = run("SELECT nope FROM market.trades")  # Superset answers database errors with 500
+    assert unknown.status_code == 500 and 'column "nope" not found' in unknown.json()["errors"][0]["message"]
+
+
+@pytest.mark.parametrize("slug", list(DASHBOARDS))
+def test_each_dashboard_renders_every_chart_without_an_error(live, page, slug):
+    settings, api = live
+    base = settings.url(settings.superset_port)
+    responses = open_dashboard(page, base, slug)
+    page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
+    assert all(r.status == 200 for r in responses), [(r.status, r.url) for r in responses]
+    asked = {json.loads(parse_qs(urlparse(r.url).query).get("form_data", ["{}"])[0]).get("slice_id")
+             for r in responses}
+    charts = api.get(f"/api/v1/dashboard/{slug}/charts")["result"]
+    assert {c["id"] for c in charts} <= asked
+    for chart in charts:
+        assert chart_holder(page, chart["slice_name"]).count() >= 1
+    assert page.locator("[role='alert']").count() == 0, page.locator("[role='alert']").all_inner_texts()
+
+
+def test_picking_an_asset_class_changes_the_numbers_accordingly(live, page):
+    settings, _ = live
+    open_dashboard(page, settings.url(settings.superset_port), "market-overview")
+
+    def big_number(asset_class: str) -> int:
+        return int(chart_holder(page, f"Anomalies today: {asset_class}").locator(".header-line").inner_text()
+                   .replace(",", ""))
+
+    def prices() -> list[str]:
+        return chart_holder(page, "Latest prices").locator("tbody tr td:first-child").all_inner_texts()
+
+    crypto_before = big_number("crypto")
+    assert sorted(prices()) == sorted(settings.symbols)
+    page.locator("[data-test='NATIVE_FILTER-market_overview-asset-class']").click()
+    page.keyboard.type("crypto")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.locator("[data-test='filter-bar__apply-button']").click()
+    wait_for(lambda: sorted(prices()) == sorted(settings.crypto), 60, "latest prices of crypto only", every=0.5)
+    page.wait_for_load_state("networkidle")
+    page.screenshot(path=str(ARTIFACTS / "market-overview-crypto.png"), full_page=True)
+    assert big_number("stocks") == 0 and big_number("forex") == 0
+    assert big_number("crypto") >= crypto_before > 0
+
+
+def test_the_chatbot_button_is_visible_and_links_to_the_configured_url(live, page):
+    settings, _ = live
+    for slug in DASHBOARDS:
+        open_dashboard(page, settings.url(settings.superset_port), slug)
+        button = page.get_by_role("link", name="Chat with the lakewatch bot")
+        assert button.is_visible()
+        assert button.get_attribute("href") == CHAT_URL and button.get_attribute("target") == "_blank"
+
+
+def test_restarting_superset_duplicates_nothing(live):
+    settings, api = live
+    resources = ("database", "dataset", "chart", "dashboard", "saved_query")
+
+    def inventory(client):
+        return {r: sorted((i["id"], i.get("uuid")) for i in client.listing(r)) for r in resources}
+
+    before = inventory(api)
+    assert stack.stop(settings, "superset")
+    up = make("up", timeout=600)
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "superset   started" in up.stdout and up.stdout.count("already running") == 6
+    assert inventory(SupersetAPI(settings.url(settings.superset_port))) == before
+
+
+def test_superset_serves_health_and_prometheus_metrics(live):
+    settings, _ = live
+    import requests
+
+    assert requests.get(settings.url(settings.superset_port, "/health"), timeout=10).text == "OK"
+    metrics = requests.get(settings.url(settings.superset_port, "/metrics"), timeout=10).text
+    assert "flask_http_request_duration_seconds" in metrics
+
+
+def test_the_secret_key_is_generated_per_install_and_never_logged(live):
+    settings, _ = live
+    key_file = Path(settings.superset_dir / "secret_key")
+    key = key_file.read_text().strip()
+    assert len(key) >= 32 and oct(key_file.stat().st_mode)[-3:] == "600"
+    assert key not in (settings.log_dir / "superset.log").read_text()
+    assert key not in (REPO_ROOT / "superset" / "superset_config.py").read_text()

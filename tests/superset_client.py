@@ -1,0 +1,93 @@
+"""Superset's REST API and its pages in headless Chromium, for tests and benchmarks.
+
+The REST session logs in as the stack's admin (Bearer token, CSRF token on writes); the browser
+is Debian's chromium driven by Playwright (RECIPES: never `playwright install`).
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import uuid
+
+import requests
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+class SupersetAPI:
+    def __init__(self, base_url: str, username: str = "admin", password: str = "admin"):
+        self.base = base_url.rstrip("/")
+        self.session = requests.Session()
+        login = self.session.post(f"{self.base}/api/v1/security/login", timeout=30, json={
+            "username": username, "password": password, "provider": "db", "refresh": False})
+        login.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
+        csrf = self.get("/api/v1/security/csrf_token/")["result"]
+        self.session.headers.update({"X-CSRFToken": csrf, "Referer": self.base})
+
+    def get(self, path: str, **params) -> dict:
+        response = self.session.get(f"{self.base}{path}", params=params, timeout=120)
+        response.raise_for_status()
+        return response.json()
+
+    def post(self, path: str, body: dict) -> requests.Response:
+        return self.session.post(f"{self.base}{path}", json=body, timeout=120)
+
+    def listing(self, resource: str) -> list[dict]:
+        """Every item of /api/v1/<resource>/ (one page of up to 100 is all lakewatch has)."""
+        return self.get(f"/api/v1/{resource}/", q="(page_size:100)")["result"]
+
+    def chart_data(self, chart_id: int) -> dict:
+        """The chart's saved query, run now (force: not from a cache)."""
+        return self.get(f"/api/v1/chart/{chart_id}/data/", force="true")
+
+    def sql_lab(self, database_id: int, sql: str) -> dict:
+        response = self.post("/api/v1/sqllab/execute/", {
+            "database_id": database_id, "sql": sql, "schema": "market", "runAsync": False,
+            "queryLimit": 1000, "client_id": uuid.uuid4().hex[:10], "tab": "api"})  # unique per query
+        assert response.status_code == 200, response.text[:500]
+        return response.json()
+
+
+@contextlib.contextmanager
+def browser_page(base_url: str, username: str = "admin", password: str = "admin"):
+    """A logged-in Superset page in headless Debian chromium."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise RuntimeError("browser tests need Debian's chromium: apt-get install -y chromium (.ci/run does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1200})
+            page.goto(f"{base_url}/login/")
+            page.fill("input#username", username)
+            page.fill("input#password", password)
+            page.keyboard.press("Enter")
+            page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+            yield page
+        finally:
+            browser.close()
+
+
+def open_dashboard(page, base_url: str, slug: str) -> list:
+    """Open a dashboard and wait until every chart has its data; returns the chart-data responses."""
+    responses = []
+
+    def keep(response):
+        if "/api/v1/chart/data" in response.url:
+            responses.append(response)
+
+    page.on("response", keep)
+    try:
+        page.goto(f"{base_url}/superset/dashboard/{slug}/")
+        page.wait_for_load_state("networkidle", timeout=120_000)
+    finally:
+        page.remove_listener("response", keep)
+    return responses
+
+
+def chart_holder(page, chart_name: str):
+    return page.locator("[data-test='dashboard-component-chart-holder']").filter(has_text=chart_name)
