@@ -40,3 +40,12 @@ def test_host_ports_are_unique_and_loopback_only():
 def test_secrets_are_not_written_into_the_file():
     ingestion_env = SPEC["services"]["ingestion"]["environment"]
     assert ingestion_env["FINNHUB_API_KEY"] == "${FINNHUB_API_KEY:-}"
+
+
+def test_superset_takes_its_secrets_from_the_environment_and_metadata_from_postgres():
+    env = SPEC["services"]["superset"]["environment"]
+    assert env["SUPERSET_SECRET_KEY"] == "${SUPERSET_SECRET_KEY:-}"
+    assert env["SUPERSET_ADMIN_PASSWORD"] == "${SUPERSET_ADMIN_PASSWORD:-}"
+    assert env["SUPERSET_DATABASE_URI"].startswith("postgresql+psycopg2://superset:${SUPERSET_DB_PASSWORD:-}@superset-db")
+    assert SPEC["services"]["superset-db"]["environment"]["POSTGRES_PASSWORD"] == "${SUPERSET_DB_PASSWORD:-}"
+    assert SPEC["services"]["superset"]["depends_on"]["trino"] == {"condition": "service_healthy"}
