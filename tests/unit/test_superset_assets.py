@@ -119,6 +119,16 @@ def test_every_saved_query_runs_on_duckdb_over_an_empty_lake_and_parses_as_trino
     assert len(QUERIES) >= 5
 
 
+def test_the_saved_queries_are_the_common_questions_of_the_sql_docs():
+    text = (REPO_ROOT / "docs" / "sql.md").read_text()
+    block = text.split("## Example queries for SQL Lab", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
+    examples = {}
+    for statement in (s.strip() for s in block.split(";") if s.strip()):
+        question, sql = statement.split("\n", 1)
+        examples[question.removeprefix("-- ")] = sql.strip()
+    assert {q["label"]: q["sql"].strip() for q in QUERIES.values()} == examples
+
+
 def test_no_secret_lives_in_the_superset_config():
     config = (REPO_ROOT / "superset" / "superset_config.py").read_text()
     assert 'SECRET_KEY = os.environ.get("SUPERSET_SECRET_KEY"' in config
