@@ -29,6 +29,7 @@ train:  ## train the anomaly model on the lake's history; promote it if it beats
 	@$(CORE) -m model.train
 
 test:  ## run the whole test suite (starts real services on free ports)
+	@$(BOOT) superset
 	@$(CORE) -m pytest $(PYTEST_ARGS)
 
 test-unit:  ## only the fast unit tests
@@ -40,6 +41,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_sql.py
 	@$(CORE) benchmarks/bench_model.py
 	@$(CORE) benchmarks/bench_scorer.py
+	@$(CORE) benchmarks/bench_superset.py
 
 backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
 	@$(CORE) -m lakewatch.cli backfill --days $(or $(DAYS),1)
@@ -47,5 +49,6 @@ backfill:  ## simulate DAYS (default 1) of history into the broker, with a progr
 topics:  ## create the topics if missing and list them
 	@$(CORE) -m lakewatch.cli topics
 
-venv:  ## build or update the core venv only
+venv:  ## build or update the venvs (core, superset)
 	@$(BOOT) core
+	@$(BOOT) superset

@@ -26,6 +26,10 @@ def cmd_up(s, args) -> int:
     source = "Finnhub (FINNHUB_API_KEY is set)" if s.uses_finnhub else "the market simulator (no FINNHUB_API_KEY)"
     print(f"lakewatch: starting the {s.profile} stack, state in {s.state_dir}, data from {source}")
     stack.up(s)
+    password = "SUPERSET_ADMIN_PASSWORD" if os.environ.get("SUPERSET_ADMIN_PASSWORD") else "admin"
+    print(f"Dashboards: {s.url(s.superset_port, '/superset/dashboard/market-overview/')} "
+          f"(user {os.environ.get('SUPERSET_ADMIN_USER', 'admin')}, password {password}); "
+          f"SQL Lab: {s.url(s.superset_port, '/sqllab/')}")
     print(f"lakewatch is up. `make status` shows health, `make logs` tails {s.log_dir}, `make down` stops it.")
     return 0
 

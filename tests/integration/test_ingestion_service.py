@@ -15,6 +15,7 @@ from lakewatch.services import http_healthy
 from tests.conftest import FAKE_KEY
 from tests.fakes.fake_finnhub import FakeFinnhub
 from tests.kafka_read import read_topic
+from tests.processes import make
 
 pytestmark = pytest.mark.integration
 
@@ -101,8 +102,6 @@ def test_with_a_finnhub_key_live_trades_quotes_news_and_fundamentals_reach_the_b
 
 
 def test_rejected_key_stops_make_up_with_one_readable_line(lw_settings):
-    from tests.integration.test_stack import make
-
     with FakeFinnhub(key=FAKE_KEY) as fake:
         os.environ.update(finnhub_env(fake, "wrong-key-42"))
         try:

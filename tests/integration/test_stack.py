@@ -22,7 +22,7 @@ def recorded_pids(settings) -> dict[str, int]:
 
 def test_up_status_down_leaves_no_process_behind(lw_settings):
     try:
-        up = make("up")
+        up = make("up", timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
         assert f"kafka://{lw_settings.bootstrap_servers}" in up.stdout
         assert lw_settings.url(lw_settings.ingestion_port, "/metrics") in up.stdout
@@ -59,7 +59,7 @@ def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_s
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", lw_settings.ingestion_port))
         squatter.listen()
-        up = make("up")
+        up = make("up", timeout=600)
     try:
         assert up.returncode != 0
         message = [line for line in up.stderr.splitlines() if line.startswith("lakewatch:")]
@@ -74,7 +74,7 @@ def test_a_first_make_up_trains_serves_and_scores_a_model_by_itself(lw_settings,
     monkeypatch.setenv("LAKEWATCH_BOOTSTRAP_HOURS", "8")
     monkeypatch.setenv("LAKEWATCH_SERVING_RELOAD_SECONDS", "1")
     try:
-        up = make("up")
+        up = make("up", timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "no model yet: backfilling 8 h of simulated history" in up.stdout
 
