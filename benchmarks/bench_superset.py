@@ -6,14 +6,17 @@ between maintenance runs), plus a week of headlines and the fundamentals payload
 var/bench/superset. Superset is started as `make up` starts it (its venv, provisioning, gunicorn)
 on a free port.
 
-Measured per dashboard, N times after a warm-up, p50/p95/max, twice: with today's small
-commits as they are (the worst case between two of the stream's maintenance runs), then after
-lakewatch/maintenance.py compacted the tables:
+Measured per dashboard, N times after a warm-up, p50/p95/max, in three lake states: today's
+700 one-minute commits never maintained (a stack whose maintenance was off all day); right
+after lakewatch/maintenance.py's pass; and 10 minutes later, when the stack's next pass is due
+(the last 10 minutes of bars and verdicts in one commit per minute). The goal is judged on the
+two states a running stack is in (its stream and scorer maintain every table every 10 minutes):
   browser   headless Chromium opens the dashboard: from its first chart-data request until every
             chart has its data (the goal's measure), and from navigation until then (adds the
             page and Superset's JavaScript, the same for every dashboard)
-  REST      the query contexts the browser sent, POSTed to /api/v1/chart/data with force (no
-            cache), six at a time as a browser sends them
+  REST      every chart-data request the browser sent (the charts' and the native filters'
+            value lists), POSTed to /api/v1/chart/data with force (no cache), six at a time as a
+            browser sends them: the server's part, without Chromium rendering on the same 2 cores
   SQL       the same queries' SQL (Superset's result_type=query), six at a time, straight on
             sql_engine(): the reference measured in the same run, so REST/SQL is what Superset adds
 Superset caches nothing (its default), so every load runs every query.
@@ -29,7 +32,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -38,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
 from deltalake import DeltaTable, write_deltalake  # noqa: E402
 
 import bench_sql  # noqa: E402
@@ -80,6 +84,21 @@ def add_news_and_fundamentals(settings, now: datetime) -> None:
     write_deltalake(str(tables.FUNDAMENTALS.path(settings.lake_dir)), fundamentals, mode="append")
 
 
+def recommit_last_minutes(settings, minutes: int) -> None:
+    """The state a live lake is in `minutes` after a maintenance run: the bars (and verdicts) of
+    the last minutes taken out and written back one commit per minute, as the stream and the
+    scorer add them (bars_1m's merges keep it at about that many files too)."""
+    for table in (tables.BARS_1M, tables.ANOMALIES):
+        path = str(table.path(settings.lake_dir))
+        data = DeltaTable(path).to_pyarrow_table()
+        cutoff = pc.subtract(pc.max(data["window_start"]), pa.scalar(timedelta(minutes=minutes)))
+        recent = data.filter(pc.greater(data["window_start"], cutoff))
+        DeltaTable(path).delete(f"window_start > '{cutoff.as_py().isoformat()}'")
+        for minute in sorted(set(recent["window_start"].to_pylist())):
+            rows = recent.filter(pc.equal(recent["window_start"], pa.scalar(minute, recent["window_start"].type)))
+            write_deltalake(path, rows, mode="append", partition_by=list(table.partition_by) or None)
+
+
 def summary(seconds: list[float]) -> dict:
     ordered = sorted(seconds)
     return {"p50": statistics.median(ordered), "p95": ordered[int(0.95 * (len(ordered) - 1))], "max": ordered[-1]}
@@ -94,21 +113,23 @@ def start_superset(settings) -> subprocess.Popen:
     return proc
 
 
-def browser_load(page, base: str, slug: str, chart_ids: set[int]) -> tuple[float, float, dict[int, dict]]:
+def browser_load(page, base: str, slug: str, chart_ids: set[int]) -> tuple[float, float, list[dict]]:
     """Open the dashboard once: (seconds from the first chart's data request until every chart
-    has its data, seconds from navigation until then, the query context each chart sent)."""
+    has its data, seconds from navigation until then, the query contexts of every chart-data
+    request it sent, the native filters' value queries included)."""
     sent: dict[int, float] = {}
     finished: dict[int, float] = {}
-    bodies: dict[int, dict] = {}
+    bodies: list[dict] = []
 
     def slice_of(request) -> int | None:
         form_data = parse_qs(urlparse(request.url).query).get("form_data")
         return json.loads(form_data[0]).get("slice_id") if "/api/v1/chart/data" in request.url and form_data else None
 
     def on_request(request):
+        if "/api/v1/chart/data" in request.url:
+            bodies.append(request.post_data_json)
         if (chart := slice_of(request)) is not None:
             sent.setdefault(chart, time.perf_counter())
-            bodies[chart] = request.post_data_json
 
     def on_finished(request):
         if (chart := slice_of(request)) is not None:
@@ -130,16 +151,16 @@ def browser_load(page, base: str, slug: str, chart_ids: set[int]) -> tuple[float
     return last - min(sent[c] for c in chart_ids), last - started, bodies
 
 
-def measure(api, engine, page, base: str, runs: int, title: str) -> float:
-    """Every dashboard, `runs` times each way; prints a table, returns the worst browser p95."""
+def measure(api, engine, page, base: str, runs: int, title: str) -> tuple[float, float]:
+    """Every dashboard, `runs` times each way; prints a table, returns the worst p95s (browser, REST)."""
     print(f"\n{title}\n{'dashboard':<24} {'measure':<36} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
-    worst = 0.0
+    worst_browser = worst_rest = 0.0
     for slug in DASHBOARDS:
         ids = {c["id"] for c in api.get(f"/api/v1/dashboard/{slug}/charts")["result"]}
         # Warm-up, and the query contexts the dashboard really sends (its filters' defaults
         # included): REST and SQL below replay exactly these.
         _, _, contexts = browser_load(page, base, slug, ids)
-        sqls = [q["query"] for c in contexts.values()
+        sqls = [q["query"] for c in contexts
                 for q in api.post("/api/v1/chart/data", {**c, "result_type": "query"}).json()["result"]]
 
         def rest():
@@ -148,7 +169,7 @@ def measure(api, engine, page, base: str, runs: int, title: str) -> float:
                 assert response.status_code == 200, response.text[:300]
 
             with ThreadPoolExecutor(PARALLEL) as pool:
-                list(pool.map(one, contexts.values()))
+                list(pool.map(one, contexts))
 
         def sql():
             def run(statement):
@@ -168,14 +189,14 @@ def measure(api, engine, page, base: str, runs: int, title: str) -> float:
         data_phase, whole_page = summary([d for d, _, _ in loads]), summary([w for _, w, _ in loads])
         served = summary([timed(rest) for _ in range(runs)])
         direct = summary([timed(sql) for _ in range(runs)])
-        worst = max(worst, data_phase["p95"])
+        worst_browser, worst_rest = max(worst_browser, data_phase["p95"]), max(worst_rest, served["p95"])
         for name, s in ((f"browser: chart data ({len(ids)} charts)", data_phase),
                         ("browser: navigation to last data", whole_page),
-                        ("REST: same queries, 6 at a time", served),
+                        (f"REST: same {len(contexts)} requests, 6 at a time", served),
                         ("SQL on sql_engine (reference)", direct)):
             print(f"{slug:<24} {name:<36} {s['p50']:7.2f} {s['p95']:7.2f} {s['max']:7.2f}")
         print(f"{'':<24} {'REST / SQL at p50':<36} {served['p50'] / direct['p50']:6.2f}x")
-    return worst
+    return worst_browser, worst_rest
 
 
 def main() -> int:
@@ -206,17 +227,24 @@ def main() -> int:
         api, engine = SupersetAPI(base), sql_engine(settings)
         with browser_page(base) as page:
             between = measure(api, engine, page, base, args.runs,
-                              f"today in one commit per minute ({files('bars_1m')} bars_1m files, "
-                              f"{files('anomalies')} anomalies files), as between two maintenance runs:")
+                              f"today in one commit per minute, never maintained ({files('bars_1m')} bars_1m files, "
+                              f"{files('anomalies')} anomalies files):")
             for name in ("trades", "bars_1m", "anomalies"):
                 maintain(DeltaTable(str(lake / name)), name, settings.vacuum_retention_hours)
             (settings.state_dir / "generated.json").unlink()  # compacted: the next run rebuilds the small commits
             after = measure(api, engine, page, base, args.runs,
-                            f"after maintenance ({files('bars_1m')} bars_1m files, {files('anomalies')} anomalies files):")
-        worst = max(between, after)
-        print(f"\ngoal: every dashboard's charts have their data within 3 s at p95 (browser, from the first "
-              f"chart's request to the last answer): {'met' if worst <= 3 else 'NOT met'} "
-              f"(worst {between:.2f} s between maintenance runs, {after:.2f} s after one)")
+                            f"right after maintenance ({files('bars_1m')} bars_1m files, {files('anomalies')} "
+                            f"anomalies files):")
+            recommit_last_minutes(settings, 10)
+            later = measure(api, engine, page, base, args.runs,
+                            f"10 minutes after maintenance, when the next run is due ({files('bars_1m')} bars_1m "
+                            f"files, {files('anomalies')} anomalies files):")
+        for i, name in enumerate(("server (REST replay of the dashboard's requests)", "in the browser")):
+            live = max(after[1 - i], later[1 - i])
+            print(f"\ngoal, {name}: every dashboard's charts have their data within 3 s at p95 on a lake the "
+                  f"stack maintains: {'met' if live <= 3 else 'NOT met'} (worst p95 {after[1 - i]:.2f} s right "
+                  f"after a maintenance run, {later[1 - i]:.2f} s 10 minutes after; {between[1 - i]:.2f} s with a "
+                  f"day of per-minute commits never maintained)")
     finally:
         stop_process(proc)
     return 0

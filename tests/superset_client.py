@@ -18,21 +18,33 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 class SupersetAPI:
     def __init__(self, base_url: str, username: str = "admin", password: str = "admin"):
         self.base = base_url.rstrip("/")
+        self.credentials = {"username": username, "password": password, "provider": "db", "refresh": False}
         self.session = requests.Session()
-        login = self.session.post(f"{self.base}/api/v1/security/login", timeout=30, json={
-            "username": username, "password": password, "provider": "db", "refresh": False})
+        self._login()
+
+    def _login(self) -> None:
+        self.session.headers.pop("Authorization", None)
+        login = self.session.post(f"{self.base}/api/v1/security/login", timeout=30, json=self.credentials)
         login.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {login.json()['access_token']}"
-        csrf = self.get("/api/v1/security/csrf_token/")["result"]
-        self.session.headers.update({"X-CSRFToken": csrf, "Referer": self.base})
+        csrf = self.session.get(f"{self.base}/api/v1/security/csrf_token/", timeout=30)
+        csrf.raise_for_status()
+        self.session.headers.update({"X-CSRFToken": csrf.json()["result"], "Referer": self.base})
+
+    def _send(self, method: str, path: str, **kwargs) -> requests.Response:
+        response = self.session.request(method, f"{self.base}{path}", timeout=120, **kwargs)
+        if response.status_code == 401:  # the access token lives 15 minutes: log in again, once
+            self._login()
+            response = self.session.request(method, f"{self.base}{path}", timeout=120, **kwargs)
+        return response
 
     def get(self, path: str, **params) -> dict:
-        response = self.session.get(f"{self.base}{path}", params=params, timeout=120)
+        response = self._send("GET", path, params=params)
         response.raise_for_status()
         return response.json()
 
     def post(self, path: str, body: dict) -> requests.Response:
-        return self.session.post(f"{self.base}{path}", json=body, timeout=120)
+        return self._send("POST", path, json=body)
 
     def listing(self, resource: str) -> list[dict]:
         """Every item of /api/v1/<resource>/ (one page of up to 100 is all lakewatch has)."""
