@@ -27,14 +27,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -50,7 +48,7 @@ from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.maintenance import maintain  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
 from tests.processes import free_port, stop_process, wait_for  # noqa: E402
-from tests.superset_client import SupersetAPI, browser_page  # noqa: E402
+from tests.superset_client import SupersetAPI, browser_page, chart_of  # noqa: E402
 
 DASHBOARDS = ("market-overview", "anomalies", "news-and-fundamentals")
 PARALLEL = 6  # a browser's connections per host
@@ -99,11 +97,6 @@ def recommit_last_minutes(settings, minutes: int) -> None:
             write_deltalake(path, rows, mode="append", partition_by=list(table.partition_by) or None)
 
 
-def summary(seconds: list[float]) -> dict:
-    ordered = sorted(seconds)
-    return {"p50": statistics.median(ordered), "p95": ordered[int(0.95 * (len(ordered) - 1))], "max": ordered[-1]}
-
-
 def start_superset(settings) -> subprocess.Popen:
     env = {**os.environ, **services.prepare_superset(settings, say=lambda text: print(text.strip()))}
     log = open(settings.log_dir / "superset.log", "ab")
@@ -121,18 +114,14 @@ def browser_load(page, base: str, slug: str, chart_ids: set[int]) -> tuple[float
     finished: dict[int, float] = {}
     bodies: list[dict] = []
 
-    def slice_of(request) -> int | None:
-        form_data = parse_qs(urlparse(request.url).query).get("form_data")
-        return json.loads(form_data[0]).get("slice_id") if "/api/v1/chart/data" in request.url and form_data else None
-
     def on_request(request):
         if "/api/v1/chart/data" in request.url:
             bodies.append(request.post_data_json)
-        if (chart := slice_of(request)) is not None:
+        if (chart := chart_of(request.url)) is not None:
             sent.setdefault(chart, time.perf_counter())
 
     def on_finished(request):
-        if (chart := slice_of(request)) is not None:
+        if (chart := chart_of(request.url)) is not None:
             finished[chart] = time.perf_counter()
 
     page.on("request", on_request)
@@ -186,9 +175,10 @@ def measure(api, engine, page, base: str, runs: int, title: str) -> tuple[float,
 
         rest(), sql()
         loads = [browser_load(page, base, slug, ids) for _ in range(runs)]
-        data_phase, whole_page = summary([d for d, _, _ in loads]), summary([w for _, w, _ in loads])
-        served = summary([timed(rest) for _ in range(runs)])
-        direct = summary([timed(sql) for _ in range(runs)])
+        data_phase = bench_sql.summary([d for d, _, _ in loads])
+        whole_page = bench_sql.summary([w for _, w, _ in loads])
+        served = bench_sql.summary([timed(rest) for _ in range(runs)])
+        direct = bench_sql.summary([timed(sql) for _ in range(runs)])
         worst_browser, worst_rest = max(worst_browser, data_phase["p95"]), max(worst_rest, served["p95"])
         for name, s in ((f"browser: chart data ({len(ids)} charts)", data_phase),
                         ("browser: navigation to last data", whole_page),

@@ -108,8 +108,7 @@ def prepare_superset(settings: Settings, say=print) -> dict[str, str]:
                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"Superset's provisioning failed (exit code {done.returncode}); see {log_path}")
-    env.pop("SUPERSET_ADMIN_PASSWORD")  # the web server does not need it
-    return {key: env[key] for key in ("SUPERSET_SECRET_KEY", "SUPERSET_CONFIG_PATH")}
+    return {key: env[key] for key in ("SUPERSET_SECRET_KEY", "SUPERSET_CONFIG_PATH")}  # not the admin password
 
 
 SUPERSET_CONFIG = REPO_ROOT / "superset" / "superset_config.py"

@@ -68,7 +68,7 @@ def admin_user(security_manager, username: str, password: str):
     return user
 
 
-def refresh_columns(db, uuids: set[str]) -> list[str]:
+def refresh_columns(db, uuids: set[uuid.UUID]) -> list[str]:
     """Physical columns from the lake for the bundle's datasets; names of those not readable yet."""
     from superset.connectors.sqla.models import SqlaTable
 
@@ -81,7 +81,7 @@ def refresh_columns(db, uuids: set[str]) -> list[str]:
     return missing
 
 
-def save_query_contexts(db, uuids: set[str]) -> None:
+def save_query_contexts(db, uuids: set[uuid.UUID]) -> None:
     """The query context the REST data endpoint runs, built from each chart's saved form data
     by Superset's own Python port of the frontend's buildQueryContext."""
     from superset.migrations.shared.migrate_viz.query_functions import build_query_context

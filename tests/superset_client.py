@@ -6,8 +6,10 @@ is Debian's chromium driven by Playwright (RECIPES: never `playwright install`).
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import uuid
+from urllib.parse import parse_qs, urlparse
 
 import requests
 
@@ -99,6 +101,13 @@ def open_dashboard(page, base_url: str, slug: str) -> list:
     finally:
         page.remove_listener("response", keep)
     return responses
+
+
+def chart_of(url: str) -> int | None:
+    """The chart id a dashboard's /api/v1/chart/data request is for (its form_data's slice_id);
+    None for other requests, such as a native filter's value list."""
+    form_data = parse_qs(urlparse(url).query).get("form_data")
+    return json.loads(form_data[0]).get("slice_id") if "/api/v1/chart/data" in url and form_data else None
 
 
 def chart_holder(page, chart_name: str):

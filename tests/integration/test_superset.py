@@ -7,10 +7,8 @@ was written by that stack during this test. Screenshots land in var/test-artifac
 """
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import sqlalchemy as sa
@@ -21,7 +19,7 @@ from lakewatch import stack, tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import sql_engine, views
 from tests.processes import make, private_settings, wait_for
-from tests.superset_client import SupersetAPI, browser_page, chart_holder, open_dashboard
+from tests.superset_client import SupersetAPI, browser_page, chart_holder, chart_of, open_dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -140,8 +138,7 @@ def test_each_dashboard_renders_every_chart_without_an_error(live, page, slug):
     responses = open_dashboard(page, base, slug)
     page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
     assert all(r.status == 200 for r in responses), [(r.status, r.url) for r in responses]
-    asked = {json.loads(parse_qs(urlparse(r.url).query).get("form_data", ["{}"])[0]).get("slice_id")
-             for r in responses}
+    asked = {chart_of(r.url) for r in responses}
     charts = api.get(f"/api/v1/dashboard/{slug}/charts")["result"]
     assert {c["id"] for c in charts} <= asked
     for chart in charts:
