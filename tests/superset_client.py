@@ -76,14 +76,31 @@ def browser_page(base_url: str, username: str = "admin", password: str = "admin"
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            page.goto(f"{base_url}/login/")
-            page.fill("input#username", username)
-            page.fill("input#password", password)
-            page.keyboard.press("Enter")
-            page.wait_for_url("**/superset/welcome/**", timeout=60_000)
+            _log_in(page, base_url, username, password)
             yield page
         finally:
             browser.close()
+
+
+def _log_in(page, base_url: str, username: str, password: str, attempts: int = 3) -> None:
+    """Log in through the form. Superset keeps its session in a cookie, so an answer to a request
+    the login page sent before the form was submitted can arrive after the login and replace the
+    new session with the anonymous one (CI saw the welcome page bounce back to the login page):
+    wait for the page to be idle before submitting, and log in again if the session did not stick."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for _ in range(attempts):
+        page.goto(f"{base_url}/login/")
+        page.wait_for_load_state("networkidle", timeout=60_000)
+        page.fill("input#username", username)
+        page.fill("input#password", password)
+        page.keyboard.press("Enter")
+        with contextlib.suppress(PlaywrightTimeout):
+            page.wait_for_url("**/superset/welcome/**", timeout=30_000)
+            page.wait_for_load_state("networkidle", timeout=60_000)
+        if "/superset/welcome/" in page.url:
+            return
+    raise RuntimeError(f"could not log in to Superset as {username!r} in {attempts} attempts; the page is {page.url}")
 
 
 def open_dashboard(page, base_url: str, slug: str) -> list:
