@@ -30,6 +30,8 @@ train:  ## train the anomaly model on the lake's history; promote it if it beats
 
 test:  ## run the whole test suite (starts real services on free ports)
 	@$(BOOT) superset
+	@$(BOOT) rasa
+	@$(BOOT) actions
 	@$(CORE) -m pytest $(PYTEST_ARGS)
 
 test-unit:  ## only the fast unit tests
@@ -42,6 +44,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_model.py
 	@$(CORE) benchmarks/bench_scorer.py
 	@$(CORE) benchmarks/bench_superset.py
+	@$(CORE) benchmarks/bench_chatbot.py
 
 backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
 	@$(CORE) -m lakewatch.cli backfill --days $(or $(DAYS),1)
@@ -49,6 +52,8 @@ backfill:  ## simulate DAYS (default 1) of history into the broker, with a progr
 topics:  ## create the topics if missing and list them
 	@$(CORE) -m lakewatch.cli topics
 
-venv:  ## build or update the venvs (core, superset)
+venv:  ## build or update the venvs (core, superset, rasa, actions)
 	@$(BOOT) core
 	@$(BOOT) superset
+	@$(BOOT) rasa
+	@$(BOOT) actions

@@ -23,6 +23,9 @@ from lakewatch.settings import REPO_ROOT, load
 VENVS: dict[str, tuple[str, list[str], list[str]]] = {
     "core": ("python3.11", ["-e", f"{REPO_ROOT}[test]"], ["pyproject.toml"]),
     "superset": ("python3.11", ["-r", f"{REPO_ROOT}/superset/requirements.txt"], ["superset/requirements.txt"]),
+    "rasa": ("python3.10", ["-r", f"{REPO_ROOT}/chatbot/requirements-rasa.txt"], ["chatbot/requirements-rasa.txt"]),
+    "actions": ("python3.11", ["-r", f"{REPO_ROOT}/chatbot/requirements-actions.txt"],
+                ["chatbot/requirements-actions.txt"]),
 }
 
 
@@ -37,6 +40,20 @@ def _fingerprint(interpreter: str, pip_args: list[str], inputs: list[str]) -> st
     return digest.hexdigest()
 
 
+def find_interpreter(interpreter: str) -> str | None:
+    """The interpreter's real path. pyenv puts a shim for every installed version on PATH, and a
+    shim of a version that is not selected fails to run: then take the version's own binary."""
+    found = shutil.which(interpreter)
+    if found and subprocess.run([found, "--version"], capture_output=True).returncode == 0:
+        return found
+    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    version = interpreter.removeprefix("python")
+    for candidate in sorted(pyenv_root.glob(f"versions/{version}.*/bin/{interpreter}"), reverse=True):
+        if subprocess.run([str(candidate), "--version"], capture_output=True).returncode == 0:
+            return str(candidate)
+    return None
+
+
 def ensure_venv(name: str) -> Path:
     """Return the venv's python, creating or updating the venv first if needed."""
     interpreter, pip_args, inputs = VENVS[name]
@@ -48,7 +65,7 @@ def ensure_venv(name: str) -> Path:
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
 
-    found = shutil.which(interpreter)
+    found = find_interpreter(interpreter)
     if not found:
         raise BootstrapError(f"lakewatch needs {interpreter} on PATH to build its '{name}' venv; install Python "
                              f"{interpreter.removeprefix('python')} (pyenv or apt) and run the command again.")

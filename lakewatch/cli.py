@@ -30,6 +30,7 @@ def cmd_up(s, args) -> int:
     print(f"Dashboards: {s.url(s.superset_port, '/superset/dashboard/market-overview/')} "
           f"(user {os.environ.get('SUPERSET_ADMIN_USER', 'admin')}, password {password}); "
           f"SQL Lab: {s.url(s.superset_port, '/sqllab/')}")
+    print(f"Chat with the bot: {s.url(s.chat_port, '/')}")
     print(f"lakewatch is up. `make status` shows health, `make logs` tails {s.log_dir}, `make down` stops it.")
     return 0
 

@@ -2,7 +2,8 @@
 
 The stack runner waits on /health, Prometheus scrapes /metrics. A health callable returns
 (ok, details); /health answers 200 with the details when ok and 503 otherwise, so a service
-that is up but not working (say, its broker is gone) shows as unhealthy.
+that is up but not working (say, its broker is gone) shows as unhealthy. A service with a
+small web surface of its own (the chat page) adds routes beside them.
 """
 from __future__ import annotations
 
@@ -14,15 +15,31 @@ from typing import Callable
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 HealthCheck = Callable[[], tuple[bool, dict]]
+# (method, path) -> handler of the request body (b"" for GET) returning (status, body, content type)
+Routes = dict[tuple[str, str], Callable[[bytes], tuple[int, bytes, str]]]
+MAX_BODY = 64 * 1024
 
 
-def serve(host: str, port: int, health: HealthCheck) -> ThreadingHTTPServer:
+def serve(host: str, port: int, health: HealthCheck, routes: Routes | None = None) -> ThreadingHTTPServer:
     """Start the server on a daemon thread; call .shutdown() on the result to stop it."""
+    routes = routes or {}
 
     class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            length = int(self.headers.get("Content-Length") or 0)
+            if ("POST", path) not in routes:
+                self._error(404 if not any(p == path for _, p in routes) else 405, f"no POST route {path}")
+            elif length > MAX_BODY:
+                self._error(413, f"the body is larger than {MAX_BODY} bytes")
+            else:
+                self._reply(*routes[("POST", path)](self.rfile.read(length)))
+
         def do_GET(self):  # noqa: N802 (http.server's naming)
             path = self.path.split("?", 1)[0]
-            if path == "/metrics":
+            if ("GET", path) in routes:
+                self._reply(*routes[("GET", path)](b""))
+            elif path == "/metrics":
                 self._reply(200, generate_latest(REGISTRY), CONTENT_TYPE_LATEST)
             elif path == "/health":
                 try:
@@ -32,8 +49,10 @@ def serve(host: str, port: int, health: HealthCheck) -> ThreadingHTTPServer:
                 body = json.dumps({"status": "ok" if ok else "unhealthy", **details}, default=str)
                 self._reply(200 if ok else 503, body.encode(), "application/json")
             else:
-                body = json.dumps({"error": f"no such path {path}; try /health or /metrics"})
-                self._reply(404, body.encode(), "application/json")
+                self._error(404, f"no such path {path}; try /health or /metrics")
+
+        def _error(self, code: int, reason: str):
+            self._reply(code, json.dumps({"error": reason}).encode(), "application/json")
 
         def _reply(self, code: int, body: bytes, content_type: str):
             self.send_response(code)

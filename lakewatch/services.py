@@ -32,6 +32,7 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     # Runs before the process starts (one-time installs, migrations); returns more environment.
     prepare: Callable[[], dict[str, str]] | None = None
+    start_timeout: float | None = None  # seconds to become healthy; default settings.start_timeout
 
 
 def tansu_binary() -> Path:
@@ -91,10 +92,6 @@ def superset_secrets(settings: Settings) -> dict[str, str]:
             "SUPERSET_ADMIN_PASSWORD": password or "admin"}
 
 
-def superset_python(settings: Settings) -> Path:
-    return settings.venv_dir / "superset" / "bin" / "python"
-
-
 def prepare_superset(settings: Settings, say=print) -> dict[str, str]:
     """Superset's venv (built once), then superset/provision.py: metadata DB, admin, dashboards."""
     from lakewatch.bootstrap import ensure_venv
@@ -104,7 +101,7 @@ def prepare_superset(settings: Settings, say=print) -> dict[str, str]:
     say("  superset   preparing: metadata database, admin, datasets and dashboards ...")
     log_path = settings.log_dir / "superset.log"
     with open(log_path, "ab") as log:
-        done = subprocess.run([str(superset_python(settings)), str(REPO_ROOT / "superset" / "provision.py")],
+        done = subprocess.run([str(venv_python(settings, "superset")), str(REPO_ROOT / "superset" / "provision.py")],
                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=REPO_ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"Superset's provisioning failed (exit code {done.returncode}); see {log_path}")
@@ -112,14 +109,37 @@ def prepare_superset(settings: Settings, say=print) -> dict[str, str]:
 
 
 SUPERSET_CONFIG = REPO_ROOT / "superset" / "superset_config.py"
+CHATBOT = REPO_ROOT / "chatbot"
 
 
 def superset_command(settings: Settings) -> list[str]:
     """gunicorn with one worker and eight threads: charts of a dashboard load in parallel, and a
     second worker would double Superset's ~0.5 GB for little gain on two cores."""
-    return [str(superset_python(settings).parent / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
+    return [str(venv_python(settings, "superset").parent / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
             "--timeout", "120", "--graceful-timeout", "10", "-b", f"{settings.host}:{settings.superset_port}",
             "superset.app:create_app()"]
+
+
+def venv_python(settings: Settings, venv: str) -> Path:
+    return settings.venv_dir / venv / "bin" / "python"
+
+
+def prepare_actions(settings: Settings) -> dict[str, str]:
+    from lakewatch.bootstrap import ensure_venv
+
+    ensure_venv("actions")
+    return {}
+
+
+def prepare_rasa(settings: Settings, say=print) -> dict[str, str]:
+    """Rasa's venv (built once), then a trained model for the current training data (only
+    after an edit of chatbot/config.yml, domain.yml or data/)."""
+    from chatbot.training import RASA_ENV, ensure_trained
+    from lakewatch.bootstrap import ensure_venv
+
+    ensure_venv("rasa")
+    ensure_trained(settings, say)
+    return RASA_ENV
 
 
 def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
@@ -175,4 +195,10 @@ def services(settings: Settings) -> list[Service]:
     stack.append(http_service("ingestion", [python, "-m", "ingestion.service"], settings.ingestion_port))
     stack.append(http_service("superset", superset_command(settings), settings.superset_port, "/",
                               prepare=lambda: prepare_superset(settings)))
+    stack.append(http_service("actions", [str(venv_python(settings, "actions")), str(CHATBOT / "action_server.py")],
+                              settings.actions_port, prepare=lambda: prepare_actions(settings)))
+    stack.append(http_service("rasa", [str(venv_python(settings, "rasa")), str(CHATBOT / "rasa_server.py")],
+                              settings.rasa_port, "/webhooks/rest/webhook", prepare=lambda: prepare_rasa(settings),
+                              start_timeout=3 * settings.start_timeout))  # TensorFlow's import alone takes ~10 s
+    stack.append(http_service("chat", [python, "-m", "chatbot.chat_page"], settings.chat_port, "/"))
     return stack

@@ -119,6 +119,10 @@ class Settings:
     # The chat page Superset's "Chat with the lakewatch bot" button opens (default: the stack's own).
     chatbot_url: str = ""
     chat_port: int = 5080
+    # Where users open Superset, for the bot's links (default: the stack's own).
+    superset_url: str = ""
+    # Where Rasa calls the custom actions (default: the stack's action server).
+    actions_url: str = ""
 
     topics: Topics = Topics()
 
@@ -178,6 +182,14 @@ class Settings:
     @property
     def chat_page_url(self) -> str:
         return self.chatbot_url or self.url(self.chat_port, "/")
+
+    @property
+    def actions_webhook_url(self) -> str:
+        return self.actions_url or self.url(self.actions_port, "/webhook")
+
+    @property
+    def superset_page_url(self) -> str:
+        return (self.superset_url or self.url(self.superset_port)).rstrip("/")
 
     @property
     def superset_dir(self) -> Path:

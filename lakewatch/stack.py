@@ -120,7 +120,8 @@ def _start(settings: Settings, service: Service, say) -> None:
     start_time = _proc_start_time(proc.pid)
     _pid_file(settings, service.name).write_text(json.dumps({"pid": proc.pid, "start_time": start_time,
                                                              "command": service.command}))
-    deadline = time.monotonic() + settings.start_timeout
+    timeout = service.start_timeout or settings.start_timeout
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
@@ -133,16 +134,20 @@ def _start(settings: Settings, service: Service, say) -> None:
             say(f"  {service.name:<10} started (pid {proc.pid})  {service.url}")
             return
         time.sleep(0.2)
-    raise StackError(f"{service.name} did not become healthy within {settings.start_timeout:.0f} s; see {log_path}.")
+    raise StackError(f"{service.name} did not become healthy within {timeout:.0f} s; see {log_path}.")
 
 
-def up(settings: Settings, say=print) -> None:
-    """Start every service not already running; on failure stop what this call started."""
+def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
+    """Start every service not already running (or only those named, in stack order); on
+    failure stop what this call started."""
     for folder in (settings.log_dir, settings.run_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    chosen = [s for s in services(settings) if not only or s.name in only]
+    if only and {s.name for s in chosen} != set(only):
+        raise StackError(f"no such service: {', '.join(sorted(set(only) - {s.name for s in chosen}))}.")
     started: list[Service] = []
     try:
-        for service in services(settings):
+        for service in chosen:
             current = running(settings, service.name)
             if current:
                 say(f"  {service.name:<10} already running (pid {current.pid})  {service.url}")

@@ -21,7 +21,7 @@ from lakewatch.services import kafka_healthy, tansu_command
 
 
 SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port",
-                 "superset_port")
+                 "superset_port", "actions_port", "rasa_port", "chat_port")
 
 
 def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
@@ -29,7 +29,9 @@ def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
     collide with a running stack; exported to the environment through `patch` (a pytest
     MonkeyPatch) so services started as subprocesses agree. overrides: field name -> value."""
     env = {"state_dir": state_dir, **{name: free_port() for name in SERVICE_PORTS},
-           "sim_market_hours": "always", "bootstrap_hours": 0, **overrides}
+           "sim_market_hours": "always", "bootstrap_hours": 0,
+           "venv_home": Path(sys.prefix).parent,  # the venvs (and trained bot) this test runs in
+           **overrides}
     for name, value in env.items():
         patch.setenv(f"LAKEWATCH_{name.upper()}", str(value))
     for name in ("LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_MLFLOW_URL", "FINNHUB_API_KEY"):
@@ -40,10 +42,9 @@ def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
 
 
 def make(target: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    """`make <target>` in the repo with the current environment (a test's private settings).
-    The test's own venvs are reused so `make` does not build more in the temp state folder."""
-    env = {**os.environ, "LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), target], env=env,
+    """`make <target>` in the repo with the current environment (a test's private settings,
+    which share the test's own venvs, so `make` builds none in the temp state folder)."""
+    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO_ROOT), target], env=dict(os.environ),
                           capture_output=True, text=True, timeout=timeout)
 
 

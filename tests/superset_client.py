@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import shutil
 import uuid
 from urllib.parse import parse_qs, urlparse
 
 import requests
 
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
+from tests.browser import chromium_page
 
 class SupersetAPI:
     def __init__(self, base_url: str, username: str = "admin", password: str = "admin"):
@@ -67,19 +64,9 @@ class SupersetAPI:
 @contextlib.contextmanager
 def browser_page(base_url: str, username: str = "admin", password: str = "admin"):
     """A logged-in Superset page in headless Debian chromium."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        raise RuntimeError("browser tests need Debian's chromium: apt-get install -y chromium (.ci/run does)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1600, "height": 1200})
-            _log_in(page, base_url, username, password)
-            yield page
-        finally:
-            browser.close()
+    with chromium_page() as page:
+        _log_in(page, base_url, username, password)
+        yield page
 
 
 def _log_in(page, base_url: str, username: str, password: str, attempts: int = 3) -> None:

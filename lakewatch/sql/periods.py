@@ -45,11 +45,22 @@ def this_week(now: datetime, zone: str = "UTC") -> Window:
     return Window(start, now, f"this week (since Monday {start:%Y-%m-%d} {zone})")
 
 
-def last_hours(now: datetime, hours: float) -> Window:
-    start = now - timedelta(hours=hours)
-    return Window(start, now, f"the last {hours:g} hour{'s' if hours != 1 else ''} (since {start:%Y-%m-%d %H:%M} UTC)")
-
-
 def since(day: date, now: datetime, zone: str = "UTC") -> Window:
     z = ZoneInfo(zone)
     return Window(_midnight(day, z), now, f"since {day:%Y-%m-%d} {zone}")
+
+
+def this_month(now: datetime, zone: str = "UTC") -> Window:
+    z = ZoneInfo(zone)
+    start = _midnight(now.astimezone(z).date().replace(day=1), z)
+    return Window(start, now, f"this month (since {start:%Y-%m-%d} {zone})")
+
+
+UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+
+
+def last(now: datetime, amount: int, unit: str) -> Window:
+    """The last `amount` minutes, hours, days or weeks up to now."""
+    start = now - timedelta(seconds=amount * UNIT_SECONDS[unit])
+    words = f"the last {unit}" if amount == 1 else f"the last {amount} {unit}s"
+    return Window(start, now, f"{words} (since {start.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M} UTC)")

@@ -57,10 +57,25 @@ def latest_anomaly(symbol: str) -> sa.Select:
             .order_by(a.c.window_start.desc()).limit(1))
 
 
-def recent_news(symbol: str, limit: int = 5) -> sa.Select:
+def symbol_summary(symbol: str, window: Window) -> sa.Select:
+    """One row: the symbol's 1-minute bars in the window rolled into one (open, close, high, low,
+    volume, trades, bars); every value is null when it has no bar there."""
+    b = schema.bars_1m
+    return (sa.select(sa.func.min_by(b.c.open, b.c.window_start).label("open"),
+                      sa.func.max_by(b.c.close, b.c.window_start).label("close"),
+                      sa.func.max(b.c.high).label("high"), sa.func.min(b.c.low).label("low"),
+                      sa.func.sum(b.c.volume).label("volume"), sa.func.sum(b.c.trade_count).label("trades"),
+                      sa.func.count().label("bars"), sa.func.max(b.c.window_end).label("last_bar_end"))
+            .where(b.c.symbol == symbol, b.c.window_start >= window.start, b.c.window_start < window.end))
+
+
+def recent_news(symbol: str | None = None, limit: int = 5) -> sa.Select:
+    """The newest headlines of a symbol, or of every symbol."""
     n = schema.news
-    return (sa.select(n.c.published_at, n.c.headline, n.c.source, n.c.url)
-            .where(n.c.symbol == symbol).order_by(n.c.published_at.desc()).limit(limit))
+    query = sa.select(n.c.symbol, n.c.published_at, n.c.headline, n.c.source, n.c.url)
+    if symbol is not None:
+        query = query.where(n.c.symbol == symbol)
+    return query.order_by(n.c.published_at.desc(), n.c.headline).limit(limit)
 
 
 def day_bars(day: date, asset_class: str | None = None) -> sa.Select:

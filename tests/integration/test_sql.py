@@ -16,37 +16,13 @@ from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import periods, queries, sql_engine
+from tests.known_lake import anomaly, bar, reject, write
 
 pytestmark = pytest.mark.integration
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 TODAY = periods.today(NOW)
 LAST_BAR = TODAY.start + timedelta(hours=10)
-MINUTE = timedelta(minutes=1)
-
-
-def write(lake_dir, table: tables.Table, rows: list[dict]) -> None:
-    full = [{name: row.get(name) for name in table.schema.names} for row in rows]
-    write_deltalake(str(table.path(lake_dir)), pa.Table.from_pylist(full, schema=table.schema), mode="append")
-
-
-def bar(symbol, asset_class, start, close):
-    return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
-            "open": close, "high": close, "low": close, "close": close, "volume": 1.0, "vwap": close,
-            "trade_count": 1, "notional": close, "first_trade_ts": start, "last_trade_ts": start + MINUTE / 2,
-            "updated_at": NOW}
-
-
-def anomaly(symbol, asset_class, start, flagged=True, score=0.9):
-    return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
-            "anomaly_score": score, "is_anomaly": flagged, "features": json.dumps({"ret_z": 7.5}),
-            "top_features": "ret_z", "model_name": "lakewatch-anomaly", "model_version": "3", "scored_at": NOW,
-            "window_date": start.date()}
-
-
-def reject(key, at):
-    return {"topic": "market.trades", "kafka_partition": 0, "kafka_offset": 1, "key": key, "raw_value": "x",
-            "reason": "not a JSON object", "kafka_ts": at, "rejected_at": at}
 
 
 LAST_HOUR = NOW - timedelta(minutes=20)
@@ -103,7 +79,7 @@ def test_anomaly_count_per_period_and_asset_class(lake_settings):
     assert count(TODAY, asset_class="stocks") == 1
     assert count(TODAY, asset_class="forex") == 0
     assert count(periods.yesterday(NOW), asset_class="crypto") == 2 + (LAST_HOUR.date() < TODAY.start.date())
-    assert count(periods.last_hours(NOW, 1)) == 1
+    assert count(periods.last(NOW, 1, "hour")) == 1
     assert count(periods.since(YESTERDAY.date(), NOW + timedelta(days=1))) == 3 + 2 + 1 + 1
     assert count(TODAY, symbol="BINANCE:BTCUSDT") == 3
 

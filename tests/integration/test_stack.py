@@ -29,17 +29,20 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         pids = recorded_pids(lw_settings)
         assert lw_settings.mlflow_tracking_uri in up.stdout
         assert lw_settings.url(lw_settings.superset_port, "/") in up.stdout
-        assert set(pids) == {"broker", "mlflow", "serving", "stream", "scorer", "ingestion", "superset"}
+        assert lw_settings.url(lw_settings.chat_port, "/") in up.stdout
+        assert set(pids) == {"broker", "mlflow", "serving", "stream", "scorer", "ingestion", "superset", "actions",
+                             "rasa", "chat"}
 
         status = make("status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert [line.split()[:2] + [line.split()[3]] for line in status.stdout.splitlines()[1:]] == [
             ["broker", "running", "ok"], ["mlflow", "running", "ok"], ["serving", "running", "ok"],
             ["stream", "running", "ok"], ["scorer", "running", "ok"], ["ingestion", "running", "ok"],
-            ["superset", "running", "ok"]]
+            ["superset", "running", "ok"], ["actions", "running", "ok"], ["rasa", "running", "ok"],
+            ["chat", "running", "ok"]]
 
         again = make("up")  # refuses to start a second copy
-        assert again.returncode == 0 and again.stdout.count("already running") == 7
+        assert again.returncode == 0 and again.stdout.count("already running") == 10
         assert recorded_pids(lw_settings) == pids
 
         logs = subprocess.run([sys.executable, "-m", "lakewatch.cli", "logs", "--no-follow", "-n", "5"],
@@ -52,7 +55,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
     assert [pid for pid in pids.values() if stack.session_members(pid)] == []  # nothing of any service's session
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
-    assert after.returncode != 0 and after.stdout.count("stopped") == 7  # make exits 2 when status says 1
+    assert after.returncode != 0 and after.stdout.count("stopped") == 10  # make exits 2 when status says 1
 
 
 def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_settings):

@@ -16,11 +16,12 @@ CRAFTED = "AAPL'; DROP TABLE market.trades; --"
 
 SHARED_QUERIES = {
     "anomaly_count": queries.anomaly_count(periods.today(NOW), asset_class=CRAFTED),
-    "anomaly_count_symbol": queries.anomaly_count(periods.last_hours(NOW, 3), symbol=CRAFTED),
+    "anomaly_count_symbol": queries.anomaly_count(periods.last(NOW, 3, "hour"), symbol=CRAFTED),
     "top_anomalous_symbols": queries.top_anomalous_symbols(periods.this_week(NOW), 3, asset_class=CRAFTED),
     "latest_price": queries.latest_price(CRAFTED),
     "latest_anomaly": queries.latest_anomaly(CRAFTED),
     "recent_news": queries.recent_news(CRAFTED),
+    "symbol_summary": queries.symbol_summary(CRAFTED, periods.last(NOW, 1, "hour")),
     "day_bars": queries.day_bars(date(2026, 11, 20), asset_class=CRAFTED),
 }
 

@@ -1,0 +1,1 @@
+"""The Rasa chatbot: training data and config (read by Rasa), custom actions and the chat page."""

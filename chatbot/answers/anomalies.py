@@ -1,0 +1,60 @@
+"""Answers about the model's verdicts: how many anomalies, which symbols, the latest one."""
+from __future__ import annotations
+
+import json
+
+from chatbot.answers import Question, entities, lake, words
+from lakewatch.sql import queries
+
+
+def _scope(symbol: str | None, asset_class: str | None) -> str:
+    return symbol or (asset_class or "all symbols")
+
+
+def count(q: Question) -> str:
+    known = lake.known_symbols(q.settings)
+    symbols = entities.symbols_in(q.entities, q.text, known)
+    if symbols.unknown and not symbols.found:
+        return words.unknown_symbol(symbols.unknown[0], known)
+    asset_class = entities.asset_class_in(q.entities)  # checked even when a symbol makes it moot
+    if symbols.found:
+        asset_class = None
+    window = entities.window_of(q.entities, q.now, q.settings.day_timezone)
+    lines = []
+    for symbol in symbols.found or [None]:
+        (row,) = lake.rows(q.settings, "anomaly_count", queries.anomaly_count(window, asset_class, symbol),
+                           ("anomalies",))
+        lines.append(f"{words.plural(row['anomalies'], 'anomaly', 'anomalies')} in {_scope(symbol, asset_class)}")
+    return f"{'; '.join(lines)} {window.label}."
+
+
+def top(q: Question) -> str:
+    asset_class = entities.asset_class_in(q.entities)
+    window = entities.window_of(q.entities, q.now, q.settings.day_timezone)
+    ranked = lake.rows(q.settings, "top_anomalous_symbols",
+                       queries.top_anomalous_symbols(window, 5, asset_class), ("anomalies",))
+    scope = asset_class or "all symbols"
+    if not ranked:
+        return f"No anomalies in {scope} {window.label}."
+    lines = [f"{i}. {r['symbol']}: {words.plural(r['anomalies'], 'anomaly', 'anomalies')}, "
+             f"highest score {r['max_score']:.2f}" for i, r in enumerate(ranked, 1)]
+    return f"Most anomalous in {scope} {window.label}:\n" + "\n".join(lines)
+
+
+def latest(q: Question) -> str:
+    known = lake.known_symbols(q.settings)
+    symbols = entities.symbols_in(q.entities, q.text, known)
+    if not symbols.found:
+        return words.unknown_symbol(symbols.unknown[0], known) if symbols.unknown else words.which_symbol(known)
+    symbol = symbols.found[0]
+    found = lake.rows(q.settings, "latest_anomaly", queries.latest_anomaly(symbol), ("anomalies",))
+    if not found:
+        return f"{symbol} has no anomaly in the lake (all verdicts so far)."
+    a = found[0]
+    values = json.loads(a["features"] or "{}")
+    top_features = [f for f in (a["top_features"] or "").split(",") if f]
+    explained = ", ".join(f"{f} = {values[f]:.2f}" if isinstance(values.get(f), (int, float)) else f
+                          for f in top_features) or "none recorded"
+    return (f"The latest anomaly of {symbol} (all verdicts so far) is the 1-minute bar starting "
+            f"{words.at(a['window_start'], q.settings.day_timezone)}: score {a['anomaly_score']:.2f}, from "
+            f"{a['model_name']} version {a['model_version']}. Main features: {explained}.")

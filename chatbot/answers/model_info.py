@@ -1,0 +1,47 @@
+"""Answers about the anomaly model: the champion's name, version and metrics, from MLflow's REST API
+(the action server needs no MLflow client for three GET requests)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import requests
+
+from chatbot.answers import Question, words
+
+CHAMPION = "champion"  # the alias model/registry.py moves
+METRICS = (("recall", "event recall"), ("precision", "precision"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
+
+
+def _get(q: Question, path: str, **params) -> dict:
+    response = requests.get(f"{q.settings.mlflow_tracking_uri}/api/2.0/mlflow/{path}", params=params, timeout=3)
+    if response.status_code == 404:
+        return {}
+    response.raise_for_status()
+    return response.json()
+
+
+def describe(q: Question) -> str:
+    name = q.settings.model_name
+    try:
+        version = _get(q, "registered-models/alias", name=name, alias=CHAMPION).get("model_version")
+        run = _get(q, "runs/get", run_id=version["run_id"]).get("run", {}) if version else {}
+    except requests.RequestException:
+        return f"I can't reach MLflow at {q.settings.mlflow_tracking_uri} right now, so I can't say which model runs."
+    if not version:
+        return (f"No model is registered as {name}@{CHAMPION} yet: `make up` trains the first one once the lake "
+                "has history, and `make train` trains another.")
+    metrics = {m["key"]: m["value"] for m in run.get("data", {}).get("metrics", [])}
+    params = {p["key"]: p["value"] for p in run.get("data", {}).get("params", [])}
+    registered = datetime.fromtimestamp(int(version["creation_timestamp"]) / 1000, timezone.utc)
+    scored = ", ".join(f"{label} {metrics[f'robust_ensemble.test.{key}']:.3f}" for key, label in METRICS
+                       if f"robust_ensemble.test.{key}" in metrics)
+    text = (f"The anomalies come from {name} version {version['version']}, the champion in MLflow's registry "
+            f"(registered {words.at(registered)}). It is a robust z-score ensemble over each symbol's 1-minute "
+            f"bar features ({params.get('features', 'see MLflow').replace(',', ', ')}).")
+    if scored:
+        text += f" On held-out bars it scored {scored}"
+        baseline = metrics.get("isolation_forest.test.f1")
+        text += f" (an Isolation Forest baseline: F1 {baseline:.3f})." if baseline is not None else "."
+    if "train_bars" in params:
+        text += f" Trained on {int(params['train_bars']):,} bars with {params.get('train_anomalies', '?')} labelled anomalies."
+    return text + f" Details: {q.settings.mlflow_tracking_uri}/#/models/{name}"

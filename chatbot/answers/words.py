@@ -1,0 +1,40 @@
+"""How the bot writes numbers, times and lists, the same way in every answer."""
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def price(value: float | None) -> str:
+    """Two decimals, or five for prices below 10 (forex quotes move in the fifth decimal)."""
+    if value is None:
+        return "n/a"
+    return f"{value:,.5f}" if abs(value) < 10 else f"{value:,.2f}"
+
+
+def signed_pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.2f}%"
+
+
+def at(moment: datetime | None, zone: str = "UTC") -> str:
+    if moment is None:
+        return "n/a"
+    if moment.tzinfo is None:  # DuckDB hands back naive timestamps in UTC
+        moment = moment.replace(tzinfo=ZoneInfo("UTC"))
+    return f"{moment.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {zone}"
+
+
+def symbol_list(symbols) -> str:
+    return ", ".join(symbols)
+
+
+def unknown_symbol(name: str, known) -> str:
+    return f"I don't know the symbol \"{name}\". I follow {symbol_list(known)}."
+
+
+def which_symbol(known) -> str:
+    return f"Which symbol do you mean? I follow {symbol_list(known)}."

@@ -1,0 +1,331 @@
+"""The bot as the stack runs it: Rasa, the action server and the chat page, real processes on a
+lake with known rows and an MLflow registry with a known champion, so every answer is exact.
+
+The answers are checked three ways: by calling them directly against DuckDB over the Delta
+fixture, through Rasa's REST webhook (understanding, rules, the action server, SQL), and in
+headless Chromium on the chat page Superset links to. Screenshots land in var/test-artifacts/chatbot/.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+import pytest
+import requests
+import yaml
+
+from chatbot.answers import Question, anomalies, news, prices
+from chatbot.answers.entities import parse_period
+from chatbot.training import RASA_ENV, model_path
+from lakewatch import stack, tables
+from lakewatch.settings import REPO_ROOT
+from lakewatch.sql import periods
+from model import ensemble
+from model import train as training
+from model.features import FEATURES, MODEL_INPUT
+from tests.browser import chromium_page
+from tests.known_lake import anomaly, bar, write
+from tests.processes import private_settings, start_mlflow, stop_process
+
+pytestmark = pytest.mark.integration
+
+CHATBOT = REPO_ROOT / "chatbot"
+ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "chatbot"
+BOT = ("actions", "rasa", "chat")
+CRAFTED = "AAPL'; DROP TABLE market.anomalies; --"
+BTC, ETH, EUR = "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "OANDA:EUR_USD"
+
+
+def _after_midnight_margin() -> datetime:
+    """Now, at least a minute away from midnight UTC, so "today" means one day for the whole module."""
+    now = datetime.now(timezone.utc)
+    to_midnight = (periods.today(now).end - now).total_seconds()
+    if to_midnight < 120:
+        time.sleep(to_midnight + 1)
+    return datetime.now(timezone.utc).replace(second=0, microsecond=0)
+
+
+NOW = _after_midnight_margin()
+TODAY = periods.today(NOW).start
+M = timedelta(minutes=1)
+
+ANOMALIES = [
+    anomaly(BTC, "crypto", TODAY), anomaly(BTC, "crypto", NOW - 10 * M, score=0.95),
+    anomaly(BTC, "crypto", NOW - 40 * M), anomaly(BTC, "crypto", NOW - 180 * M),
+    anomaly(BTC, "crypto", NOW - 5 * M, flagged=False, score=0.1),
+    anomaly(ETH, "crypto", NOW - 26 * 60 * M), anomaly(ETH, "crypto", NOW - 120 * M),
+    anomaly("TSLA", "stocks", NOW - 60 * M, score=0.97), anomaly("TSLA", "stocks", NOW - 120 * M),
+    anomaly("TSLA", "stocks", NOW - 150 * M), anomaly("TSLA", "stocks", NOW - 2 * 1440 * M),
+    anomaly("AAPL", "stocks", NOW - 30 * M, score=0.91, features={"ret_z": 8.25, "volume_z": 4.5, "gap_z": 0.1},
+            top_features="ret_z,volume_z"),
+    anomaly("MSFT", "stocks", NOW - 8 * 1440 * M),
+    anomaly(EUR, "forex", NOW - 240 * M),
+]
+BARS = [
+    bar("AAPL", "stocks", NOW - (24 * 60 + 10) * M, 100.0), bar("AAPL", "stocks", NOW - 2 * M, 110.0),
+    bar(BTC, "crypto", NOW - 70 * M, 49_000.0),
+    bar(BTC, "crypto", NOW - 50 * M, 50_100.0, open_=50_000.0, high=50_500.0, low=49_900.0, volume=2.0, trades=20),
+    bar(BTC, "crypto", NOW - 20 * M, 51_000.0, open_=50_100.0, high=51_200.0, low=50_050.0, volume=3.0, trades=30),
+    bar(BTC, "crypto", NOW - 5 * M, 50_500.0, open_=51_000.0, high=51_000.0, low=50_400.0, volume=1.0, trades=10),
+]
+NEWS = [{"id": 1, "symbol": "TSLA", "headline": "Tesla opens a new factory", "source": "Test Wire",
+         "url": "https://news.example.invalid/tsla-1", "published_at": NOW - 30 * M},
+        {"id": 2, "symbol": "TSLA", "headline": "Tesla recalls a model", "source": "Test Wire",
+         "url": "https://news.example.invalid/tsla-2", "published_at": NOW - 90 * M},
+        {"id": 3, "symbol": "AAPL", "headline": "Apple news", "published_at": NOW - 10 * M}]
+METRICS = {"robust_ensemble.test.recall": 0.971, "robust_ensemble.test.precision": 0.912,
+           "robust_ensemble.test.f1": 0.94, "robust_ensemble.test.pr_auc": 0.955, "isolation_forest.test.f1": 0.61}
+
+
+def flagged_in(window: periods.Window, asset_class: str | None = None, symbol: str | None = None) -> int:
+    """The expected count, from the fixture rows themselves."""
+    return sum(1 for a in ANOMALIES if a["is_anomaly"] and window.start <= a["window_start"] < window.end
+               and asset_class in (None, a["asset_class"]) and symbol in (None, a["symbol"]))
+
+
+def register_champion(settings) -> str:
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(training.EXPERIMENT)
+    with mlflow.start_run():
+        mlflow.log_params({"features": ",".join(FEATURES), "train_bars": 12345, "train_anomalies": 67})
+        mlflow.log_metrics(METRICS)
+        example = pd.DataFrame([{"asset_class": "stocks", **{f: 0.5 for f in FEATURES}}])[list(MODEL_INPUT)]
+        version = training.register(settings, ensemble.model_params({"*": {f: 1.0 for f in FEATURES}}, 3.0), example)
+    mlflow.MlflowClient().set_registered_model_alias(settings.model_name, "champion", version)
+    return version
+
+
+@pytest.fixture(scope="module")
+def bot(tmp_path_factory):
+    state = tmp_path_factory.mktemp("chatbot")
+    with pytest.MonkeyPatch.context() as mp:
+        settings = private_settings(mp, state / "var")
+        tables.ensure(settings.lake_dir)
+        write(settings.lake_dir, tables.ANOMALIES, ANOMALIES)
+        write(settings.lake_dir, tables.BARS_1M, BARS)
+        write(settings.lake_dir, tables.NEWS, NEWS)
+        tracking = start_mlflow(settings)
+        try:
+            version = register_champion(settings)
+            stack.up(settings, only=BOT)
+            yield settings, version
+        finally:
+            for name in reversed(BOT):
+                stack.stop(settings, name)
+            stop_process(tracking)
+
+
+def ask(settings, message: str, sender: str = "tester") -> str:
+    """The bot's answer through Rasa's REST channel, all replies joined."""
+    reply = requests.post(settings.url(settings.rasa_port, "/webhooks/rest/webhook"),
+                          json={"sender": sender, "message": message}, timeout=60)
+    assert reply.status_code == 200, reply.text
+    return "\n".join(r.get("text", "") for r in reply.json())
+
+
+def metric(settings, port: int, name: str, **labels) -> float:
+    text = requests.get(settings.url(port, "/metrics"), timeout=10).text
+    total = 0.0
+    for line in text.splitlines():
+        m = re.match(rf"^{name}(?:{{(.*)}})? (\S+)$", line)
+        if m and all(f'{k}="{v}"' in (m.group(1) or "") for k, v in labels.items()):
+            total += float(m.group(2))
+    return total
+
+
+def rasa(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The rasa CLI of the rasa venv beside this test's venv (private_settings shares them)."""
+    return subprocess.run([str(Path(sys.prefix).parent / "rasa" / "bin" / "rasa"), *args], cwd=CHATBOT,
+                          capture_output=True, text=True, timeout=timeout, env={**os.environ, **RASA_ENV})
+
+
+# ---- the training data and the model ------------------------------------------------------------
+
+def test_the_training_data_passes_rasa_validation_with_warnings_as_errors():
+    done = rasa("data", "validate", "--fail-on-warnings")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+def test_nlu_on_phrasings_it_never_saw_meets_the_accuracy_goals(bot, tmp_path):
+    settings, _ = bot
+    done = rasa("test", "nlu", "--nlu", "tests/nlu_heldout.yml", "--model", str(model_path(settings)),
+                "--out", str(tmp_path))
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    intents = json.loads((tmp_path / "intent_report.json").read_text())
+    entities = json.loads((tmp_path / "RegexEntityExtractor_report.json").read_text())
+    errors = json.loads((tmp_path / "intent_errors.json").read_text())
+    assert intents["accuracy"] >= 0.95, [(e["text"], e["intent"], e["intent_prediction"]["name"]) for e in errors]
+    assert entities["micro avg"]["f1-score"] >= 0.95, entities
+
+
+def test_the_action_server_serves_exactly_the_domains_actions(bot):
+    settings, _ = bot
+    served = {a["name"] for a in requests.get(settings.url(settings.actions_port, "/actions"), timeout=10).json()}
+    assert served == set(yaml.safe_load((CHATBOT / "domain.yml").read_text())["actions"])
+
+
+# ---- answers on DuckDB over the Delta fixture ------------------------------------------------------
+
+@pytest.mark.parametrize("period", ["today", "yesterday", "this week", "last 3 hours", "past 24 hours",
+                                    "this month", "since monday"])
+@pytest.mark.parametrize("asset_class", [None, "crypto", "stocks", "forex"])
+def test_anomaly_counts_are_right_for_each_period_and_asset_class(bot, period, asset_class):
+    settings, _ = bot
+    found = [{"entity": "period", "value": period}] + ([{"entity": "asset_class", "value": asset_class}]
+                                                      if asset_class else [])
+    now = datetime.now(timezone.utc)
+    answer = anomalies.count(Question(text="", entities=found, now=now, settings=settings))
+    window = parse_period(period, now, settings.day_timezone)
+    expected = flagged_in(window, asset_class)
+    assert answer.startswith(f"{expected:,} anomal"), answer
+    assert window.label in answer and (asset_class or "all symbols") in answer
+
+
+def test_a_symbol_count_uses_only_that_symbols_flagged_bars(bot):
+    settings, _ = bot
+    answer = anomalies.count(Question(text="", entities=[{"entity": "symbol", "value": BTC},
+                                                         {"entity": "period", "value": "last hour"}],
+                                      settings=settings))
+    assert answer.startswith("2 anomalies in BINANCE:BTCUSDT the last hour"), answer
+
+
+def test_price_summary_and_news_answers_carry_the_fixture_values(bot):
+    settings, _ = bot
+    price = prices.latest(Question(text="", entities=[{"entity": "symbol", "value": "AAPL"}], settings=settings))
+    assert "AAPL last traded at 110.00" in price and "+10.00%" in price and "from 100.00" in price
+    summary = prices.summary(Question(text="", entities=[{"entity": "symbol", "value": BTC},
+                                                         {"entity": "period", "value": "last hour"}],
+                                      settings=settings))
+    assert "opened at 50,000.00, last 50,500.00 (+1.00%), high 51,200.00, low 49,900.00" in summary
+    assert "volume 6 in 60 trades over 3 one-minute bars" in summary and "flagged 2 anomalies" in summary
+    headlines = news.recent(Question(text="", entities=[{"entity": "symbol", "value": "TSLA"}], settings=settings))
+    assert headlines.index("Tesla opens a new factory") < headlines.index("Tesla recalls a model")
+    assert "https://news.example.invalid/tsla-1" in headlines and "Apple" not in headlines
+
+
+# ---- conversations through Rasa's REST webhook -----------------------------------------------------
+
+def test_the_crypto_question_gets_todays_count_with_its_window(bot):
+    settings, _ = bot
+    answer = ask(settings, "how many anomalies in crypto today?")
+    window = periods.today(datetime.now(timezone.utc))
+    assert answer == f"{flagged_in(window, 'crypto')} anomalies in crypto {window.label}."
+
+
+def test_the_most_anomalous_stock_this_week_is_named_with_its_count(bot):
+    settings, _ = bot
+    window = periods.this_week(datetime.now(timezone.utc))
+    counts = {s: flagged_in(window, symbol=s) for s in ("TSLA", "AAPL", "MSFT")}
+    top = sorted(counts, key=lambda s: (-counts[s], s))[0]  # the query's order: most first, then by name
+    answer = ask(settings, "which stock was most anomalous this week")
+    assert f"Most anomalous in stocks {window.label}" in answer
+    assert answer.splitlines()[1].startswith(f"1. {top}: {counts[top]} anomal"), answer
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("latest price of AAPL", ["AAPL last traded at 110.00", "+10.00%"]),
+    ("what happened with BTC in the last hour", ["BINANCE:BTCUSDT the last hour", "last 50,500.00",
+                                                 "flagged 2 anomalies"]),
+    ("any news on TSLA", ["Tesla opens a new factory", "https://news.example.invalid/tsla-1"]),
+    ("show me the most recent anomaly on apple", ["latest anomaly of AAPL", "score 0.91", "ret_z = 8.25",
+                                                  "volume_z = 4.50"]),
+    ("how does this pipeline work", ["Kafka", "Spark Structured Streaming", "Delta Lake", "MLflow"]),
+    ("where does the data come from", ["market simulator", "BINANCE:BTCUSDT"]),
+    ("how do I open sql lab", ["/sqllab/", "/superset/dashboard/anomalies/"]),
+    ("hello", ["how many anomalies in crypto today"]),
+    ("what can you do", ["latest price of AAPL", "this week"]),
+])
+def test_each_kind_of_question_gets_its_answer(bot, question, expected):
+    settings, _ = bot
+    answer = ask(settings, question)
+    assert all(part in answer for part in expected), answer
+
+
+def test_the_model_question_is_answered_from_the_mlflow_registry(bot):
+    settings, version = bot
+    answer = ask(settings, "what model are you using")
+    assert f"lakewatch-anomaly version {version}" in answer and "event recall 0.971" in answer
+    assert "F1 0.940" in answer and "12,345 bars" in answer
+
+
+@pytest.mark.parametrize("nonsense", ["asdkjh qwpeoiru zxmcnv", "what's the weather in paris",
+                                      "tell me a joke about cats", "bloop bleep blorp"])
+def test_nonsense_and_off_topic_get_the_fallback_and_never_a_number(bot, nonsense):
+    settings, _ = bot
+    answer = ask(settings, nonsense)
+    assert answer.startswith("Sorry, I") and not re.search(r"\d", answer), answer
+
+
+def test_an_unknown_symbol_gets_a_clear_answer(bot):
+    settings, _ = bot
+    answer = ask(settings, "latest price of XYZQ")
+    assert answer.startswith('I don\'t know the symbol "XYZQ". I follow AAPL'), answer
+
+
+def test_sql_crafted_entity_text_never_reaches_sql(bot):
+    settings, _ = bot
+    queries_before = metric(settings, settings.actions_port, "lakewatch_chat_query_seconds_count")
+    entity = json.dumps({"symbol": CRAFTED})
+    answers = [ask(settings, f"/ask_latest_price{entity}"), ask(settings, f"/ask_latest_anomaly{entity}"),
+               ask(settings, f"/ask_news{entity}")]
+    assert all(a.startswith(f'I don\'t know the symbol "{CRAFTED}"') for a in answers), answers
+    crafted_class = ask(settings, "/ask_anomaly_count" + json.dumps({"asset_class": CRAFTED}))
+    assert crafted_class.startswith("I don't know the asset class"), crafted_class
+    assert metric(settings, settings.actions_port, "lakewatch_chat_query_seconds_count") == queries_before
+    assert ask(settings, "how many anomalies for BTC in the last hour").startswith("2 anomalies")  # lake intact
+
+
+# ---- operations: the chat page, health, metrics ------------------------------------------------------
+
+def test_the_chat_page_forwards_to_the_bot_and_refuses_bad_requests(bot):
+    settings, _ = bot
+    base = settings.url(settings.chat_port)
+    assert settings.chat_page_url == base + "/"  # what Superset's button opens
+    reply = requests.post(base + "/api/message", json={"sender": "page-test", "message": "latest price of AAPL"},
+                          timeout=60)
+    assert reply.status_code == 200 and "110.00" in reply.json()[0]["text"]
+    bad = requests.post(base + "/api/message", data=b"{not json", timeout=10)
+    assert bad.status_code == 400 and "JSON" in bad.json()["error"]
+    assert requests.get(base + "/chat.js", timeout=10).status_code == 200
+    assert "cdn" not in requests.get(base + "/", timeout=10).text.lower()  # works offline
+
+
+def test_every_bot_service_reports_health_and_metrics(bot):
+    settings, _ = bot
+    for port in (settings.actions_port, settings.rasa_port, settings.chat_port):
+        assert requests.get(settings.url(port, "/health"), timeout=10).status_code == 200
+    ask(settings, "how many anomalies in crypto today")
+    assert metric(settings, settings.actions_port, "lakewatch_chat_questions_total", intent="ask_anomaly_count",
+                  action="action_anomaly_count") >= 1
+    assert metric(settings, settings.actions_port, "lakewatch_chat_query_seconds_count", query="anomaly_count") >= 1
+    assert metric(settings, settings.rasa_port, "lakewatch_rasa_messages_total", channel="rest", status="200") >= 1
+    assert metric(settings, settings.chat_port, "lakewatch_chat_page_messages_total", outcome="bad_request") >= 1
+    for name in BOT:
+        lines = [json.loads(line) for line in (settings.log_dir / f"{name}.log").read_text().splitlines()
+                 if line.startswith("{")]
+        assert lines and all(line["service"] for line in lines)
+
+
+def test_in_the_browser_the_crypto_question_shows_the_right_number(bot):
+    settings, _ = bot
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with chromium_page(1000, 800) as page:
+        page.goto(settings.chat_page_url)
+        page.fill("#message", "how many anomalies in crypto today?")
+        page.click("#send")
+        answer = page.locator("#log li.bot:not(.pending)").first
+        answer.wait_for(timeout=60_000)
+        window = periods.today(datetime.now(timezone.utc))
+        assert answer.inner_text() == f"{flagged_in(window, 'crypto')} anomalies in crypto {window.label}."
+        page.locator("#examples button", has_text="latest price of AAPL").click()
+        page.locator("#log li.bot:not(.pending)").nth(1).wait_for(timeout=60_000)
+        assert "110.00" in page.locator("#log li.bot").nth(1).inner_text()
+        page.screenshot(path=str(ARTIFACTS / "chat.png"), full_page=True)

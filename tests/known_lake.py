@@ -1,0 +1,40 @@
+"""Rows with known values written straight into Delta tables, so SQL answers can be checked exactly."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+import pyarrow as pa
+from deltalake import write_deltalake
+
+from lakewatch import tables
+
+MINUTE = timedelta(minutes=1)
+
+
+def write(lake_dir, table: tables.Table, rows: list[dict]) -> None:
+    full = [{name: row.get(name) for name in table.schema.names} for row in rows]
+    write_deltalake(str(table.path(lake_dir)), pa.Table.from_pylist(full, schema=table.schema), mode="append")
+
+
+def bar(symbol: str, asset_class: str, start: datetime, close: float, *, open_: float | None = None,
+        high: float | None = None, low: float | None = None, volume: float = 1.0, trades: int = 1) -> dict:
+    open_ = close if open_ is None else open_
+    return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
+            "open": open_, "high": max(open_, close) if high is None else high,
+            "low": min(open_, close) if low is None else low, "close": close, "volume": volume, "vwap": close,
+            "trade_count": trades, "notional": close * volume, "first_trade_ts": start,
+            "last_trade_ts": start + MINUTE / 2, "updated_at": start + MINUTE}
+
+
+def anomaly(symbol: str, asset_class: str, start: datetime, flagged: bool = True, score: float = 0.9,
+            features: dict | None = None, top_features: str = "ret_z", version: str = "3") -> dict:
+    return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
+            "anomaly_score": score, "is_anomaly": flagged, "features": json.dumps(features or {"ret_z": 7.5}),
+            "top_features": top_features, "model_name": "lakewatch-anomaly", "model_version": version,
+            "scored_at": start + 2 * MINUTE, "window_date": start.date()}
+
+
+def reject(key: str, at: datetime) -> dict:
+    return {"topic": "market.trades", "kafka_partition": 0, "kafka_offset": 1, "key": key, "raw_value": "x",
+            "reason": "not a JSON object", "kafka_ts": at, "rejected_at": at}

@@ -1,0 +1,173 @@
+"""The bot's understanding outside Rasa: periods, symbols and asset classes become values the lake
+knows or a clear refusal, the training data covers every configured symbol, and the chat page
+refuses bad requests with a reason."""
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+import yaml
+
+from chatbot import chat_page
+from chatbot.answers import entities
+from lakewatch import settings as settings_module
+from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
+from tests.processes import free_port
+
+CHATBOT = REPO_ROOT / "chatbot"
+NOW = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)  # a Saturday
+SETTINGS = settings_module.load({})
+KNOWN = SETTINGS.symbols
+CRAFTED = "AAPL'; DROP TABLE market.anomalies; --"
+
+
+def nlu_items(path: Path) -> list[dict]:
+    return yaml.safe_load(path.read_text())["nlu"]
+
+
+def entity_data() -> list[dict]:
+    return nlu_items(CHATBOT / "data" / "nlu" / "entities.yml")
+
+
+@pytest.mark.parametrize("phrase, start, end", [
+    ("today", datetime(2026, 11, 21, tzinfo=timezone.utc), datetime(2026, 11, 22, tzinfo=timezone.utc)),
+    ("yesterday", datetime(2026, 11, 20, tzinfo=timezone.utc), datetime(2026, 11, 21, tzinfo=timezone.utc)),
+    ("this week", datetime(2026, 11, 16, tzinfo=timezone.utc), NOW),
+    ("this month", datetime(2026, 11, 1, tzinfo=timezone.utc), NOW),
+    ("last hour", NOW - timedelta(hours=1), NOW),
+    ("past 6 hours", NOW - timedelta(hours=6), NOW),
+    ("last 30 mins", NOW - timedelta(minutes=30), NOW),
+    ("previous 2 days", NOW - timedelta(days=2), NOW),
+    ("past week", NOW - timedelta(days=7), NOW),
+    ("since 2026-11-01", datetime(2026, 11, 1, tzinfo=timezone.utc), NOW),
+    ("since monday", datetime(2026, 11, 16, tzinfo=timezone.utc), NOW),
+    ("since saturday", datetime(2026, 11, 21, tzinfo=timezone.utc), NOW),
+    ("since yesterday", datetime(2026, 11, 20, tzinfo=timezone.utc), NOW),
+])
+def test_period_phrases_become_the_windows_they_name(phrase, start, end):
+    window = entities.parse_period(phrase, NOW, "UTC")
+    assert (window.start, window.end) == (start, end)
+
+
+def test_a_period_in_another_day_zone_starts_at_its_midnight():
+    window = entities.parse_period("today", NOW, "America/New_York")
+    assert window.start == datetime(2026, 11, 21, 5, tzinfo=timezone.utc) and "America/New_York" in window.label
+
+
+@pytest.mark.parametrize("phrase, reason", [
+    ("since 2030-01-01", "in the future"), ("since 2026-13-45", "YYYY-MM-DD"),
+    ("last 0 hours", "not a period"), ("next week", "don't understand the period")])
+def test_a_period_that_cannot_be_used_is_refused_with_the_reason(phrase, reason):
+    with pytest.raises(entities.NotUnderstood, match=reason):
+        entities.parse_period(phrase, NOW, "UTC")
+
+
+def test_every_phrase_the_period_pattern_extracts_can_be_parsed():
+    """The regex in the training data and the parser agree: an extracted period never fails."""
+    (pattern,) = [re.sub(r"^- ", "", item["examples"].strip()) for item in entity_data() if item.get("regex")]
+    samples = ["today", "yesterday", "this week", "this month", "last hour", "past day", "previous week",
+               "last 3 hours", "past 45 minutes", "last 10 mins", "past 2 hrs", "last 5 days", "past 2 weeks",
+               "since 2026-11-01", "since monday", "since sunday", "since yesterday", "last minute"]
+    for sample in samples:
+        text = f"how many anomalies {sample} please"
+        (match,) = re.findall(pattern, text, flags=re.IGNORECASE)
+        assert match == sample
+        entities.parse_period(match, NOW, "UTC")
+    for text in heldout_periods():
+        entities.parse_period(text, NOW, "UTC")
+
+
+def heldout_periods() -> list[str]:
+    text = (CHATBOT / "tests" / "nlu_heldout.yml").read_text()
+    return re.findall(r"\[([^\]]+)\]\(period\)", text)
+
+
+@pytest.mark.parametrize("said, symbol", [
+    ("BINANCE:BTCUSDT", "BINANCE:BTCUSDT"), ("btcusdt", "BINANCE:BTCUSDT"), ("BTC/USDT", "BINANCE:BTCUSDT"),
+    ("EUR/USD", "OANDA:EUR_USD"), ("eur_usd", "OANDA:EUR_USD"), ("aapl", "AAPL")])
+def test_spellings_of_a_symbol_map_to_it(said, symbol):
+    assert entities.symbols_in([{"entity": "symbol", "value": said}], "", KNOWN).found == [symbol]
+
+
+def test_sql_typed_as_a_symbol_is_reported_unknown_and_never_used():
+    found = entities.symbols_in([{"entity": "symbol", "value": CRAFTED}], f"price of {CRAFTED}", KNOWN)
+    assert found.found == [] and found.unknown == [CRAFTED]
+
+
+def test_a_ticker_nobody_follows_is_named_back_to_the_user():
+    assert entities.symbols_in([], "latest price of XYZQ", KNOWN).unknown == ["XYZQ"]
+    assert entities.symbols_in([], "any news on dogecoin", KNOWN).unknown == ["dogecoin"]
+    assert entities.symbols_in([], "what is the price", KNOWN).unknown == []
+
+
+def test_a_symbol_configured_after_training_is_found_in_the_text():
+    assert entities.symbols_in([], "latest price of IBM", (*KNOWN, "IBM")).found == ["IBM"]
+
+
+@pytest.mark.parametrize("said, asset_class", [("equities", "stocks"), ("fx", "forex"), ("coins", "crypto"),
+                                                ("crypto", "crypto")])
+def test_asset_class_words_map_to_the_three_classes(said, asset_class):
+    assert entities.asset_class_in([{"entity": "asset_class", "value": said}]) == asset_class
+
+
+def test_an_unknown_asset_class_is_refused_with_the_known_ones():
+    with pytest.raises(entities.NotUnderstood, match="stocks, forex, crypto"):
+        entities.asset_class_in([{"entity": "asset_class", "value": CRAFTED}])
+
+
+def test_every_configured_symbol_has_a_lookup_entry_and_its_synonyms_map_to_it():
+    items = entity_data()
+    lookup = {line.removeprefix("- ").strip().lower() for item in items if item.get("lookup") == "symbol"
+              for line in item["examples"].splitlines() if line.strip()}
+    synonyms = {item["synonym"]: [line.removeprefix("- ").strip() for line in item["examples"].splitlines()
+                                  if line.strip()] for item in items if "synonym" in item}
+    for symbol in KNOWN:
+        assert symbol.lower() in lookup
+    for canonical, words in synonyms.items():
+        assert canonical in KNOWN or canonical in ASSET_CLASSES
+        assert all(word.lower() in lookup or canonical in ASSET_CLASSES for word in words)
+        if canonical in KNOWN:
+            assert all(entities.match_symbol(word, KNOWN) in (canonical, None) for word in words)
+
+
+def test_every_asset_class_word_in_the_training_data_is_understood():
+    items = entity_data()
+    (lookup,) = [item["examples"] for item in items if item.get("lookup") == "asset_class"]
+    for word in (line.removeprefix("- ").strip() for line in lookup.splitlines() if line.strip()):
+        assert entities.asset_class_in([{"entity": "asset_class", "value": word}]) in ASSET_CLASSES
+
+
+def test_heldout_phrasings_are_not_in_the_training_data():
+    def texts(path):
+        return {re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line.removeprefix("- ").strip()).lower()
+                for item in nlu_items(path) if "intent" in item
+                for line in item["examples"].splitlines() if line.strip()}
+    trained = set().union(*(texts(p) for p in (CHATBOT / "data" / "nlu").glob("*.yml")))
+    assert texts(CHATBOT / "tests" / "nlu_heldout.yml") & trained == set()
+
+
+def test_every_domain_intent_has_training_examples_and_a_rule():
+    domain = yaml.safe_load((CHATBOT / "domain.yml").read_text())
+    trained = {item["intent"] for p in (CHATBOT / "data" / "nlu").glob("*.yml") for item in nlu_items(p)
+               if "intent" in item}
+    ruled = {step["intent"] for rule in yaml.safe_load((CHATBOT / "data" / "rules.yml").read_text())["rules"]
+             for step in rule["steps"] if "intent" in step}
+    assert set(domain["intents"]) == trained and set(domain["intents"]) <= ruled
+
+
+@pytest.mark.parametrize("body, reason", [
+    (b"not json", "must be JSON"), (b"[1]", "JSON object"), (b'{"sender": "a"}', '"message" must be'),
+    (b'{"message": "   "}', '"message" must be'), (json.dumps({"message": "x" * 2001}).encode(), "longer than"),
+    (b'{"message": "hi", "sender": "../../etc"}', '"sender" must be')])
+def test_the_chat_page_refuses_a_bad_message_with_the_reason(body, reason):
+    code, reply, _ = chat_page.forward(SETTINGS, body)
+    assert code == 400 and reason in json.loads(reply)["error"]
+
+
+def test_the_chat_page_says_so_when_the_bot_is_not_running():
+    settings = settings_module.load({"LAKEWATCH_RASA_PORT": str(free_port())})
+    code, reply, _ = chat_page.forward(settings, b'{"message": "hi"}')
+    assert code == 502 and "did not answer" in json.loads(reply)["error"]
