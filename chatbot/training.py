@@ -51,7 +51,7 @@ def ensure_trained(settings: Settings, say=print) -> Path:
     with tempfile.TemporaryDirectory(dir=model.parent) as out, open(log_path, "ab") as log:
         done = subprocess.run([str(rasa_bin(settings)), "train", "--fixed-model-name", "model", "--out", out],
                               cwd=CHATBOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env={**os.environ, **RASA_ENV})
+                              env={**os.environ, **RASA_ENV, "RASA_CACHE_DIRECTORY": str(model.parent / "cache")})
         trained = Path(out) / "model.tar.gz"
         if done.returncode != 0 or not trained.exists():
             raise RuntimeError(f"training the bot failed (exit code {done.returncode}); see {log_path}")
