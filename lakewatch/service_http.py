@@ -48,6 +48,8 @@ def serve(host: str, port: int, health: HealthCheck, routes: Routes | None = Non
                     ok, details = False, {"error": str(exc)}
                 body = json.dumps({"status": "ok" if ok else "unhealthy", **details}, default=str)
                 self._reply(200 if ok else 503, body.encode(), "application/json")
+            elif any(p == path for _, p in routes):
+                self._error(405, f"{path} takes POST")
             else:
                 self._error(404, f"no such path {path}; try /health or /metrics")
 

@@ -1,4 +1,5 @@
-"""Rows with known values written straight into Delta tables, so SQL answers can be checked exactly."""
+"""Rows with known values written straight into Delta tables, and a champion with known metrics in
+the MLflow registry, so answers can be checked exactly."""
 from __future__ import annotations
 
 import json
@@ -38,3 +39,31 @@ def anomaly(symbol: str, asset_class: str, start: datetime, flagged: bool = True
 def reject(key: str, at: datetime) -> dict:
     return {"topic": "market.trades", "kafka_partition": 0, "kafka_offset": 1, "key": key, "raw_value": "x",
             "reason": "not a JSON object", "kafka_ts": at, "rejected_at": at}
+
+
+# What register_champion logs: the figures the bot reads back from MLflow.
+CHAMPION_METRICS = {"robust_ensemble.test.recall": 0.971, "robust_ensemble.test.precision": 0.912,
+                    "robust_ensemble.test.f1": 0.94, "robust_ensemble.test.pr_auc": 0.955,
+                    "isolation_forest.test.f1": 0.61}
+CHAMPION_PARAMS = {"train_bars": 12345, "train_anomalies": 67}
+
+
+def register_champion(settings) -> str:
+    """A real model version (model/pyfunc.py with neutral scales), logged in a run with known
+    metrics and made the champion, through the same register() training uses; returns its version."""
+    import mlflow
+    import pandas as pd
+
+    from model import ensemble
+    from model import train as training
+    from model.features import FEATURES, MODEL_INPUT
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_experiment(training.EXPERIMENT)
+    with mlflow.start_run():
+        mlflow.log_params({"features": ",".join(FEATURES), **CHAMPION_PARAMS})
+        mlflow.log_metrics(CHAMPION_METRICS)
+        example = pd.DataFrame([{"asset_class": "stocks", **{f: 0.5 for f in FEATURES}}])[list(MODEL_INPUT)]
+        version = training.register(settings, ensemble.model_params({"*": {f: 1.0 for f in FEATURES}}, 3.0), example)
+    mlflow.MlflowClient().set_registered_model_alias(settings.model_name, "champion", version)
+    return version

@@ -16,8 +16,6 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import mlflow
-import pandas as pd
 import pytest
 import requests
 import yaml
@@ -28,11 +26,8 @@ from chatbot.training import RASA_ENV, model_path
 from lakewatch import stack, tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import periods
-from model import ensemble
-from model import train as training
-from model.features import FEATURES, MODEL_INPUT
 from tests.browser import chromium_page
-from tests.known_lake import anomaly, bar, write
+from tests.known_lake import anomaly, bar, register_champion, write
 from tests.processes import private_settings, start_mlflow, stop_process
 
 pytestmark = pytest.mark.integration
@@ -81,26 +76,10 @@ NEWS = [{"id": 1, "symbol": "TSLA", "headline": "Tesla opens a new factory", "so
         {"id": 2, "symbol": "TSLA", "headline": "Tesla recalls a model", "source": "Test Wire",
          "url": "https://news.example.invalid/tsla-2", "published_at": NOW - 90 * M},
         {"id": 3, "symbol": "AAPL", "headline": "Apple news", "published_at": NOW - 10 * M}]
-METRICS = {"robust_ensemble.test.recall": 0.971, "robust_ensemble.test.precision": 0.912,
-           "robust_ensemble.test.f1": 0.94, "robust_ensemble.test.pr_auc": 0.955, "isolation_forest.test.f1": 0.61}
-
-
 def flagged_in(window: periods.Window, asset_class: str | None = None, symbol: str | None = None) -> int:
     """The expected count, from the fixture rows themselves."""
     return sum(1 for a in ANOMALIES if a["is_anomaly"] and window.start <= a["window_start"] < window.end
                and asset_class in (None, a["asset_class"]) and symbol in (None, a["symbol"]))
-
-
-def register_champion(settings) -> str:
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_experiment(training.EXPERIMENT)
-    with mlflow.start_run():
-        mlflow.log_params({"features": ",".join(FEATURES), "train_bars": 12345, "train_anomalies": 67})
-        mlflow.log_metrics(METRICS)
-        example = pd.DataFrame([{"asset_class": "stocks", **{f: 0.5 for f in FEATURES}}])[list(MODEL_INPUT)]
-        version = training.register(settings, ensemble.model_params({"*": {f: 1.0 for f in FEATURES}}, 3.0), example)
-    mlflow.MlflowClient().set_registered_model_alias(settings.model_name, "champion", version)
-    return version
 
 
 @pytest.fixture(scope="module")
@@ -294,6 +273,8 @@ def test_the_chat_page_forwards_to_the_bot_and_refuses_bad_requests(bot):
     assert reply.status_code == 200 and "110.00" in reply.json()[0]["text"]
     bad = requests.post(base + "/api/message", data=b"{not json", timeout=10)
     assert bad.status_code == 400 and "JSON" in bad.json()["error"]
+    assert requests.get(base + "/api/message", timeout=10).status_code == 405
+    assert requests.post(base + "/api/elsewhere", json={}, timeout=10).status_code == 404
     assert requests.get(base + "/chat.js", timeout=10).status_code == 200
     assert "cdn" not in requests.get(base + "/", timeout=10).text.lower()  # works offline
 
