@@ -5,6 +5,7 @@ Each process gets its own session so stopping it also stops anything it started.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,7 +22,7 @@ from lakewatch.services import kafka_healthy, tansu_command
 
 
 SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port",
-                 "superset_port", "actions_port", "rasa_port", "chat_port")
+                 "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port")
 
 
 def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
@@ -100,11 +101,35 @@ def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:
             proc.wait()
 
 
+def _ephemeral_ports() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    """A free loopback port, so test services never collide with a running stack."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port, so test services never collide with a running stack. Picked below
+    the kernel's ephemeral range: a port from that range (what binding port 0 gives) can be taken
+    by any outgoing connection's local end before the service that should listen on it starts,
+    and a stack with a dozen services and their clients made that happen."""
+    ephemeral = _ephemeral_ports()
+    for _ in range(1000):
+        port = random.randint(20000, ephemeral.start - 1 if ephemeral.start > 20001 else 29999)
+        if port in _handed_out or port in ephemeral:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError("no free loopback port found between 20000 and the ephemeral range")
 
 
 def wait_for(predicate, timeout: float = 5.0, what: str = "condition", every: float = 0.01):
