@@ -53,3 +53,6 @@ SIM_ANOMALIES = Counter(
     "lakewatch_simulator_anomalies_total", "Anomalies injected by the simulator, by kind.", ["kind"]
 )
 SOURCE = Gauge("lakewatch_ingest_source", "1 for the active data source.", ["source"])
+MARKET_OPEN = Gauge("lakewatch_ingest_market_open",
+                    "1 while the asset class's market trades (US stock hours, forex Sunday to Friday 17:00 New "
+                    "York, crypto always): alerts on missing trades only count open markets.", ["asset_class"])

@@ -17,10 +17,11 @@ import time
 from ingestion import metrics, sim_feed
 from ingestion.finnhub_errors import InvalidApiKey
 from ingestion.producer import RecordProducer
+from ingestion.simulator import market_open
 from ingestion.topics import ensure_topics
 from lakewatch import logs, service_http
 from lakewatch.logs import event
-from lakewatch.settings import Settings, load
+from lakewatch.settings import ASSET_CLASSES, Settings, load
 
 EXIT_BAD_KEY = 2
 
@@ -88,6 +89,11 @@ def main() -> int:
     else:
         sources = [_Source("simulator", lambda: sim_feed.run_live(settings, producer.publish, stop))]
     metrics.SOURCE.labels(source).set(1)
+    # Finnhub follows the real market hours, as the simulator does unless told to trade always.
+    hours = "us" if settings.uses_finnhub else settings.sim_market_hours
+    for asset_class in ASSET_CLASSES:
+        metrics.MARKET_OPEN.labels(asset_class).set_function(
+            lambda c=asset_class: float(market_open(c, int(time.time() * 1000), hours)))
 
     def health() -> tuple[bool, dict]:
         details = {"source": source, "delivered": producer.delivered, "failed": producer.failed,

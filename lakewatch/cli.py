@@ -31,6 +31,8 @@ def cmd_up(s, args) -> int:
           f"(user {os.environ.get('SUPERSET_ADMIN_USER', 'admin')}, password {password}); "
           f"SQL Lab: {s.url(s.superset_port, '/sqllab/')}")
     print(f"Chat with the bot: {s.url(s.chat_port, '/')}")
+    print(f"Monitoring: {s.url(s.prometheus_port, '/consoles/lakewatch.html')} (alerts: "
+          f"{s.url(s.prometheus_port, '/alerts')})")
     print(f"lakewatch is up. `make status` shows health, `make logs` tails {s.log_dir}, `make down` stops it.")
     return 0
 

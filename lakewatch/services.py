@@ -167,6 +167,7 @@ def http_healthy(url: str, timeout: float = 2.0) -> bool:
 def services(settings: Settings) -> list[Service]:
     from ingestion.topics import ensure_topics
     from model.bootstrap import backfill_if_needed
+    from monitoring import prometheus
 
     python = sys.executable
     stack: list[Service] = []
@@ -201,4 +202,8 @@ def services(settings: Settings) -> list[Service]:
                               settings.rasa_port, "/webhooks/rest/webhook", prepare=lambda: prepare_rasa(settings),
                               start_timeout=3 * settings.start_timeout))  # TensorFlow's import alone takes ~10 s
     stack.append(http_service("chat", [python, "-m", "chatbot.chat_page"], settings.chat_port, "/"))
+    stack.append(Service(name="prometheus", command=prometheus.command(settings), port=settings.prometheus_port,
+                         url=prometheus.console_url(settings),
+                         health=lambda: http_healthy(settings.url(settings.prometheus_port, "/-/ready")),
+                         prepare=lambda: prometheus.prepare(settings)))
     return stack

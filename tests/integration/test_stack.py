@@ -8,9 +8,11 @@ import sys
 
 import mlflow
 import pytest
+import requests
 from deltalake import DeltaTable
 
 from lakewatch import stack
+from monitoring import prometheus
 from tests.processes import make, wait_for
 
 pytestmark = pytest.mark.integration
@@ -31,7 +33,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         assert lw_settings.url(lw_settings.superset_port, "/") in up.stdout
         assert lw_settings.url(lw_settings.chat_port, "/") in up.stdout
         assert set(pids) == {"broker", "mlflow", "serving", "stream", "scorer", "ingestion", "superset", "actions",
-                             "rasa", "chat"}
+                             "rasa", "chat", "prometheus"}
 
         status = make("status")
         assert status.returncode == 0, status.stdout + status.stderr
@@ -39,10 +41,22 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
             ["broker", "running", "ok"], ["mlflow", "running", "ok"], ["serving", "running", "ok"],
             ["stream", "running", "ok"], ["scorer", "running", "ok"], ["ingestion", "running", "ok"],
             ["superset", "running", "ok"], ["actions", "running", "ok"], ["rasa", "running", "ok"],
-            ["chat", "running", "ok"]]
+            ["chat", "running", "ok"], ["prometheus", "running", "ok"]]
+
+        # Prometheus scrapes every service, and its console page shows them all.
+        targets_url = lw_settings.url(lw_settings.prometheus_port, "/api/v1/targets")
+
+        def health_of_targets() -> dict[str, str]:
+            active = requests.get(targets_url, timeout=10).json()["data"]["activeTargets"]
+            return {t["labels"]["job"]: t["health"] for t in active}
+
+        wait_for(lambda: set(health_of_targets().values()) == {"up"}, 90, "every scrape target up", every=1)
+        assert set(health_of_targets()) == set(prometheus.JOBS)
+        console = requests.get(prometheus.console_url(lw_settings), timeout=10)
+        assert console.status_code == 200 and all(f"<td>{job}</td>" in console.text for job in prometheus.JOBS)
 
         again = make("up")  # refuses to start a second copy
-        assert again.returncode == 0 and again.stdout.count("already running") == 10
+        assert again.returncode == 0 and again.stdout.count("already running") == 11
         assert recorded_pids(lw_settings) == pids
 
         logs = subprocess.run([sys.executable, "-m", "lakewatch.cli", "logs", "--no-follow", "-n", "5"],
@@ -55,7 +69,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
     assert [pid for pid in pids.values() if stack.session_members(pid)] == []  # nothing of any service's session
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
-    assert after.returncode != 0 and after.stdout.count("stopped") == 10  # make exits 2 when status says 1
+    assert after.returncode != 0 and after.stdout.count("stopped") == 11  # make exits 2 when status says 1
 
 
 def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_settings):

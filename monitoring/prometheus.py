@@ -1,0 +1,92 @@
+"""Prometheus for the embedded stack: its scrape config, written from settings, and its command.
+
+Every lakewatch service serves /metrics on the port settings gives it, so the config is
+generated, not kept: tests and benchmarks move every port, and one settings module owns them.
+The alert rules (monitoring/rules/) and the console page (monitoring/consoles/) are files in
+the repo; compose mounts the same rules beside its own config (monitoring/prometheus-compose.yml).
+The broker (tansu) has no metrics endpoint: its trouble shows as stream lag and a failing
+stream /health.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from lakewatch.settings import Settings
+
+MONITORING = Path(__file__).resolve().parent
+RULES = MONITORING / "rules"
+CONSOLES = MONITORING / "consoles"
+# Debian's package ships the console libraries as examples; the official image ships them here.
+CONSOLE_LIBRARIES = (Path("/usr/share/doc/prometheus/examples/console_libraries"),
+                     Path("/usr/share/prometheus/console_libraries"), Path("/etc/prometheus/console_libraries"))
+SCRAPE_INTERVAL = "15s"
+
+# job -> the settings field of its port, and its metrics path. The job is the service's name
+# in `make status` and its log's name, which the alerts' texts point to.
+JOBS = {
+    "ingestion": ("ingestion_port", "/metrics"),
+    "stream": ("stream_port", "/metrics"),
+    "scorer": ("scorer_port", "/metrics"),
+    "mlflow": ("mlflow_port", "/metrics"),
+    "serving": ("serving_port", "/metrics"),
+    "superset": ("superset_port", "/metrics"),
+    "actions": ("actions_port", "/metrics"),
+    "rasa": ("rasa_port", "/metrics"),
+    "chat": ("chat_port", "/metrics"),
+    "prometheus": ("prometheus_port", "/metrics"),
+}
+
+
+def config(targets: dict[str, str], rule_files: list[str]) -> dict:
+    """The prometheus.yml content: one job per service, `targets` giving each one's host:port."""
+    return {
+        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL,
+                   "external_labels": {"system": "lakewatch"}},
+        "rule_files": rule_files,
+        "scrape_configs": [{"job_name": job, "metrics_path": JOBS[job][1], "static_configs": [{"targets": [target]}]}
+                           for job, target in targets.items()],
+    }
+
+
+def embedded_targets(settings: Settings) -> dict[str, str]:
+    targets = {job: f"{settings.host}:{getattr(settings, port)}" for job, (port, _) in JOBS.items()}
+    if settings.mlflow_url:  # an external tracking server is not ours to watch
+        targets.pop("mlflow")
+    return targets
+
+
+def prometheus_dir(settings: Settings) -> Path:
+    return settings.state_dir / "prometheus"
+
+
+def write_config(settings: Settings) -> Path:
+    path = prometheus_dir(settings) / "prometheus.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rules = [str(p) for p in sorted(RULES.glob("*.yml"))]
+    # JSON is YAML too: written by monitoring/prometheus.py on every start (edit that, not this).
+    path.write_text(json.dumps(config(embedded_targets(settings), rules), indent=1))
+    return path
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    if shutil.which("prometheus") is None:
+        raise RuntimeError("Prometheus is not installed; install Debian's package (apt-get install prometheus)")
+    write_config(settings)
+    return {}
+
+
+def command(settings: Settings) -> list[str]:
+    """Debian's prometheus binary with the generated config, a week of data, the console page."""
+    binary = shutil.which("prometheus") or "prometheus"
+    libraries = next((p for p in CONSOLE_LIBRARIES if (p / "prom.lib").exists()), CONSOLE_LIBRARIES[0])
+    return [binary, f"--config.file={prometheus_dir(settings) / 'prometheus.yml'}",
+            f"--storage.tsdb.path={prometheus_dir(settings) / 'data'}", "--storage.tsdb.retention.time=7d",
+            "--storage.tsdb.retention.size=1GB", f"--web.listen-address={settings.host}:{settings.prometheus_port}",
+            f"--web.console.templates={CONSOLES}", f"--web.console.libraries={libraries}",
+            "--log.format=json"]
+
+
+def console_url(settings: Settings) -> str:
+    return settings.url(settings.prometheus_port, "/consoles/lakewatch.html")

@@ -1,0 +1,98 @@
+"""Prometheus's config, alert rules and console page, checked with Debian's promtool: the
+config and rules are valid, every alert fires in its unit test, and every metric they use is
+one a lakewatch service exports."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from lakewatch import services
+from lakewatch import settings as settings_module
+from lakewatch.settings import REPO_ROOT
+from monitoring import prometheus
+
+MONITORING = REPO_ROOT / "monitoring"
+SOURCES = ("ingestion", "spark", "model", "chatbot", "lakewatch")
+
+
+@pytest.fixture(scope="module")
+def promtool() -> str:
+    binary = shutil.which("promtool")
+    if binary is None:
+        pytest.fail("promtool is missing: apt-get install prometheus (.ci/run does)")
+    return binary
+
+
+def run(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=120)
+
+
+def alerts() -> list[dict]:
+    return [rule for path in sorted((MONITORING / "rules").glob("*.yml"))
+            for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"] if "alert" in rule]
+
+
+def exported_metrics() -> set[str]:
+    """Every lakewatch_* metric name a service declares (prometheus_client adds the suffixes)."""
+    names = set()
+    for folder in SOURCES:
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            names |= set(re.findall(r'"(lakewatch_[a-z0-9_]+)"', path.read_text()))
+    return names
+
+
+def test_the_generated_config_passes_promtool(promtool, tmp_path):
+    settings = settings_module.load({"LAKEWATCH_STATE_DIR": str(tmp_path)})
+    done = run(promtool, "check", "config", prometheus.write_config(settings))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_alert_rules_pass_promtool(promtool):
+    done = run(promtool, "check", "rules", *sorted((MONITORING / "rules").glob("*.yml")))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_passes_its_promtool_unit_tests(promtool):
+    done = run(promtool, "test", "rules", MONITORING / "tests" / "alerts_test.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_has_a_test_where_it_fires():
+    tests = yaml.safe_load((MONITORING / "tests" / "alerts_test.yml").read_text())["tests"]
+    fired = {case["alertname"] for test in tests for case in test["alert_rule_test"] if case["exp_alerts"]}
+    assert {rule["alert"] for rule in alerts()} == fired
+
+
+def dashboards() -> dict[str, dict]:
+    return {p.stem: json.loads(p.read_text()) for p in sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))}
+
+
+def test_grafana_dashboards_cover_the_pipeline_the_model_and_ingestion_from_the_provisioned_source():
+    boards = dashboards()
+    assert set(boards) == {"pipeline-health", "model-serving", "ingestion"}
+    source = yaml.safe_load((MONITORING / "grafana" / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    (uid,) = [d["uid"] for d in source["datasources"]]
+    assert len({b["uid"] for b in boards.values()}) == len(boards)
+    for board in boards.values():
+        assert board["panels"] and all(p["datasource"]["uid"] == uid and p["targets"] for p in board["panels"])
+        assert len({p["id"] for p in board["panels"]}) == len(board["panels"])
+
+
+def test_alerts_the_console_and_the_dashboards_use_only_metrics_the_services_export():
+    exported = exported_metrics()
+    texts = [rule["expr"] for rule in alerts()] + [(MONITORING / "consoles" / "lakewatch.html").read_text()]
+    texts += [t["expr"] for board in dashboards().values() for p in board["panels"] for t in p["targets"]]
+    used = {name for text in texts for name in re.findall(r"\b(lakewatch_[a-z0-9_]+)", text)}
+    unknown = {n for n in used if n not in exported and re.sub(r"_(bucket|count|sum)$", "", n) not in exported}
+    assert used and unknown == set()
+
+
+def test_prometheus_scrapes_every_service_that_serves_metrics():
+    settings = settings_module.load({})
+    names = {s.name for s in services.services(settings)} - {"broker"}  # tansu has no metrics endpoint
+    assert names == set(prometheus.JOBS)
