@@ -63,14 +63,14 @@ def forward(settings, body: bytes) -> tuple[int, bytes, str]:
         return _bad('"sender" must be 1 to 64 letters, digits, "-" or "_"')
     started = time.perf_counter()
     try:
-        answer = requests.post(settings.url(settings.rasa_port, "/webhooks/rest/webhook"),
+        answer = requests.post(settings.peer_url("rasa", settings.rasa_port, "/webhooks/rest/webhook"),
                                json={"sender": sender, "message": message}, timeout=30)
         answer.raise_for_status()
         replies = answer.json()
     except (requests.RequestException, ValueError) as exc:
         MESSAGES.labels("bot_unavailable").inc()
         log.warning("the bot did not answer: %s", exc)
-        return _json(502, {"error": f"the bot (Rasa at {settings.url(settings.rasa_port)}) did not answer; "
+        return _json(502, {"error": f"the bot (Rasa at {settings.peer_url("rasa", settings.rasa_port)}) did not answer; "
                                     "is it running? `make status` shows it"})
     seconds = time.perf_counter() - started
     ANSWER_SECONDS.observe(seconds)
@@ -90,7 +90,7 @@ def main() -> None:
     logs.setup("chat")
 
     def health() -> tuple[bool, dict]:
-        rasa = http_healthy(settings.url(settings.rasa_port, "/"))
+        rasa = http_healthy(settings.peer_url("rasa", settings.rasa_port, "/"))
         return rasa, {"rasa": "up" if rasa else "down"}
 
     routes = {("GET", path): page(name, kind) for path, (name, kind) in PAGES.items()}

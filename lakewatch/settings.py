@@ -38,7 +38,8 @@ class Topics:
 @dataclass(frozen=True)
 class Settings:
     profile: str = "embedded"
-    host: str = "127.0.0.1"
+    host: str = "127.0.0.1"  # where services listen, and where they find each other unless...
+    peers_by_name: bool = False  # ...each service is reached at its own name (compose's DNS)
     state_dir: Path = REPO_ROOT / "var"
     venv_home: Path | None = None  # default <state_dir>/venvs; tests share one across state dirs
 
@@ -161,7 +162,7 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return self.mlflow_url or self.url(self.mlflow_port)
+        return self.mlflow_url or self.peer_url("mlflow", self.mlflow_port)
 
     @property
     def mlflow_dir(self) -> Path:
@@ -185,7 +186,7 @@ class Settings:
 
     @property
     def actions_webhook_url(self) -> str:
-        return self.actions_url or self.url(self.actions_port, "/webhook")
+        return self.actions_url or self.peer_url("actions", self.actions_port, "/webhook")
 
     @property
     def superset_page_url(self) -> str:
@@ -197,6 +198,10 @@ class Settings:
 
     def url(self, port: int, path: str = "") -> str:
         return f"http://{self.host}:{port}{path}"
+
+    def peer_url(self, service: str, port: int, path: str = "") -> str:
+        """Another service's URL: at `host` on one machine, at the service's name in compose."""
+        return f"http://{service if self.peers_by_name else self.host}:{port}{path}"
 
     def asset_class_of(self, symbol: str) -> str:
         """The asset class of a configured symbol, or a guess from Finnhub's exchange prefix."""
@@ -216,13 +221,15 @@ def _parse(raw: str, kind: type | str, name: str):
     try:
         if "tuple" in kind:
             return tuple(s.strip() for s in raw.split(",") if s.strip())
+        if "bool" in kind:
+            return {"1": True, "true": True, "yes": True, "0": False, "false": False, "no": False}[raw.strip().lower()]
         if "Path" in kind:
             return Path(raw).expanduser().resolve()
         if "int" in kind:
             return int(raw)
         if "float" in kind:
             return float(raw)
-    except ValueError:
+    except (ValueError, KeyError):
         raise ValueError(f"LAKEWATCH_{name.upper()}={raw!r} is not a valid {kind}") from None
     return raw
 

@@ -59,7 +59,7 @@ class NoChampion(Exception):
 
 
 def serving_version(settings) -> str | None:
-    return requests.get(settings.url(settings.serving_port, "/health"), timeout=5).json().get("version")
+    return requests.get(settings.peer_url("serving", settings.serving_port, "/health"), timeout=5).json().get("version")
 
 
 def score_rows(settings, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
@@ -71,7 +71,7 @@ def score_rows(settings, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
     for start in range(0, len(rows), BATCH_ROWS):
         body = rows.iloc[start:start + BATCH_ROWS][list(MODEL_INPUT)].to_csv(index=False)
         started = time.perf_counter()
-        response = requests.post(settings.url(settings.serving_port, "/invocations"), data=body,
+        response = requests.post(settings.peer_url("serving", settings.serving_port, "/invocations"), data=body,
                                  headers={"Content-Type": "text/csv"}, timeout=60)
         REST.observe(time.perf_counter() - started)
         response.raise_for_status()
@@ -182,7 +182,7 @@ def main() -> int:
         return True, dict(status)
 
     server = service_http.serve(settings.host, settings.scorer_port, health)
-    logs.event(log, "scorer started", port=settings.scorer_port, serving=settings.url(settings.serving_port))
+    logs.event(log, "scorer started", port=settings.scorer_port, serving=settings.peer_url("serving", settings.serving_port))
     while not stop.is_set():
         started = time.monotonic()
         try:

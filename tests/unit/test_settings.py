@@ -45,3 +45,16 @@ def test_api_key_comes_from_finnhub_variable_and_never_shows_in_repr():
 ])
 def test_asset_class_of_known_and_unknown_symbols(symbol, asset_class):
     assert settings.load({}).asset_class_of(symbol) == asset_class
+
+
+def test_services_find_each_other_at_host_or_by_name_in_compose():
+    alone, compose = settings.load({}), settings.load({"LAKEWATCH_PEERS_BY_NAME": "true", "LAKEWATCH_HOST": "0.0.0.0"})
+    assert alone.peer_url("serving", alone.serving_port, "/invocations") == "http://127.0.0.1:5001/invocations"
+    assert compose.peer_url("serving", compose.serving_port, "/invocations") == "http://serving:5001/invocations"
+    assert (compose.mlflow_tracking_uri, compose.actions_webhook_url) == ("http://mlflow:5000", "http://actions:5055/webhook")
+
+
+@pytest.mark.parametrize("raw", ["maybe", "2"])
+def test_a_yes_no_setting_refuses_anything_but_yes_or_no(raw):
+    with pytest.raises(ValueError, match="LAKEWATCH_PEERS_BY_NAME"):
+        settings.load({"LAKEWATCH_PEERS_BY_NAME": raw})
