@@ -46,6 +46,7 @@ def ensure_trained(settings: Settings, say=print) -> Path:
         return model
     model.parent.mkdir(parents=True, exist_ok=True)
     log_path = settings.log_dir / "chatbot-train.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     say(f"  rasa       training the bot on chatbot/data (about 30 s; log: {log_path}) ...")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(dir=model.parent) as out, open(log_path, "ab") as log:

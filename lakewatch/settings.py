@@ -92,6 +92,7 @@ class Settings:
     maintenance_minutes: float = 10.0  # compaction, vacuum and Delta checkpoints, one table per run
     vacuum_retention_hours: float = 24.0
     spark_driver_memory: str = "2g"
+    spark_master: str = "local[2]"  # compose's cluster profile: spark://spark-master:7077
 
     # SQL surface (lakewatch/sql/): DuckDB over the lake on the embedded profile, Trino when distributed.
     day_timezone: str = "UTC"  # the zone of "today": SQL sessions run in it

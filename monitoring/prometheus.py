@@ -57,6 +57,15 @@ def embedded_targets(settings: Settings) -> dict[str, str]:
     return targets
 
 
+def compose_targets(settings: Settings) -> dict[str, str]:
+    """In compose every service is reached at its service name, which is its job name."""
+    return {job: f"{job}:{getattr(settings, port)}" for job, (port, _) in JOBS.items()}
+
+
+COMPOSE_CONFIG = MONITORING / "prometheus-compose.yml"
+COMPOSE_RULES = "/etc/prometheus/rules/alerts.yml"  # where compose mounts monitoring/rules
+
+
 def prometheus_dir(settings: Settings) -> Path:
     return settings.state_dir / "prometheus"
 
@@ -90,3 +99,16 @@ def command(settings: Settings) -> list[str]:
 
 def console_url(settings: Settings) -> str:
     return settings.url(settings.prometheus_port, "/consoles/lakewatch.html")
+
+
+def main() -> None:
+    """Writes monitoring/prometheus-compose.yml (compose mounts it); a test keeps it current."""
+    from lakewatch import settings as settings_module
+
+    COMPOSE_CONFIG.write_text("# Written by `python -m monitoring.prometheus`; edit monitoring/prometheus.py.\n"
+                              + json.dumps(config(compose_targets(settings_module.load({})), [COMPOSE_RULES]),
+                                           indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()

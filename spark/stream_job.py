@@ -46,7 +46,7 @@ QUERY_NAME = "lakewatch-stream"
 def spark_session(settings: Settings):
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master("local[2]").appName(QUERY_NAME)
+    spark = (SparkSession.builder.master(settings.spark_master).appName(QUERY_NAME)
              .config("spark.driver.memory", settings.spark_driver_memory)
              .config("spark.driver.host", settings.host).config("spark.driver.bindAddress", settings.host)
              .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")

@@ -1,5 +1,6 @@
 """Static checks of docker-compose.yml: no Docker engine runs on the build machines."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -18,9 +19,23 @@ def test_compose_file_is_valid_for_docker_compose():
         if os.environ.get("CI"):
             pytest.fail("docker-compose is missing: .ci/run installs it (apt-get install docker-compose)")
         pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+    # Every variable of .env.example set, the required (empty) ones to a placeholder: a user's .env.
+    filled = {name: value or "placeholder" for name, value in env_example().items()}
     result = subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
-                            env={**os.environ, "FINNHUB_API_KEY": ""})
+                            env={**os.environ, **filled})
     assert result.returncode == 0, result.stderr
+
+
+def env_example() -> dict[str, str]:
+    lines = (REPO_ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def test_every_variable_compose_reads_is_in_env_example_without_a_real_secret():
+    used = set(re.findall(r"\$\{([A-Z_][A-Z0-9_]*)", COMPOSE.read_text()))
+    example = env_example()
+    assert used == set(example)
+    assert all(example[name] == "" for name in example if re.search("PASSWORD|SECRET|KEY", name))
 
 
 def test_every_image_is_pinned_and_every_build_file_exists():
@@ -49,3 +64,22 @@ def test_superset_takes_its_secrets_from_the_environment_and_metadata_from_postg
     assert env["SUPERSET_DATABASE_URI"].startswith("postgresql+psycopg2://superset:${SUPERSET_DB_PASSWORD:-}@superset-db")
     assert SPEC["services"]["superset-db"]["environment"]["POSTGRES_PASSWORD"] == "${SUPERSET_DB_PASSWORD:-}"
     assert SPEC["services"]["superset"]["depends_on"]["trino"] == {"condition": "service_healthy"}
+
+
+def test_every_mounted_file_or_folder_exists():
+    mounts = [v.split(":")[0] for service in SPEC["services"].values() for v in service.get("volumes", [])]
+    local = [m for m in mounts if m.startswith("./")]
+    assert local and all((REPO_ROOT / m).exists() for m in local), [m for m in local if not (REPO_ROOT / m).exists()]
+
+
+def test_prometheus_in_compose_scrapes_every_service_by_name_with_the_repo_rules():
+    import json
+
+    from lakewatch import settings as settings_module
+    from monitoring import prometheus
+
+    text = prometheus.COMPOSE_CONFIG.read_text()
+    config = json.loads(text.split("\n", 1)[1])
+    assert config == prometheus.config(prometheus.compose_targets(settings_module.load({})), [prometheus.COMPOSE_RULES])
+    assert set(prometheus.JOBS) <= set(SPEC["services"])  # a job's target host is its service name
+    assert "./monitoring/rules:/etc/prometheus/rules:ro" in SPEC["services"]["prometheus"]["volumes"]
