@@ -83,3 +83,53 @@ def test_prometheus_in_compose_scrapes_every_service_by_name_with_the_repo_rules
     assert config == prometheus.config(prometheus.compose_targets(settings_module.load({})), [prometheus.COMPOSE_RULES])
     assert set(prometheus.JOBS) <= set(SPEC["services"])  # a job's target host is its service name
     assert "./monitoring/rules:/etc/prometheus/rules:ro" in SPEC["services"]["prometheus"]["volumes"]
+
+
+def environment(name: str) -> dict[str, str]:
+    """A service's environment: its image's ENV lines (for images built here) under compose's own."""
+    service, env = SPEC["services"][name], {}
+    dockerfile = service.get("build", {}).get("dockerfile") or next(
+        (s["build"]["dockerfile"] for s in SPEC["services"].values()
+         if s.get("image") == service.get("image") and "build" in s), None)
+    if dockerfile:
+        text = (REPO_ROOT / dockerfile).read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            if line.startswith("ENV "):
+                env.update(dict(pair.split("=", 1) for pair in line[4:].split()))
+    env.update({k: str(v) for k, v in (service.get("environment") or {}).items()})
+    return env
+
+
+# What each of the project's services needs from its environment to work in compose: the
+# variables its code reads without a usable default here (os.environ reads, or settings whose
+# embedded default points at 127.0.0.1).
+NEEDS = {
+    "ingestion": {"LAKEWATCH_KAFKA_BOOTSTRAP", "FINNHUB_API_KEY", "LAKEWATCH_PROFILE"},
+    "stream": {"LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_PROFILE", "LAKEWATCH_STATE_DIR", "LAKEWATCH_HOST"},
+    "trino-init": {"LAKEWATCH_TRINO_HOST", "LAKEWATCH_PROFILE", "LAKEWATCH_STATE_DIR"},
+    "superset": {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DATABASE_URI", "LAKEWATCH_TRINO_HOST",
+                 "LAKEWATCH_CHATBOT_URL", "LAKEWATCH_PROFILE"},
+    "mlflow": {"MLFLOW_DB_PASSWORD", "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"},
+    "serving": {"LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_HOST"},
+    "scorer": {"LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_HOST", "LAKEWATCH_STATE_DIR"},
+    "actions": {"LAKEWATCH_TRINO_HOST", "LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_PROFILE", "LAKEWATCH_HOST",
+                "LAKEWATCH_SUPERSET_URL"},
+    "rasa": {"LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_HOST"},
+    "chat": {"LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_HOST"},
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEEDS))
+def test_every_variable_a_service_reads_is_set_for_it(name):
+    missing = NEEDS[name] - set(environment(name))
+    assert missing == set()
+
+
+def test_the_environment_table_knows_every_variable_the_code_reads():
+    read = set()
+    for folder in ("lakewatch", "ingestion", "spark", "model", "chatbot", "superset", "trino", "monitoring"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):
+            read |= set(re.findall(r'os\.environ(?:\.get)?[\[(]"([A-Z_]+)"', path.read_text()))
+    # Read by the embedded stack's runner or with a default that is right in compose too.
+    elsewhere = {"PYENV_ROOT", "PYTHONPATH", "PYSPARK_PYTHON", "LAKEWATCH_LOG_LEVEL", "SUPERSET_ADMIN_USER"}
+    assert read - elsewhere <= set().union(*NEEDS.values())
