@@ -70,7 +70,8 @@ def forward(settings, body: bytes) -> tuple[int, bytes, str]:
     except (requests.RequestException, ValueError) as exc:
         MESSAGES.labels("bot_unavailable").inc()
         log.warning("the bot did not answer: %s", exc)
-        return _json(502, {"error": f"the bot (Rasa at {settings.peer_url("rasa", settings.rasa_port)}) did not answer; "
+        rasa = settings.peer_url("rasa", settings.rasa_port)
+        return _json(502, {"error": f"the bot (Rasa at {rasa}) did not answer; "
                                     "is it running? `make status` shows it"})
     seconds = time.perf_counter() - started
     ANSWER_SECONDS.observe(seconds)

@@ -182,7 +182,8 @@ def main() -> int:
         return True, dict(status)
 
     server = service_http.serve(settings.host, settings.scorer_port, health)
-    logs.event(log, "scorer started", port=settings.scorer_port, serving=settings.peer_url("serving", settings.serving_port))
+    logs.event(log, "scorer started", port=settings.scorer_port,
+               serving=settings.peer_url("serving", settings.serving_port))
     while not stop.is_set():
         started = time.monotonic()
         try:
