@@ -42,11 +42,9 @@ def top(q: Question) -> str:
 
 
 def latest(q: Question) -> str:
-    known = lake.known_symbols(q.settings)
-    symbols = entities.symbols_in(q.entities, q.text, known)
-    if not symbols.found:
-        return words.unknown_symbol(symbols.unknown[0], known) if symbols.unknown else words.which_symbol(known)
-    symbol = symbols.found[0]
+    symbol, refusal = entities.the_symbol(q.entities, q.text, lake.known_symbols(q.settings))
+    if refusal:
+        return refusal
     found = lake.rows(q.settings, "latest_anomaly", queries.latest_anomaly(symbol), ("anomalies",))
     if not found:
         return f"{symbol} has no anomaly in the lake (all verdicts so far)."

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Iterable
 
+from chatbot.answers import words
 from lakewatch.settings import ASSET_CLASSES
 from lakewatch.sql import periods
 
@@ -52,8 +53,7 @@ def _index(known: Iterable[str]) -> dict[str, str]:
     return index
 
 
-def match_symbol(value: str, known: Iterable[str]) -> str | None:
-    index = _index(known)
+def _lookup(value: str, index: dict[str, str]) -> str | None:
     spelled = value.strip().upper()
     for candidate in (spelled, spelled.replace("/", "_"), spelled.replace("/", "")):
         if candidate in index:
@@ -61,20 +61,24 @@ def match_symbol(value: str, known: Iterable[str]) -> str | None:
     return None
 
 
+def match_symbol(value: str, known: Iterable[str]) -> str | None:
+    return _lookup(value, _index(known))
+
+
 def symbols_in(entities: list[dict], text: str, known: Iterable[str]) -> Symbols:
     """Symbols from the message's `symbol` entities; without any, known symbols typed in capitals
     (one configured after the bot was trained); and what looks like a symbol but is none."""
-    known = tuple(known)
+    index = _index(known)
     result = Symbols()
     for value in [str(e.get("value", "")) for e in entities if e.get("entity") == "symbol"]:
-        symbol = match_symbol(value, known)
+        symbol = _lookup(value, index)
         target = result.found if symbol else result.unknown
         if (symbol or value) not in target:
             target.append(symbol or value)
     if result.found or result.unknown:
         return result
     for token in _UPPER_TOKEN.findall(text):
-        symbol = match_symbol(token, known)
+        symbol = _lookup(token, index)
         if symbol and symbol not in result.found:
             result.found.append(symbol)
         elif not symbol and len(token) > 1 and token.lower() not in _NOT_A_SYMBOL and token not in result.unknown:
@@ -82,6 +86,15 @@ def symbols_in(entities: list[dict], text: str, known: Iterable[str]) -> Symbols
     if not result.found and not result.unknown:
         result.unknown = [w for w in _AFTER_PREPOSITION.findall(text) if w.lower() not in _NOT_A_SYMBOL][:1]
     return result
+
+
+def the_symbol(entities: list[dict], text: str, known: Iterable[str]) -> tuple[str | None, str | None]:
+    """For questions about one symbol: (symbol, None), or (None, the answer to give when the
+    message names no symbol lakewatch knows)."""
+    symbols = symbols_in(entities, text, known)
+    if symbols.found:
+        return symbols.found[0], None
+    return None, words.unknown_symbol(symbols.unknown[0], known) if symbols.unknown else words.which_symbol(known)
 
 
 def asset_class_in(entities: list[dict]) -> str | None:

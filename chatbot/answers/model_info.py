@@ -43,5 +43,6 @@ def describe(q: Question) -> str:
         baseline = metrics.get("isolation_forest.test.f1")
         text += f" (an Isolation Forest baseline: F1 {baseline:.3f})." if baseline is not None else "."
     if "train_bars" in params:
-        text += f" Trained on {int(params['train_bars']):,} bars with {params.get('train_anomalies', '?')} labelled anomalies."
+        text += (f" Trained on {int(params['train_bars']):,} bars with {params.get('train_anomalies', '?')} "
+                 "labelled anomalies.")
     return text + f" Details: {q.settings.mlflow_tracking_uri}/#/models/{name}"

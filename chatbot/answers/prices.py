@@ -5,17 +5,8 @@ from chatbot.answers import Question, entities, lake, words
 from lakewatch.sql import queries
 
 
-def _symbol(q: Question) -> tuple[str | None, str | None]:
-    """(symbol, None), or (None, the answer to give when the message names no known symbol)."""
-    known = lake.known_symbols(q.settings)
-    symbols = entities.symbols_in(q.entities, q.text, known)
-    if symbols.found:
-        return symbols.found[0], None
-    return None, words.unknown_symbol(symbols.unknown[0], known) if symbols.unknown else words.which_symbol(known)
-
-
 def latest(q: Question) -> str:
-    symbol, refusal = _symbol(q)
+    symbol, refusal = entities.the_symbol(q.entities, q.text, lake.known_symbols(q.settings))
     if refusal:
         return refusal
     found = lake.rows(q.settings, "latest_price", queries.latest_price(symbol), ("bars_1m",))
@@ -32,7 +23,7 @@ def latest(q: Question) -> str:
 
 
 def summary(q: Question) -> str:
-    symbol, refusal = _symbol(q)
+    symbol, refusal = entities.the_symbol(q.entities, q.text, lake.known_symbols(q.settings))
     if refusal:
         return refusal
     window = entities.window_of(q.entities, q.now, q.settings.day_timezone, default="last 24 hours")
