@@ -50,16 +50,14 @@ def config(targets: dict[str, str], rule_files: list[str]) -> dict:
     }
 
 
-def embedded_targets(settings: Settings) -> dict[str, str]:
-    targets = {job: f"{settings.host}:{getattr(settings, port)}" for job, (port, _) in JOBS.items()}
+def targets(settings: Settings) -> dict[str, str]:
+    """Each job's host:port, found as services find each other (settings.peer_url): at `host`
+    on one machine, at the service's name, which is its job name, in compose."""
+    found = {job: f"{job if settings.peers_by_name else settings.host}:{getattr(settings, port)}"
+             for job, (port, _) in JOBS.items()}
     if settings.mlflow_url:  # an external tracking server is not ours to watch
-        targets.pop("mlflow")
-    return targets
-
-
-def compose_targets(settings: Settings) -> dict[str, str]:
-    """In compose every service is reached at its service name, which is its job name."""
-    return {job: f"{job}:{getattr(settings, port)}" for job, (port, _) in JOBS.items()}
+        found.pop("mlflow")
+    return found
 
 
 COMPOSE_CONFIG = MONITORING / "prometheus-compose.yml"
@@ -70,12 +68,16 @@ def prometheus_dir(settings: Settings) -> Path:
     return settings.state_dir / "prometheus"
 
 
+def config_path(settings: Settings) -> Path:
+    return prometheus_dir(settings) / "prometheus.yml"
+
+
 def write_config(settings: Settings) -> Path:
-    path = prometheus_dir(settings) / "prometheus.yml"
+    path = config_path(settings)
     path.parent.mkdir(parents=True, exist_ok=True)
     rules = [str(p) for p in sorted(RULES.glob("*.yml"))]
     # JSON is YAML too: written by monitoring/prometheus.py on every start (edit that, not this).
-    path.write_text(json.dumps(config(embedded_targets(settings), rules), indent=1))
+    path.write_text(json.dumps(config(targets(settings), rules), indent=1))
     return path
 
 
@@ -90,7 +92,7 @@ def command(settings: Settings) -> list[str]:
     """Debian's prometheus binary with the generated config, a week of data, the console page."""
     binary = shutil.which("prometheus") or "prometheus"
     libraries = next((p for p in CONSOLE_LIBRARIES if (p / "prom.lib").exists()), CONSOLE_LIBRARIES[0])
-    return [binary, f"--config.file={prometheus_dir(settings) / 'prometheus.yml'}",
+    return [binary, f"--config.file={config_path(settings)}",
             f"--storage.tsdb.path={prometheus_dir(settings) / 'data'}", "--storage.tsdb.retention.time=7d",
             "--storage.tsdb.retention.size=1GB", f"--web.listen-address={settings.host}:{settings.prometheus_port}",
             f"--web.console.templates={CONSOLES}", f"--web.console.libraries={libraries}",
@@ -101,13 +103,17 @@ def console_url(settings: Settings) -> str:
     return settings.url(settings.prometheus_port, "/consoles/lakewatch.html")
 
 
-def main() -> None:
-    """Writes monitoring/prometheus-compose.yml (compose mounts it); a test keeps it current."""
+def compose_settings() -> Settings:
+    """The settings compose's images run with, as far as Prometheus cares: services by name."""
     from lakewatch import settings as settings_module
 
+    return settings_module.load({"LAKEWATCH_PEERS_BY_NAME": "true"})
+
+
+def main() -> None:
+    """Writes monitoring/prometheus-compose.yml (compose mounts it); a test keeps it current."""
     COMPOSE_CONFIG.write_text("# Written by `python -m monitoring.prometheus`; edit monitoring/prometheus.py.\n"
-                              + json.dumps(config(compose_targets(settings_module.load({})), [COMPOSE_RULES]),
-                                           indent=1) + "\n")
+                              + json.dumps(config(targets(compose_settings()), [COMPOSE_RULES]), indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -75,12 +75,11 @@ def test_every_mounted_file_or_folder_exists():
 def test_prometheus_in_compose_scrapes_every_service_by_name_with_the_repo_rules():
     import json
 
-    from lakewatch import settings as settings_module
     from monitoring import prometheus
 
     text = prometheus.COMPOSE_CONFIG.read_text()
     config = json.loads(text.split("\n", 1)[1])
-    assert config == prometheus.config(prometheus.compose_targets(settings_module.load({})), [prometheus.COMPOSE_RULES])
+    assert config == prometheus.config(prometheus.targets(prometheus.compose_settings()), [prometheus.COMPOSE_RULES])
     assert set(prometheus.JOBS) <= set(SPEC["services"])  # a job's target host is its service name
     assert "./monitoring/rules:/etc/prometheus/rules:ro" in SPEC["services"]["prometheus"]["volumes"]
 
