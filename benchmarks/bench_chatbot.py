@@ -38,10 +38,9 @@ from bench_superset import add_news_and_fundamentals, recommit_last_minutes  # n
 from lakewatch import stack, tables  # noqa: E402
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.maintenance import maintain  # noqa: E402
-from tests.known_lake import register_champion  # noqa: E402
-from tests.processes import private_settings, start_mlflow, stop_process  # noqa: E402
+from tests.known_lake import BOT, bot_running  # noqa: E402
+from tests.processes import private_settings  # noqa: E402
 
-BOT = ("actions", "rasa", "chat")
 # (kind, question): the kinds are how the figures are broken down.
 QUESTIONS = [
     ("anomaly count", "how many anomalies in crypto today?"),
@@ -141,10 +140,7 @@ def main() -> int:
     print(f"lake: {DeltaTable(str(lake / 'trades')).count():,} trades, {DeltaTable(str(lake / 'bars_1m')).count():,} "
           f"bars, {DeltaTable(str(lake / 'anomalies')).count():,} anomalies, "
           f"{DeltaTable(str(lake / 'news')).count():,} headlines ({lake})")
-    tracking = start_mlflow(settings)
-    try:
-        register_champion(settings)
-        stack.up(settings, only=BOT)
+    with bot_running(settings):
         base = settings.url(settings.chat_port)
         worst = []
         for users in (1, 4):
@@ -158,10 +154,6 @@ def main() -> int:
         print(f"goal: answer p95 at most 300 ms (one user at a time): {'met' if single <= 300 else 'NOT met'} "
               f"({worst[0]:.0f} ms right after maintenance, {worst[2]:.0f} ms 10 minutes after; four users at a "
               f"time: {worst[1]:.0f} / {worst[3]:.0f} ms)")
-    finally:
-        for name in reversed(BOT):
-            stack.stop(settings, name)
-        stop_process(tracking)
     return 0
 
 

@@ -1,7 +1,8 @@
 """Rows with known values written straight into Delta tables, and a champion with known metrics in
-the MLflow registry, so answers can be checked exactly."""
+the MLflow registry, so answers can be checked exactly; and the bot running over them."""
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import datetime, timedelta
 
@@ -67,3 +68,24 @@ def register_champion(settings) -> str:
         version = training.register(settings, ensemble.model_params({"*": {f: 1.0 for f in FEATURES}}, 3.0), example)
     mlflow.MlflowClient().set_registered_model_alias(settings.model_name, "champion", version)
     return version
+
+
+BOT = ("actions", "rasa", "chat")
+
+
+@contextlib.contextmanager
+def bot_running(settings):
+    """MLflow with register_champion's version and the bot's three services as `make up` starts
+    them, on settings' ports; yields the champion's version; stops all of them by PID."""
+    from lakewatch import stack
+    from tests.processes import start_mlflow, stop_process
+
+    tracking = start_mlflow(settings)
+    try:
+        version = register_champion(settings)
+        stack.up(settings, only=BOT)
+        yield version
+    finally:
+        for name in reversed(BOT):
+            stack.stop(settings, name)
+        stop_process(tracking)

@@ -23,18 +23,17 @@ import yaml
 from chatbot.answers import Question, anomalies, news, prices
 from chatbot.answers.entities import parse_period
 from chatbot.training import RASA_ENV, model_path
-from lakewatch import stack, tables
+from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import periods
 from tests.browser import chromium_page
-from tests.known_lake import anomaly, bar, register_champion, write
-from tests.processes import private_settings, start_mlflow, stop_process
+from tests.known_lake import BOT, anomaly, bar, bot_running, write
+from tests.processes import private_settings
 
 pytestmark = pytest.mark.integration
 
 CHATBOT = REPO_ROOT / "chatbot"
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "chatbot"
-BOT = ("actions", "rasa", "chat")
 CRAFTED = "AAPL'; DROP TABLE market.anomalies; --"
 BTC, ETH, EUR = "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "OANDA:EUR_USD"
 
@@ -91,15 +90,8 @@ def bot(tmp_path_factory):
         write(settings.lake_dir, tables.ANOMALIES, ANOMALIES)
         write(settings.lake_dir, tables.BARS_1M, BARS)
         write(settings.lake_dir, tables.NEWS, NEWS)
-        tracking = start_mlflow(settings)
-        try:
-            version = register_champion(settings)
-            stack.up(settings, only=BOT)
+        with bot_running(settings) as version:
             yield settings, version
-        finally:
-            for name in reversed(BOT):
-                stack.stop(settings, name)
-            stop_process(tracking)
 
 
 def ask(settings, message: str, sender: str = "tester") -> str:
