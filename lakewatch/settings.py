@@ -93,6 +93,9 @@ class Settings:
     vacuum_retention_hours: float = 24.0
     spark_driver_memory: str = "2g"
     spark_master: str = "local[2]"  # compose's cluster profile: spark://spark-master:7077
+    # Where executors reach the driver (default: host). In compose, host is 0.0.0.0, a bind
+    # address only: executors on spark-worker need the stream service's name instead.
+    spark_driver_host: str = ""
 
     # SQL surface (lakewatch/sql/): DuckDB over the lake on the embedded profile, Trino when distributed.
     day_timezone: str = "UTC"  # the zone of "today": SQL sessions run in it

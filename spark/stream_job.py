@@ -43,20 +43,28 @@ log = logging.getLogger("spark.stream_job")
 QUERY_NAME = "lakewatch-stream"
 
 
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """The stream job's Spark configuration: a pure function, so tests check it without a JVM."""
+    return {
+        "spark.master": settings.spark_master,
+        "spark.driver.memory": settings.spark_driver_memory,
+        # The driver listens on `host`; executors, local or on a worker, connect back to this name.
+        "spark.driver.host": settings.spark_driver_host or settings.host,
+        "spark.driver.bindAddress": settings.host,
+        "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",
+        # A record that overflows an expression must become a reject, not stop the stream forever.
+        "spark.sql.ansi.enabled": "false",
+        "spark.sql.shuffle.partitions": "2",
+        "spark.local.dir": str(settings.state_dir / "spark-tmp"),
+        "spark.sql.streaming.metricsEnabled": "true",
+    }
+
+
 def spark_session(settings: Settings):
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(settings.spark_master).appName(QUERY_NAME)
-             .config("spark.driver.memory", settings.spark_driver_memory)
-             .config("spark.driver.host", settings.host).config("spark.driver.bindAddress", settings.host)
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.session.timeZone", "UTC")
-             # A record that overflows an expression must become a reject, not stop the stream forever.
-             .config("spark.sql.ansi.enabled", "false")
-             .config("spark.sql.shuffle.partitions", "2")
-             .config("spark.local.dir", str(settings.state_dir / "spark-tmp"))
-             .config("spark.sql.streaming.metricsEnabled", "true")
-             .getOrCreate())
+    spark = SparkSession.builder.appName(QUERY_NAME).config(map=spark_conf(settings)).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark
 

@@ -1,4 +1,5 @@
 """Static checks of docker-compose.yml: no Docker engine runs on the build machines."""
+import importlib
 import os
 import re
 import shutil
@@ -7,7 +8,9 @@ import subprocess
 import pytest
 import yaml
 
+from lakewatch import settings
 from lakewatch.settings import REPO_ROOT
+from tests.unit.test_trino_config import properties
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
 SPEC = yaml.safe_load(COMPOSE.read_text())
@@ -104,7 +107,8 @@ def environment(name: str) -> dict[str, str]:
 # embedded default points at 127.0.0.1).
 NEEDS = {
     "ingestion": {"LAKEWATCH_KAFKA_BOOTSTRAP", "FINNHUB_API_KEY", "LAKEWATCH_PROFILE"},
-    "stream": {"LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_PROFILE", "LAKEWATCH_STATE_DIR", "LAKEWATCH_HOST"},
+    "stream": {"LAKEWATCH_KAFKA_BOOTSTRAP", "LAKEWATCH_PROFILE", "LAKEWATCH_STATE_DIR", "LAKEWATCH_HOST",
+               "LAKEWATCH_SPARK_DRIVER_HOST"},
     "trino-init": {"LAKEWATCH_TRINO_HOST", "LAKEWATCH_PROFILE", "LAKEWATCH_STATE_DIR"},
     "superset": {"SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD", "SUPERSET_DATABASE_URI", "LAKEWATCH_TRINO_HOST",
                  "LAKEWATCH_CHATBOT_URL", "LAKEWATCH_PROFILE"},
@@ -132,3 +136,48 @@ def test_the_environment_table_knows_every_variable_the_code_reads():
     # Read by the embedded stack's runner or with a default that is right in compose too.
     elsewhere = {"PYENV_ROOT", "PYTHONPATH", "PYSPARK_PYTHON", "LAKEWATCH_LOG_LEVEL", "SUPERSET_ADMIN_USER"}
     assert read - elsewhere <= set().union(*NEEDS.values())
+
+
+@pytest.fixture
+def stream_job(monkeypatch):
+    """spark/stream_job.py, imported without its PYTHONPATH and Spark variables leaking into this process."""
+    monkeypatch.setattr(os, "environ", os.environ.copy())
+    return importlib.import_module("stream_job")
+
+
+def test_spark_cluster_executors_can_reach_the_driver(stream_job):
+    services = SPEC["services"]
+    # Executors on spark-worker connect to the driver at the stream service's name; it binds to all interfaces.
+    compose = stream_job.spark_conf(settings.load(environment("stream")))
+    assert (compose["spark.driver.host"], compose["spark.driver.bindAddress"]) == ("stream", "0.0.0.0")
+    assert compose["spark.driver.host"] in services
+    # The master and workers run the stream image, whose $SPARK_HOME/jars holds Spark's Kafka source.
+    assert services["spark-master"]["image"] == services["spark-worker"]["image"] == services["stream"]["image"]
+    # The embedded profile is unchanged: local[2] on loopback.
+    embedded = stream_job.spark_conf(settings.load({}))
+    assert (embedded["spark.master"], embedded["spark.driver.host"], embedded["spark.driver.bindAddress"]) == (
+        "local[2]", "127.0.0.1", "127.0.0.1")
+
+
+def test_trino_workers_share_the_coordinators_catalog_and_volumes():
+    coordinator, worker = SPEC["services"]["trino"], SPEC["services"]["trino-worker"]
+    own_config = "./trino/etc-worker/config.properties:/etc/trino/config.properties:ro"
+    assert worker["image"] == coordinator["image"]
+    # The coordinator's config folder (catalog included), lake and file metastore, plus the worker's server config.
+    assert own_config in worker["volumes"]
+    assert [v for v in worker["volumes"] if v != own_config] == coordinator["volumes"]
+    # Scalable with --scale trino-worker=N: no host port, no fixed container name; started once the coordinator is healthy.
+    assert "ports" not in worker and "container_name" not in worker and worker["profiles"]
+    assert worker["depends_on"] == {"trino": {"condition": "service_healthy"}} and worker["healthcheck"]["test"]
+
+    trino = REPO_ROOT / "trino"
+    server = properties(trino / "etc" / "config.properties")
+    worker_server = properties(trino / "etc-worker" / "config.properties")
+    assert server["node-scheduler.include-coordinator"] == "true"  # the coordinator serves alone too
+    assert worker_server["coordinator"] == "false"
+    assert worker_server["discovery.uri"] == f"http://trino:{server['http-server.http.port']}"
+    shared = set(server) - {"coordinator", "discovery.uri", "node-scheduler.include-coordinator"}
+    assert {k: worker_server[k] for k in shared} == {k: server[k] for k in shared}
+    # The image's run-trino sets node.id to the container's hostname unless node.properties matches
+    # grep 'node.id': then every replica would share one id.
+    assert not re.search("node.id", (trino / "etc" / "node.properties").read_text())
