@@ -151,20 +151,43 @@ def plan_ranges(start: dict, end: dict, tasks: int = 8) -> list[tuple[str, int, 
                   topic=topic, partition=partition, start=begin, end=until)
         elif until > begin:
             spans.append((topic, partition, begin, until))
-    total = sum(until - begin for _, _, begin, until in spans)
-    size = min(MAX_TASK_OFFSETS, max(MIN_TASK_OFFSETS, -(-total // tasks)))
+    size = _task_size(sum(until - begin for _, _, begin, until in spans), tasks)
     return [(topic, partition, a, min(a + size, until))
             for topic, partition, begin, until in spans for a in range(begin, until, size)]
 
 
+def plan_tasks(start: dict, end: dict, tasks: int = 8) -> list[list[tuple[str, int, int, int]]]:
+    """plan_ranges' pieces packed into read tasks of at most one piece's size: a live batch of a
+    few thousand records over several partitions becomes one task with one consumer, instead of
+    a task (and a consumer start) per partition on the freshness path."""
+    ranges = plan_ranges(start, end, tasks)
+    size = _task_size(sum(until - begin for _, _, begin, until in ranges), tasks)
+    packed: list[list[tuple[str, int, int, int]]] = []
+    for piece in ranges:
+        if packed and sum(b - a for _, _, a, b in packed[-1]) + piece[3] - piece[2] <= size:
+            packed[-1].append(piece)
+        else:
+            packed.append([piece])
+    return packed
+
+
+def _task_size(total: int, tasks: int) -> int:
+    return min(MAX_TASK_OFFSETS, max(MIN_TASK_OFFSETS, -(-total // tasks)))
+
+
 # ---- the Spark data source ---------------------------------------------------------------
 
-@dataclass
-class KafkaRange(InputPartition):
+@dataclass(frozen=True)
+class KafkaRange:
     topic: str
     partition: int
     start: int
     end: int  # exclusive
+
+
+@dataclass
+class KafkaTask(InputPartition):
+    ranges: tuple[KafkaRange, ...]
 
 
 class LakewatchKafkaSource(DataSource):
@@ -197,6 +220,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.topics = [t.strip() for t in options["subscribe"].split(",") if t.strip()]
         self.max_rows = int(options["maxOffsetsPerTrigger"]) if options.get("maxOffsetsPerTrigger") else None
         self._consumer: Consumer | None = None
+        self._known_cluster: str | None = None
+        self._known: dict[Partition, tuple[int, int]] = {}  # (low, end) last seen on that cluster
         self._target: Snapshot | None = None  # set by Trigger.AvailableNow: never read past it
         self._warned: set[tuple] = set()
 
@@ -231,20 +256,22 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         max_rows = limit.max_rows if isinstance(limit, ReadMaxRows) else None
         return offset_json(snap.cluster, limit_offsets(begin, latest, max_rows), firsts)
 
-    def partitions(self, start: dict, end: dict) -> list[KafkaRange]:
+    def partitions(self, start: dict, end: dict) -> list[KafkaTask]:
         # A batch Spark replays after a restart was planned against the broker of that time.
         # If the broker since came back empty, those offsets now name other records (or none):
         # read nothing, and the next batch starts the new broker from its earliest offsets.
-        current = self._cluster_id()
+        # A batch this reader just planned needs no second look at the broker (a metadata
+        # request on the freshness path); one planned before a restart of the job does.
+        current = self._known_cluster if end.get("_cluster") == self._known_cluster else self._cluster_id()
         if current is not None and end.get("_cluster") != current:
             _warn("batch planned on a broker that is gone (restarted empty?); its records are lost with it, "
                   "reading nothing for it", batch_cluster=end.get("_cluster"), broker_cluster=current)
             return []
-        return [KafkaRange(*r) for r in plan_ranges(start, end)]
+        return [KafkaTask(tuple(KafkaRange(*r) for r in task)) for task in plan_tasks(start, end)]
 
-    def read(self, partition: KafkaRange) -> Iterator[pa.RecordBatch]:
+    def read(self, partition: KafkaTask) -> Iterator[pa.RecordBatch]:
         _ensure_log_output()
-        return read_range(self.bootstrap, partition)
+        return read_ranges(self.bootstrap, partition.ranges)
 
     def commit(self, end: dict) -> None:
         pass  # Spark's checkpoint holds the offsets; nothing is committed to Kafka
@@ -270,14 +297,37 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return self._consumer
 
     def _snapshot(self) -> Snapshot:
-        """Cluster id, earliest and real end offset of every partition of the subscribed topics."""
+        """Cluster id, earliest and real end offset of every partition of the subscribed topics.
+
+        tansu's in-memory log answers ListOffsets and Fetch in time that grows with the number
+        of record batches it holds, so the partitions seen before are probed from their last
+        known end with one fetch, and only new ones are asked for their offsets."""
         consumer = self._driver_consumer()
         metadata = consumer.list_topics(timeout=PROBE_SECONDS)
-        tps = [TopicPartition(t, p) for t in self.topics if t in metadata.topics and metadata.topics[t].error is None
+        cluster = metadata.cluster_id or ""
+        if cluster != self._known_cluster:
+            self._known_cluster, self._known = cluster, {}
+        tps = [(t, p) for t in self.topics if t in metadata.topics and metadata.topics[t].error is None
                for p in sorted(metadata.topics[t].partitions)]
-        reported = {(tp.topic, tp.partition): consumer.get_watermark_offsets(tp, timeout=PROBE_SECONDS) for tp in tps}
-        lows = {tp: low for tp, (low, _) in reported.items()}
-        return Snapshot(metadata.cluster_id or "", lows, self._fetch_ends(reported))
+        try:
+            return Snapshot(cluster, *self._offsets(tps))
+        except KafkaException:
+            if not self._known:
+                raise
+            self._known = {}  # a known end the broker no longer has (topic recreated?): ask afresh
+            return Snapshot(cluster, *self._offsets(tps))
+
+    def _offsets(self, tps: list[Partition]) -> tuple[dict[Partition, int], dict[Partition, int]]:
+        """(lows, ends) of `tps`; remembers both for the next call."""
+        consumer = self._consumer
+        probes = {}
+        for tp in tps:
+            if tp not in self._known:
+                self._known[tp] = consumer.get_watermark_offsets(TopicPartition(*tp), timeout=PROBE_SECONDS)
+            probes[tp] = self._known[tp]
+        ends = self._fetch_ends(probes)
+        self._known.update({tp: (probes[tp][0], ends[tp]) for tp in tps})
+        return {tp: probes[tp][0] for tp in tps}, ends
 
     def _fetch_ends(self, reported: dict[Partition, tuple[int, int]]) -> dict[Partition, int]:
         """The high watermark of a Fetch response for each partition (tansu: ListOffsets is low)."""
@@ -306,41 +356,70 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             _warn(msg, **fields)
 
 
-# ---- reading one range (in Spark's Python workers) ----------------------------------------
+# ---- reading ranges (in Spark's Python workers) -------------------------------------------
 
-def read_range(bootstrap: str, part: KafkaRange) -> Iterator[pa.RecordBatch]:
-    """Arrow batches of exactly the records at offsets [part.start, part.end)."""
-    count = part.end - part.start
-    # Big fetches for speed, but sized to the range: librdkafka prefetches up to these limits,
-    # and whatever it fetches past the range end is work for the broker thrown away.
+def read_ranges(bootstrap: str, ranges: tuple[KafkaRange, ...]) -> Iterator[pa.RecordBatch]:
+    """Arrow batches of exactly the records at offsets [start, end) of each range, with one
+    consumer for all of them (ranges are of different partitions)."""
+    count = sum(r.end - r.start for r in ranges)
+    # Big fetches for speed, but sized to the ranges: librdkafka prefetches up to these limits,
+    # and whatever it fetches past a range's end is work for the broker thrown away.
     fetch_bytes = min(32 << 20, max(1 << 20, count * FETCH_BYTES_PER_RECORD))
     consumer = Consumer(_consumer_config(bootstrap, **{
         "fetch.max.bytes": fetch_bytes, "max.partition.fetch.bytes": fetch_bytes,
         "receive.message.max.bytes": fetch_bytes + (1 << 20),
         "queued.min.messages": count, "queued.max.messages.kbytes": 2 * fetch_bytes >> 10}))
+    open_ranges = {(r.topic, r.partition): r for r in ranges}
+    position = {tp: r.start for tp, r in open_ranges.items()}
     try:
-        consumer.assign([TopicPartition(part.topic, part.partition, part.start)])
-        position, last_progress = part.start, time.monotonic()
-        while position < part.end:
-            # consume() waits for all it asks for or the timeout: never ask for more than the range holds.
-            msgs = consumer.consume(min(CONSUME_BATCH, part.end - position), timeout=POLL_SECONDS)
-            batch = _record_batch(part, msgs, position)
-            if batch.num_rows:
-                position = batch.column(2)[-1].as_py() + 1
-                last_progress = time.monotonic()
-                yield batch
-            elif time.monotonic() - last_progress > STALL_SECONDS:
-                raise TimeoutError(f"{part.topic}/{part.partition}: offsets [{position}, {part.end}) not readable, "
-                                   f"nothing came for {STALL_SECONDS:.0f} s (broker down, emptied or restarted?)")
+        consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
+        last_progress = time.monotonic()
+        while open_ranges:
+            left = sum(r.end - position[tp] for tp, r in open_ranges.items())
+            # consume() waits for all it asks for or the timeout: never ask for more than the ranges hold.
+            msgs = consumer.consume(min(CONSUME_BATCH, left), timeout=POLL_SECONDS)
+            if any(m.error() is not None for m in msgs):
+                msgs = _without_transient_errors(msgs, open_ranges, position)
+            if len(ranges) == 1:  # a backlog's tasks: no per-message sorting
+                by_partition = {(ranges[0].topic, ranges[0].partition): msgs}
+            else:
+                by_partition = {}
+                for m in msgs:
+                    by_partition.setdefault((m.topic(), m.partition()), []).append(m)
+            for tp, part_msgs in by_partition.items():
+                if tp not in open_ranges:
+                    continue  # prefetched past a finished range
+                batch = _record_batch(open_ranges[tp], part_msgs, position[tp])
+                if batch.num_rows:
+                    position[tp] = batch.column(2)[-1].as_py() + 1
+                    last_progress = time.monotonic()
+                    if position[tp] >= open_ranges[tp].end:
+                        consumer.pause([TopicPartition(*tp)])  # stop fetching what would be thrown away
+                        del open_ranges[tp]
+                    yield batch
+            if open_ranges and time.monotonic() - last_progress > STALL_SECONDS:
+                r = min(open_ranges.values(), key=lambda r: (r.topic, r.partition))
+                raise TimeoutError(f"{r.topic}/{r.partition}: offsets [{position[r.topic, r.partition]}, {r.end}) not "
+                                   f"readable, nothing came for {STALL_SECONDS:.0f} s (broker down, emptied or restarted?)")
     finally:
         consumer.close()
 
 
+def _without_transient_errors(msgs: list, open_ranges: dict[Partition, KafkaRange], position: dict[Partition, int]) -> list:
+    """librdkafka reports a lost connection as an event and reconnects by itself: only the stall
+    timeout gives up on those. A missing offset or topic will not heal: fail the task now."""
+    for m in msgs:
+        err = m.error()
+        if err is not None and err.code() not in TRANSIENT_ERRORS:
+            r = open_ranges.get((m.topic(), m.partition()))
+            where = f"{r.topic}/{r.partition}: cannot read offsets [{position[m.topic(), m.partition()]}, {r.end})" \
+                if r else f"cannot read {sorted(open_ranges)}"
+            raise RuntimeError(f"{where}: {err.str()} (broker emptied or restarted?)")
+    return [m for m in msgs if m.error() is None]
+
+
 def _record_batch(part: KafkaRange, msgs: list, position: int) -> pa.RecordBatch:
-    errors = [m.error() for m in msgs if m.error() is not None]
-    if errors:
-        _raise_unless_transient(errors, f"{part.topic}/{part.partition}: cannot read offsets [{position}, {part.end})")
-        msgs = [m for m in msgs if m.error() is None]
+    """The records of one partition's messages from `position` to the range's end."""
     offsets = [m.offset() for m in msgs]
     # A fetch returns whole broker batches: drop what is before `position` or past the range.
     lo, hi = bisect.bisect_left(offsets, position), bisect.bisect_left(offsets, part.end)
@@ -363,14 +442,6 @@ def _utf8(raw: list[bytes | None]) -> pa.Array:
         return pa.array(raw, pa.binary()).cast(pa.string())
     except pa.ArrowInvalid:
         return pa.array([b.decode("utf-8", errors="replace") if b is not None else None for b in raw], pa.string())
-
-
-def _raise_unless_transient(errors: list[KafkaError], context: str) -> None:
-    """librdkafka reports a lost connection as an event and reconnects by itself: only the stall
-    timeout gives up on those. A missing offset or topic will not heal: fail the task now."""
-    for err in errors:
-        if err.code() not in TRANSIENT_ERRORS:
-            raise RuntimeError(f"{context}: {err.str()} (broker emptied or restarted?)")
 
 
 def _consumer_config(bootstrap: str, **overrides) -> dict:

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lakewatch import tables
 from lakewatch.settings import ASSET_CLASSES, Settings
@@ -172,6 +173,7 @@ class Parser:
                                  FROM batch WHERE topic NOT IN ({known})"""
         self.con = duckdb.connect(config={"threads": 2})
         self.con.execute("SET TimeZone = 'UTC'")
+        self._empty: dict[str, pa.Table] = {}
 
     def _arrow(self, sql: str) -> pa.Table:
         result = self.con.execute(sql).arrow()
@@ -179,19 +181,33 @@ class Parser:
 
     def parse(self, batch: pa.Table) -> ParsedBatch:
         """`batch` has kafka_source.KAFKA_SCHEMA's columns."""
+        present = set(pc.unique(batch["topic"]).to_pylist())
+        # A live batch usually holds trades only: querying the other topics would cost a few
+        # planning milliseconds each on the freshness path, for empty answers.
+        results = {spec.topic: self._parsed(spec.topic, batch if spec.topic in present else batch.slice(0, 0))
+                   for spec in self.specs}
+        rows, rejects = {}, []
+        for spec in self.specs:
+            result = results[spec.topic]
+            rows[spec.table.name] = result.filter(result["reason"].is_null()).select(list(spec.columns))
+            rejects.append(_rejects(result.filter(result["reason"].is_valid()), spec.topic))
+        if present - set(self.queries):
+            rejects.append(_rejects(self._run(self.unknown_query, batch), None))
+        return ParsedBatch(rows, pa.concat_tables(rejects))
+
+    def _parsed(self, topic: str, batch: pa.Table) -> pa.Table:
+        if len(batch) == 0:
+            if topic not in self._empty:  # an empty answer has the query's types: compute it once
+                self._empty[topic] = self._run(self.queries[topic], batch)
+            return self._empty[topic]
+        return self._run(self.queries[topic], batch)
+
+    def _run(self, sql: str, batch: pa.Table) -> pa.Table:
         self.con.register("batch", batch)
         try:
-            rows, rejects = {}, []
-            for spec in self.specs:
-                result = self._arrow(self.queries[spec.topic])
-                valid = result.filter(result["reason"].is_null())
-                rows[spec.table.name] = valid.select(list(spec.columns))
-                rejects.append(_rejects(result.filter(result["reason"].is_valid()), spec.topic))
-            unknown = self._arrow(self.unknown_query)
-            rejects.append(_rejects(unknown, None))
+            return self._arrow(sql)
         finally:
             self.con.unregister("batch")
-        return ParsedBatch(rows, pa.concat_tables(rejects))
 
 
 def _rejects(result: pa.Table, topic: str | None) -> pa.Table:

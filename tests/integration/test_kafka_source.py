@@ -22,7 +22,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from ingestion.producer import producer_config
 from ingestion.topics import ensure_topics
 import kafka_source
-from kafka_source import KAFKA_SCHEMA, limit_offsets, offset_json, plan_ranges, read_kafka
+from kafka_source import KAFKA_SCHEMA, limit_offsets, offset_json, plan_ranges, plan_tasks, read_kafka
 from tests.processes import start_tansu, stop_process
 
 pytestmark = pytest.mark.integration
@@ -176,8 +176,8 @@ def test_a_batch_replayed_after_the_broker_came_back_empty_reads_nothing(start_b
     reader = kafka_source.KafkaStreamReader({"kafka.bootstrap.servers": lw_settings.bootstrap_servers,
                                              "subscribe": trades})
     try:
-        ranges = reader.partitions(planned_start, planned_end)  # same broker: the replay reads its ranges
-        assert sorted(r.partition for r in ranges) == [0, 1, 2]
+        tasks = reader.partitions(planned_start, planned_end)  # same broker: the replay reads its ranges
+        assert sorted(r.partition for task in tasks for r in task.ranges) == [0, 1, 2]
         stop_process(proc)
         start_broker()
         produce(lw_settings, trades, 1000, 300)  # the new broker's offsets overlap the old range
@@ -188,12 +188,35 @@ def test_a_batch_replayed_after_the_broker_came_back_empty_reads_nothing(start_b
         reader.stop()
 
 
+def test_offsets_are_probed_from_the_last_known_end_and_afresh_when_a_topic_was_recreated(start_broker, lw_settings):
+    start_broker()
+    news = lw_settings.topics.news
+    produce(lw_settings, news, 0, 40)
+    reader = kafka_source.KafkaStreamReader({"kafka.bootstrap.servers": lw_settings.bootstrap_servers,
+                                             "subscribe": news})
+    try:
+        assert sum(reader._snapshot().ends.values()) == 40
+        produce(lw_settings, news, 40, 25)
+        assert sum(reader._snapshot().ends.values()) == 65  # from the remembered ends, one fetch each
+
+        admin = AdminClient({"bootstrap.servers": lw_settings.bootstrap_servers})
+        admin.delete_topics([news])[news].result()
+        wait_until_gone = time.monotonic() + 10
+        while news in admin.list_topics(timeout=5).topics and time.monotonic() < wait_until_gone:
+            time.sleep(0.1)
+        ensure_topics(lw_settings)
+        produce(lw_settings, news, 0, 5)  # the remembered ends are past the new topic's
+        assert sum(reader._snapshot().ends.values()) == 5
+    finally:
+        reader.stop()
+
+
 def test_a_range_the_broker_no_longer_has_fails_clearly_instead_of_hanging(start_broker, lw_settings, monkeypatch):
     start_broker()
     produce(lw_settings, lw_settings.topics.news, 0, 10)
     monkeypatch.setattr(kafka_source, "STALL_SECONDS", 1.0)
     with pytest.raises(TimeoutError, match=r"market.news/0: offsets \[10, 50\) not readable"):
-        list(kafka_source.read_range(lw_settings.bootstrap_servers, kafka_source.KafkaRange(lw_settings.topics.news, 0, 5, 50)))
+        list(kafka_source.read_ranges(lw_settings.bootstrap_servers, (kafka_source.KafkaRange(lw_settings.topics.news, 0, 5, 50),)))
 
 
 # ---- offset planning and the distributed profile, without a broker ------------------------
@@ -238,6 +261,18 @@ def test_planning_reads_a_new_cluster_from_its_low_offsets_and_skips_ranges_that
 
     big = plan_ranges(offset_json("c", {("t", 0): 0}), offset_json("c", {("t", 0): 1_000_000}))
     assert [(a, b) for _, _, a, b in big] == [(a, min(a + 125_000, 1_000_000)) for a in range(0, 1_000_000, 125_000)]
+
+
+def test_a_small_batch_is_one_read_task_and_a_backlog_spreads_over_tasks_of_bounded_size():
+    start = offset_json("c", {("t", 0): 0, ("t", 1): 100, ("u", 0): 0})
+    live = plan_tasks(start, offset_json("c", {("t", 0): 3_000, ("t", 1): 3_400, ("u", 0): 5}))
+    assert live == [[("t", 0, 0, 3_000), ("t", 1, 100, 3_400), ("u", 0, 0, 5)]]
+
+    backlog = plan_tasks(start, offset_json("c", {("t", 0): 300_000, ("t", 1): 100_100, ("u", 0): 10}))
+    size = max(b - a for task in backlog for _, _, a, b in task)
+    assert len(backlog) >= 8 and all(sum(b - a for _, _, a, b in task) <= size for task in backlog)
+    pieces = sorted(r for task in backlog for r in task)
+    assert pieces == sorted(plan_ranges(start, offset_json("c", {("t", 0): 300_000, ("t", 1): 100_100, ("u", 0): 10})))
 
 
 def test_distributed_profile_reads_spark_kafka_source_into_the_same_schema(spark, lw_settings):
