@@ -13,6 +13,7 @@ With Finnhub as the source there are no labels to train on: the model comes from
 """
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import time
 
 from deltalake import DeltaTable
 
+from ingestion.simulator import MINUTE_MS, market_open
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from model.registry import champion_version
@@ -56,12 +58,36 @@ def train_when_ready(settings) -> subprocess.Popen | None:
     marker = _marker(settings)
     if not marker.exists() or champion_version(settings) is not None:
         return None
-    end_us = json.loads(marker.read_text())["end_ms"] * 1000
+    end_ms = json.loads(marker.read_text())["end_ms"]
     watermarks = tables.bar_watermarks(DeltaTable(str(tables.BARS_1M.path(settings.lake_dir))),
                                        settings.bar_watermark_seconds)
-    if not watermarks or min(watermarks.values()) < end_us - 120_000_000:
+    if not history_in_bars(settings, watermarks, end_ms):
         return None  # the stream job is still working through the history
     marker.unlink()
     log = open(settings.log_dir / "train.log", "ab")
     return subprocess.Popen([sys.executable, "-m", "model.train"], stdout=log, stderr=subprocess.STDOUT,
                             cwd=REPO_ROOT)
+
+
+def history_in_bars(settings, watermarks: dict[str, int], end_ms: int) -> bool:
+    """Whether every symbol's bars reached the end of its backfilled history. A market that was
+    closed when the backfill ended (stocks at night, forex at weekends) traded last at its
+    close, and its watermark stays there until it opens again: wait for that, not for end_ms."""
+    for asset_class, symbols in (("stocks", settings.stocks), ("forex", settings.forex), ("crypto", settings.crypto)):
+        last_open = _last_open_minute(asset_class, end_ms, settings.bootstrap_hours, settings.sim_market_hours)
+        if last_open is None:
+            continue  # closed for the whole backfill: it has no history to wait for
+        if any(watermarks.get(symbol, -1) < (last_open - 120_000) * 1000 for symbol in symbols):
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=16)
+def _last_open_minute(asset_class: str, end_ms: int, hours: float, market_hours: str) -> int | None:
+    """Start (epoch ms) of the last minute up to end_ms in which the simulator let it trade."""
+    minute = end_ms - end_ms % MINUTE_MS
+    while minute > end_ms - hours * 3_600_000:
+        if market_open(asset_class, minute, market_hours):
+            return minute
+        minute -= MINUTE_MS
+    return None

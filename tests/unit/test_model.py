@@ -115,3 +115,28 @@ def test_pyfunc_scores_with_class_scales_and_names_the_top_features():
 def test_pyfunc_rejects_a_malformed_row_with_the_reason(bad, reason):
     with pytest.raises(MlflowException, match=reason):
         pyfunc.Scorer(PARAMS).predict(pd.DataFrame([bad]))
+
+
+def test_first_training_waits_for_each_market_until_its_last_open_minute_not_for_the_weekend():
+    from datetime import datetime, timezone
+
+    from lakewatch.settings import load
+    from model.bootstrap import history_in_bars
+
+    def us(text: str) -> int:
+        return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1e6)
+
+    settings = load({"LAKEWATCH_BOOTSTRAP_HOURS": "48"})
+    saturday_end_ms = us("2026-11-21T19:00:00") // 1000  # stocks closed Friday 21:00 UTC, forex 22:00
+    caught_up = {**{s: us("2026-11-20T20:59:40") for s in settings.stocks},
+                 **{s: us("2026-11-20T21:59:40") for s in settings.forex},
+                 **{s: us("2026-11-21T18:59:40") for s in settings.crypto}}
+    assert history_in_bars(settings, caught_up, saturday_end_ms)
+    behind = {**caught_up, settings.crypto[0]: us("2026-11-21T18:50:00")}
+    assert not history_in_bars(settings, behind, saturday_end_ms)
+    assert not history_in_bars(settings, {s: t for s, t in caught_up.items() if s != settings.stocks[0]}, saturday_end_ms)
+    assert not history_in_bars(settings, {**caught_up, settings.forex[0]: us("2026-11-20T12:00:00")}, saturday_end_ms)
+    # With every market open all the time (tests, demos), every symbol must reach the end.
+    always = load({"LAKEWATCH_BOOTSTRAP_HOURS": "48", "LAKEWATCH_SIM_MARKET_HOURS": "always"})
+    assert not history_in_bars(always, caught_up, saturday_end_ms)
+    assert history_in_bars(always, {s: us("2026-11-21T18:59:40") for s in always.symbols}, saturday_end_ms)
