@@ -83,3 +83,14 @@ def test_every_record_lands_once_in_its_table_or_in_rejects():
     assert json.loads(parsed.rows["fundamentals"]["data"][0].as_py()) == {"beta": 1.2}
     assert parsed.rows["news"]["related"][0].as_py() == ["AAPL"]
     assert sorted(parsed.rejects["reason"].to_pylist()) == ["not a JSON object", "unknown topic: market.other"]
+
+
+def test_trade_time_limits_are_inclusive_to_the_millisecond_and_the_date_is_utc():
+    limit_ms = 366 * 86_400_000
+    assert reason_of("market.trades", {**TRADE, "trade_ts": NOW_MS + 300_000}) is None
+    assert reason_of("market.trades", {**TRADE, "trade_ts": NOW_MS + 300_001}) is not None
+    assert reason_of("market.trades", {**TRADE, "trade_ts": NOW_MS - limit_ms}) is None
+    assert reason_of("market.trades", {**TRADE, "trade_ts": NOW_MS - limit_ms - 1}) is not None
+    last_ms_of_day = NOW_MS - NOW_MS % 86_400_000 - 1  # 23:59:59.999 UTC the day before
+    row = PARSER.parse(batch(("market.trades", json.dumps({**TRADE, "trade_ts": last_ms_of_day})))).rows["trades"]
+    assert row["trade_date"][0].as_py() == datetime.fromtimestamp(last_ms_of_day / 1000, timezone.utc).date()
