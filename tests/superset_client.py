@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 import uuid
 from urllib.parse import parse_qs, urlparse
 
@@ -90,8 +91,11 @@ def _log_in(page, base_url: str, username: str, password: str, attempts: int = 3
     raise RuntimeError(f"could not log in to Superset as {username!r} in {attempts} attempts; the page is {page.url}")
 
 
-def open_dashboard(page, base_url: str, slug: str) -> list:
-    """Open a dashboard and wait until every chart has its data; returns the chart-data responses."""
+def open_dashboard(page, base_url: str, slug: str, charts: int = 1, timeout: float = 120) -> list:
+    """Open a dashboard and wait until `charts` charts have their data and the network is idle;
+    returns the chart-data responses. Network idle alone is not enough: on a busy machine the
+    page can sit for half a second running Superset's JavaScript before any chart asks for data
+    (CI saw a dashboard "idle" with no chart requested yet)."""
     responses = []
 
     def keep(response):
@@ -101,7 +105,10 @@ def open_dashboard(page, base_url: str, slug: str) -> list:
     page.on("response", keep)
     try:
         page.goto(f"{base_url}/superset/dashboard/{slug}/")
-        page.wait_for_load_state("networkidle", timeout=120_000)
+        deadline = time.monotonic() + timeout
+        while len({chart_of(r.url) for r in responses} - {None}) < charts and time.monotonic() < deadline:
+            page.wait_for_timeout(200)
+        page.wait_for_load_state("networkidle", timeout=timeout * 1000)
     finally:
         page.remove_listener("response", keep)
     return responses

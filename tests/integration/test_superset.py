@@ -136,11 +136,11 @@ def test_a_bad_sql_lab_query_gets_an_error_that_names_the_reason(live):
 def test_each_dashboard_renders_every_chart_without_an_error(live, page, slug):
     settings, api = live
     base = settings.url(settings.superset_port)
-    responses = open_dashboard(page, base, slug)
+    charts = api.get(f"/api/v1/dashboard/{slug}/charts")["result"]
+    responses = open_dashboard(page, base, slug, charts=len(charts))
     assert all(r.status == 200 for r in responses), [(r.status, r.url) for r in responses]
     asked = {chart_of(r.url) for r in responses}
-    charts = api.get(f"/api/v1/dashboard/{slug}/charts")["result"]
-    assert {c["id"] for c in charts} <= asked
+    assert {c["id"] for c in charts} <= asked, f"charts without a data request on {page.url}"
     for chart in charts:  # React may draw a chart a moment after its data arrived
         chart_holder(page, chart["slice_name"]).first.wait_for(state="visible", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / f"{slug}.png"), full_page=True)
