@@ -188,7 +188,7 @@ def test_a_batch_replayed_after_the_broker_came_back_empty_reads_nothing(start_b
         reader.stop()
 
 
-def test_offsets_are_probed_from_the_last_known_end_and_afresh_when_a_topic_was_recreated(start_broker, lw_settings):
+def test_offsets_are_probed_from_the_last_known_end(start_broker, lw_settings):
     start_broker()
     news = lw_settings.topics.news
     produce(lw_settings, news, 0, 40)
@@ -198,15 +198,7 @@ def test_offsets_are_probed_from_the_last_known_end_and_afresh_when_a_topic_was_
         assert sum(reader._snapshot().ends.values()) == 40
         produce(lw_settings, news, 40, 25)
         assert sum(reader._snapshot().ends.values()) == 65  # from the remembered ends, one fetch each
-
-        admin = AdminClient({"bootstrap.servers": lw_settings.bootstrap_servers})
-        admin.delete_topics([news])[news].result()
-        wait_until_gone = time.monotonic() + 10
-        while news in admin.list_topics(timeout=5).topics and time.monotonic() < wait_until_gone:
-            time.sleep(0.1)
-        ensure_topics(lw_settings)
-        produce(lw_settings, news, 0, 5)  # the remembered ends are past the new topic's
-        assert sum(reader._snapshot().ends.values()) == 5
+        assert sum(reader._snapshot().ends.values()) == 65  # nothing new: every partition answers at its end
     finally:
         reader.stop()
 
