@@ -23,7 +23,7 @@ from deltalake import DeltaTable
 
 from ingestion.simulator import MINUTE_MS, market_open
 from lakewatch import tables
-from lakewatch.settings import REPO_ROOT
+from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
 from model.registry import champion_version
 
 
@@ -73,7 +73,8 @@ def history_in_bars(settings, watermarks: dict[str, int], end_ms: int) -> bool:
     """Whether every symbol's bars reached the end of its backfilled history. A market that was
     closed when the backfill ended (stocks at night, forex at weekends) traded last at its
     close, and its watermark stays there until it opens again: wait for that, not for end_ms."""
-    for asset_class, symbols in (("stocks", settings.stocks), ("forex", settings.forex), ("crypto", settings.crypto)):
+    for asset_class in ASSET_CLASSES:
+        symbols = getattr(settings, asset_class)
         last_open = _last_open_minute(asset_class, end_ms, settings.bootstrap_hours, settings.sim_market_hours)
         if last_open is None:
             continue  # closed for the whole backfill: it has no history to wait for

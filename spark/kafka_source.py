@@ -309,10 +309,11 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             self._known_cluster, self._known = cluster, {}
         tps = [(t, p) for t in self.topics if t in metadata.topics and metadata.topics[t].error is None
                for p in sorted(metadata.topics[t].partitions)]
+        remembered = bool(self._known)
         try:
             return Snapshot(cluster, *self._offsets(tps))
         except KafkaException:
-            if not self._known:
+            if not remembered:
                 raise
             self._known = {}  # a known end the broker no longer has (topic recreated?): ask afresh
             return Snapshot(cluster, *self._offsets(tps))

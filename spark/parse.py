@@ -175,7 +175,7 @@ class Parser:
                                  FROM batch WHERE topic NOT IN ({known})"""
         self.con = duckdb.connect(config={"threads": 2})
         self.con.execute("SET TimeZone = 'UTC'")
-        self._empty: dict[str, pa.Table] = {}
+        self._empties: dict[str, pa.Table] = {}
 
     def _arrow(self, sql: str) -> pa.Table:
         result = self.con.execute(sql).arrow()
@@ -186,23 +186,20 @@ class Parser:
         present = set(pc.unique(batch["topic"]).to_pylist())
         # A live batch usually holds trades only: querying the other topics would cost a few
         # planning milliseconds each on the freshness path, for empty answers.
-        results = {spec.topic: self._parsed(spec.topic, batch if spec.topic in present else batch.slice(0, 0))
-                   for spec in self.specs}
         rows, rejects = {}, []
         for spec in self.specs:
-            result = results[spec.topic]
+            result = self._run(self.queries[spec.topic], batch) if spec.topic in present else self._empty(spec.topic, batch)
             rows[spec.table.name] = result.filter(result["reason"].is_null()).select(list(spec.columns))
             rejects.append(_rejects(result.filter(result["reason"].is_valid()), spec.topic))
         if present - set(self.queries):
             rejects.append(_rejects(self._run(self.unknown_query, batch), None))
         return ParsedBatch(rows, pa.concat_tables(rejects))
 
-    def _parsed(self, topic: str, batch: pa.Table) -> pa.Table:
-        if len(batch) == 0:
-            if topic not in self._empty:  # an empty answer has the query's types: compute it once
-                self._empty[topic] = self._run(self.queries[topic], batch)
-            return self._empty[topic]
-        return self._run(self.queries[topic], batch)
+    def _empty(self, topic: str, batch: pa.Table) -> pa.Table:
+        """The topic's answer to no records, with the query's types: computed once."""
+        if topic not in self._empties:
+            self._empties[topic] = self._run(self.queries[topic], batch.slice(0, 0))
+        return self._empties[topic]
 
     def _run(self, sql: str, batch: pa.Table) -> pa.Table:
         self.con.register("batch", batch)
