@@ -108,9 +108,10 @@ class Settings:
     # Anomaly model (model/): MLflow tracking server and registry.
     mlflow_url: str = ""  # default: the embedded server at host:mlflow_port
     model_name: str = "lakewatch-anomaly"
-    # Training picks the threshold with the best recall at this precision on its own data:
-    # above the 0.8 goal, to keep a margin on data it has not seen.
-    model_min_precision: float = 0.85
+    # Training picks the threshold with the best recall at this precision on its own data.
+    # Held-out precision lands lower and varies with the history, so this is well above the
+    # 0.8 goal: at 0.85 the goal failed in some histories (docs/model.md, bench_model_margin.py).
+    model_min_precision: float = 0.92
     serving_reload_seconds: float = 10.0  # how often serving looks up the champion alias
     bootstrap_hours: float = 48.0  # simulated history `make up` backfills to train the first model (0: never)
     bootstrap_rate: float = 20.0  # its trades/s over all symbols

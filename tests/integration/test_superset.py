@@ -213,6 +213,18 @@ def test_superset_serves_health_and_prometheus_metrics(live):
     assert "flask_http_request_duration_seconds" in metrics
 
 
+def test_superset_events_go_to_its_structured_log_not_to_the_metadata_database(live):
+    settings, api = live
+    import json
+
+    chart = next(c for c in api.listing("chart") if c["slice_name"] == "Latest prices")
+    assert api.chart_data(chart["id"])["result"][0]["rowcount"] > 0
+    events = [json.loads(line) for line in (settings.log_dir / "superset.log").read_text().splitlines()
+              if line.startswith("{") and '"superset event"' in line]
+    assert any(e["path"] == f"/api/v1/chart/{chart['id']}/data/" and e["user_id"] for e in events), events[-5:]
+    assert api.get("/api/v1/log/")["count"] == 0
+
+
 def test_the_secret_key_is_generated_per_install_and_never_logged(live):
     settings, _ = live
     key_file = Path(settings.superset_dir / "secret_key")
