@@ -4,11 +4,11 @@ Training picks the threshold with the best recall at precision >= LAKEWATCH_MODE
 on its own (training) part. Held-out precision then lands some points lower and varies with
 the history: a bar set right at the goal fails it every few trainings. This benchmark
 simulates N histories of HOURS (the same seeded simulator and settings as the model's CI test,
-each ending at a different time, so each holds other anomalies), makes the 1-minute bars
-from the simulator's trades directly (what the stream job writes for an in-order backfill,
-without broker and Spark, so a history takes a minute instead of five), splits, fits and
-evaluates exactly as model/train.py does, and prints, per candidate bar, the held-out recall
-and precision of every history and their worst case against the goal.
+each ending at a different time, so each holds other anomalies), makes the 1-minute bars from
+the simulator's trades with the stream job's own aggregation (spark/bars.py: what it writes
+for an in-order backfill, without broker and Spark, so a history takes a minute instead of
+five), splits, fits and evaluates exactly as model/train.py does, and prints, per candidate
+bar, the held-out recall and precision of every history and their worst case against the goal.
 Usage: python benchmarks/bench_model_margin.py [--histories 12] [--bars 0.85 0.9 0.92]
 """
 from __future__ import annotations
@@ -19,31 +19,27 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "spark"))  # spark/ holds scripts, imported by name (pyproject's pythonpath)
 
-import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
+from bars import aggregate  # noqa: E402
 
 from ingestion.simulator import MarketSimulator  # noqa: E402
 from lakewatch import settings as settings_module  # noqa: E402
+from lakewatch import tables  # noqa: E402
 from model import ensemble  # noqa: E402
 from model import train as training  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics  # noqa: E402
 from model.features import build_features  # noqa: E402
 
-BARS_SQL = """
-SELECT symbol, any_value(asset_class) AS asset_class,
-       time_bucket(INTERVAL 1 MINUTE, trade_ts) AS window_start,
-       time_bucket(INTERVAL 1 MINUTE, trade_ts) + INTERVAL 1 MINUTE AS window_end,
-       arg_min(price, trade_ts) AS open, max(price) AS high, min(price) AS low, arg_max(price, trade_ts) AS close,
-       sum(volume) AS volume, count(*) AS trade_count, min(trade_ts) AS first_trade_ts, max(trade_ts) AS last_trade_ts
-FROM trades GROUP BY symbol, window_start
-"""
-
 
 def simulated_history(settings, end_ms: int, hours: float, rate: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(bars, labels) of `hours` of simulated market up to end_ms."""
+    """(bars, labels) of `hours` of simulated market up to end_ms; the bars are made by the
+    stream job's own aggregation (spark/bars.py), the trades' order standing in for offsets."""
     sim = MarketSimulator.from_settings(settings, start_ms=end_ms - int(hours * 3_600_000), rate=rate)
     trades, labels = [], []
     while sim.now_ms < end_ms:
@@ -53,15 +49,11 @@ def simulated_history(settings, end_ms: int, hours: float, rate: float) -> tuple
         labels += batch.labels
         if sim.now_ms == before:
             break
-    frame = pd.DataFrame(trades, columns=["symbol", "price", "volume", "ts"])
-    frame["asset_class"] = frame["symbol"].map(settings.asset_class_of)
-    frame["trade_ts"] = pd.to_datetime(frame["ts"], unit="ms", utc=True)
-    con = duckdb.connect()
-    con.execute("SET TimeZone = 'UTC'")
-    con.register("trades", frame)
-    bars = con.execute(BARS_SQL).df()
-    for column in ("window_start", "window_end", "first_trade_ts", "last_trade_ts"):
-        bars[column] = pd.to_datetime(bars[column], utc=True)
+    symbol, price, volume, ts_ms = zip(*trades)
+    bars = aggregate(pa.table({
+        "symbol": symbol, "asset_class": [settings.asset_class_of(s) for s in symbol], "price": price,
+        "volume": volume, "trade_ts": pa.array(np.array(ts_ms, dtype="int64") * 1000, tables.TS),
+        "kafka_offset": np.arange(len(trades))})).to_pandas()
     labels = pd.DataFrame(labels)
     for column in ("start_ts", "end_ts"):  # epoch ms, as published on market.labels
         labels[column] = pd.to_datetime(labels[column], unit="ms", utc=True)

@@ -76,6 +76,7 @@ def _ask_duckdb_for_reserved_words_once():
 
 if _settings.sql_backend == "duckdb":  # the compose image has no DuckDB: its lake is Trino
     _ask_duckdb_for_reserved_words_once()
+
 _lake_cursor = None
 
 

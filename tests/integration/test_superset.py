@@ -7,6 +7,7 @@ was written by that stack during this test. Screenshots land in var/test-artifac
 """
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
@@ -215,8 +216,6 @@ def test_superset_serves_health_and_prometheus_metrics(live):
 
 def test_superset_events_go_to_its_structured_log_not_to_the_metadata_database(live):
     settings, api = live
-    import json
-
     chart = next(c for c in api.listing("chart") if c["slice_name"] == "Latest prices")
     assert api.chart_data(chart["id"])["result"][0]["rowcount"] > 0
     events = [json.loads(line) for line in (settings.log_dir / "superset.log").read_text().splitlines()
