@@ -113,8 +113,9 @@ CHATBOT = REPO_ROOT / "chatbot"
 
 
 def superset_command(settings: Settings) -> list[str]:
-    """gunicorn with one worker and eight threads: charts of a dashboard load in parallel, and a
-    second worker would double Superset's ~0.5 GB for little gain on two cores."""
+    """gunicorn with one worker and eight threads: charts of a dashboard load in parallel. A second
+    worker gained 0.1-0.2 s per dashboard on two cores (docs/benchmarks.md), and would need
+    Prometheus' multiprocess mode, or each scrape of /metrics would see one worker's counters."""
     return [str(venv_python(settings, "superset").parent / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
             "--timeout", "120", "--graceful-timeout", "10", "-b", f"{settings.host}:{settings.superset_port}",
             "superset.app:create_app()"]

@@ -77,6 +77,39 @@ def _ask_duckdb_for_reserved_words_once():
 if _settings.sql_backend == "duckdb":  # the compose image has no DuckDB: its lake is Trino
     _ask_duckdb_for_reserved_words_once()
 
+
+def _aggregate_post_processing_in_pandas():
+    """Superset hands pandas its post-processing aggregates as functools.partial(np.mean), which
+    pandas cannot recognise, so it calls the function once per group in Python: 270 ms to pivot
+    a day of 5-minute prices for 11 symbols, twice per Market overview load. Given the name
+    ("mean"), pandas aggregates in compiled code in 13 ms with the same result; that is also
+    what pandas does when handed np.mean itself. Only plain numpy reductions are renamed."""
+    import functools
+    import importlib
+
+    import numpy as np
+    from pandas import NamedAgg
+
+    by_name = {np.mean: "mean", np.sum: "sum", np.min: "min", np.max: "max", np.median: "median"}
+    for name in ("pivot", "aggregate"):
+        # By import_module: the package's attributes of these names are the functions, not the modules.
+        module = importlib.import_module(f"superset.utils.pandas_postprocessing.{name}")
+        supersets = module._get_aggregate_funcs
+
+        def named(df, aggregates, supersets=supersets):
+            funcs = supersets(df, aggregates)
+            for metric, agg in funcs.items():
+                func = agg.aggfunc
+                if isinstance(func, functools.partial) and not func.args and not func.keywords \
+                        and func.func in by_name:
+                    funcs[metric] = NamedAgg(column=agg.column, aggfunc=by_name[func.func])
+            return funcs
+
+        module._get_aggregate_funcs = named
+
+
+_aggregate_post_processing_in_pandas()
+
 _lake_cursor = None
 
 

@@ -231,3 +231,46 @@ def test_the_secret_key_is_generated_per_install_and_never_logged(live):
     assert len(key) >= 32 and oct(key_file.stat().st_mode)[-3:] == "600"
     assert key not in (settings.log_dir / "superset.log").read_text()
     assert key not in (REPO_ROOT / "superset" / "superset_config.py").read_text()
+
+
+AGGREGATES_PROBE = """
+import json, sys
+import numpy as np, pandas as pd
+import superset.config  # loads superset_config.py, which renames the reductions
+from superset.utils.pandas_postprocessing import aggregate, pivot
+
+modules = [sys.modules[f"superset.utils.pandas_postprocessing.{m}"] for m in ("pivot", "aggregate")]
+rng = np.random.default_rng(7)
+df = pd.DataFrame({"t": rng.integers(0, 50, 2000), "s": rng.choice(list("abc"), 2000), "v": rng.random(2000)})
+out = {}
+for op in ("mean", "sum", "min", "max", "median"):
+    funcs = {m.__name__.rsplit(".", 1)[1]: str(m._get_aggregate_funcs(df, {"v": {"operator": op}})["v"].aggfunc)
+             for m in modules}
+    numpy_op = getattr(np, op)
+    pivoted = pivot(df, index=["t"], columns=["s"], aggregates={"v": {"operator": op}}, drop_missing_columns=False)
+    by_hand = df.groupby(["t", "s"])["v"].apply(numpy_op).unstack()
+    grouped = aggregate(df, groupby=["t"], aggregates={"v": {"operator": op}}).set_index("t")["v"]
+    out[op] = {"funcs": funcs, "pivot": bool(np.allclose(pivoted.to_numpy(), by_hand.to_numpy(), equal_nan=True)),
+               "aggregate": bool(np.allclose(grouped, df.groupby("t")["v"].apply(numpy_op)))}
+kept = aggregate(df, groupby=["t"], aggregates={"q": {"column": "v", "operator": "percentile", "options": {"q": 90}}})
+out["percentile"] = bool(np.allclose(kept.set_index("t")["q"], df.groupby("t")["v"].apply(np.percentile, q=90)))
+print(json.dumps(out))
+"""
+
+
+def test_chart_aggregates_run_in_pandas_compiled_code_with_numpys_results(live):
+    settings, _ = live
+    import os
+    import subprocess
+
+    from lakewatch.services import SUPERSET_CONFIG, superset_secrets, venv_python
+
+    env = {**os.environ, **superset_secrets(settings), "SUPERSET_CONFIG_PATH": str(SUPERSET_CONFIG)}
+    done = subprocess.run([str(venv_python(settings, "superset")), "-c", AGGREGATES_PROBE], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out.pop("percentile") is True  # reductions with options stay numpy's
+    for op, found in out.items():
+        assert found["funcs"] == {"pivot": op, "aggregate": op}, (op, found)  # pandas' name: its compiled path
+        assert found["pivot"] and found["aggregate"], (op, found)  # per group, what numpy gives
