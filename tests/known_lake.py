@@ -37,6 +37,13 @@ def anomaly(symbol: str, asset_class: str, start: datetime, flagged: bool = True
             "scored_at": start + 2 * MINUTE, "window_date": start.date()}
 
 
+def flagged_in(anomalies: list[dict], window, asset_class: str | None = None, symbol: str | None = None) -> int:
+    """How many of these `anomaly()` rows are flagged inside window (a lakewatch.sql.periods.Window):
+    the expected answer, counted from the rows a test wrote."""
+    return sum(1 for a in anomalies if a["is_anomaly"] and window.start <= a["window_start"] < window.end
+               and asset_class in (None, a["asset_class"]) and symbol in (None, a["symbol"]))
+
+
 def reject(key: str, at: datetime) -> dict:
     return {"topic": "market.trades", "kafka_partition": 0, "kafka_offset": 1, "key": key, "raw_value": "x",
             "reason": "not a JSON object", "kafka_ts": at, "rejected_at": at}

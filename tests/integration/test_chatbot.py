@@ -29,7 +29,7 @@ from lakewatch import tables
 from lakewatch.settings import REPO_ROOT, Settings
 from lakewatch.sql import periods
 from tests.browser import chromium_page
-from tests.known_lake import BOT, anomaly, bar, bot_running, write
+from tests.known_lake import BOT, anomaly, bar, bot_running, flagged_in, write
 from tests.processes import private_settings
 
 pytestmark = pytest.mark.integration
@@ -44,7 +44,7 @@ M = timedelta(minutes=1)
 
 
 def _after_midnight_margin() -> datetime:
-    """Now, at least a minute away from midnight UTC, so the rows' "today" is the tests' today."""
+    """Now, at least two minutes away from midnight UTC, so the rows' "today" is the tests' today."""
     now = datetime.now(timezone.utc)
     to_midnight = (periods.today(now).end - now).total_seconds()
     if to_midnight < 120:
@@ -104,9 +104,7 @@ class Bot:
                 {"id": 3, "symbol": "AAPL", "headline": "Apple news", "published_at": now - 10 * M}]
 
     def flagged_in(self, window: periods.Window, asset_class: str | None = None, symbol: str | None = None) -> int:
-        """The expected count, from the fixture rows themselves."""
-        return sum(1 for a in self.anomalies if a["is_anomaly"] and window.start <= a["window_start"] < window.end
-                   and asset_class in (None, a["asset_class"]) and symbol in (None, a["symbol"]))
+        return flagged_in(self.anomalies, window, asset_class, symbol)
 
     def crypto_today(self, now: datetime) -> str:
         """The answer to "how many anomalies in crypto today?" asked at `now`."""
