@@ -4,6 +4,8 @@ import os
 import re
 import shutil
 import subprocess
+import zipfile
+from pathlib import Path
 
 import pytest
 import yaml
@@ -181,3 +183,14 @@ def test_trino_workers_share_the_coordinators_catalog_and_volumes():
     # The image's run-trino sets node.id to the container's hostname unless node.properties matches
     # grep 'node.id': then every replica would share one id.
     assert not re.search("node.id", (trino / "etc" / "node.properties").read_text())
+
+
+def test_the_checkpoint_file_manager_named_in_the_spark_conf_exists_in_this_spark(stream_job):
+    # Spark 4 moved these classes to another package; a wrong name fails only when a query starts.
+    import pyspark
+
+    conf = stream_job.spark_conf(settings.load({}))
+    jar = next((Path(pyspark.__file__).parent / "jars").glob("spark-sql_*.jar"))
+    class_file = conf["spark.sql.streaming.checkpointFileManagerClass"].replace(".", "/") + ".class"
+    assert class_file in zipfile.ZipFile(jar).namelist()
+    assert conf["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"
