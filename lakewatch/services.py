@@ -97,7 +97,7 @@ def prepare_superset(settings: Settings, say=print) -> dict[str, str]:
     from lakewatch.bootstrap import ensure_venv
 
     ensure_venv("superset")
-    env = {**os.environ, **superset_secrets(settings), "SUPERSET_CONFIG_PATH": str(SUPERSET_CONFIG)}
+    env = superset_env(settings)
     say("  superset   preparing: metadata database, admin, datasets and dashboards ...")
     log_path = settings.log_dir / "superset.log"
     with open(log_path, "ab") as log:
@@ -110,6 +110,11 @@ def prepare_superset(settings: Settings, say=print) -> dict[str, str]:
 
 SUPERSET_CONFIG = REPO_ROOT / "superset" / "superset_config.py"
 CHATBOT = REPO_ROOT / "chatbot"
+
+
+def superset_env(settings: Settings) -> dict[str, str]:
+    """The environment any process of Superset's venv needs: its secrets and lakewatch's config."""
+    return {**os.environ, **superset_secrets(settings), "SUPERSET_CONFIG_PATH": str(SUPERSET_CONFIG)}
 
 
 def superset_command(settings: Settings) -> list[str]:

@@ -260,13 +260,11 @@ print(json.dumps(out))
 
 def test_chart_aggregates_run_in_pandas_compiled_code_with_numpys_results(live):
     settings, _ = live
-    import os
     import subprocess
 
-    from lakewatch.services import SUPERSET_CONFIG, superset_secrets, venv_python
+    from lakewatch.services import superset_env, venv_python
 
-    env = {**os.environ, **superset_secrets(settings), "SUPERSET_CONFIG_PATH": str(SUPERSET_CONFIG)}
-    done = subprocess.run([str(venv_python(settings, "superset")), "-c", AGGREGATES_PROBE], env=env,
+    done = subprocess.run([str(venv_python(settings, "superset")), "-c", AGGREGATES_PROBE], env=superset_env(settings),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])
