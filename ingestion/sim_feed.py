@@ -52,12 +52,12 @@ def run_live(settings: Settings, publish: Publish, stop: threading.Event, tick: 
         publish_batch(sim.advance(records.now_ms()), settings, publish)
 
 
-def backfill(settings: Settings, publish: Publish, days: float, rate: float, end_ms: int | None = None,
-             progress: bool = True, poll: Callable[[], None] = lambda: None) -> dict:
+def backfill(settings: Settings, publish: Publish, days: float, rate: float | None = None,
+             end_ms: int | None = None, progress: bool = True, poll: Callable[[], None] = lambda: None) -> dict:
     """Simulate `days` of history ending at `end_ms` (default now) as fast as possible.
 
-    `rate` is the simulator's trades/s of simulated time: a backfill wants far fewer trades per
-    simulated second than the live feed (one day at 200/s would be 17M trades).
+    At the live feed's rate (settings.sim_rate), so that a model trained on the history meets
+    live bars of the same size. Tests that only need rows pass a `rate` of their own.
     """
     end_ms = records.now_ms() if end_ms is None else end_ms
     start_ms = end_ms - int(days * 86_400_000)

@@ -63,7 +63,8 @@ def cmd_backfill(s, args) -> int:
 
     ensure_topics(s)
     producer = RecordProducer(s.bootstrap_servers, client_id="lakewatch-backfill")
-    totals = backfill(s, producer.publish, days=args.days, rate=args.rate, poll=producer.poll)
+    print(f"lakewatch: backfilling {args.days:g} days at the live rate, {s.sim_rate:g} trades/s (LAKEWATCH_SIM_RATE)")
+    totals = backfill(s, producer.publish, days=args.days, poll=producer.poll)
     left = producer.close(timeout=120)
     print(f"lakewatch: backfilled {args.days:g} days: {totals['trades']} trades, {totals['labels']} labelled anomalies, "
           f"{totals['news']} news, {totals['quotes']} quotes in {totals['seconds']} s"
@@ -121,8 +122,6 @@ def main(argv: list[str] | None = None) -> int:
     logs_parser.add_argument("--no-follow", action="store_true")
     backfill_parser = sub.add_parser("backfill", help="simulate N days of history into the broker")
     backfill_parser.add_argument("--days", type=float, default=1.0)
-    backfill_parser.add_argument("--rate", type=float, default=5.0,
-                                 help="simulated trades per second of history over all symbols (default 5)")
     sub.add_parser("topics", help="create the topics if missing and list them")
     sql_parser = sub.add_parser("sql", help="run a SQL query on the lake (schema market) and print the result")
     sql_parser.add_argument("query")

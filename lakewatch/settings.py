@@ -78,7 +78,10 @@ class Settings:
 
     # Market simulator (used when no Finnhub key is set).
     sim_seed: int = 7
-    sim_rate: float = 200.0  # trades/s over all symbols at mean seasonality with every market open
+    # Trades/s over all symbols at mean seasonality with every market open. Live and backfilled
+    # history (the first model's, `make backfill`) share it: a model trained on a slower history
+    # would flag every live bar until its baseline filled with live ones (docs/model.md).
+    sim_rate: float = 20.0
     sim_anomalies_per_hour: float = 1.0  # per symbol
     sim_market_hours: str = "us"  # "us": stocks trade 09:30-16:00 New York, weekdays; "always"
     sim_news_per_hour: float = 6.0  # per stock symbol
@@ -114,7 +117,6 @@ class Settings:
     model_min_precision: float = 0.92
     serving_reload_seconds: float = 10.0  # how often serving looks up the champion alias
     bootstrap_hours: float = 48.0  # simulated history `make up` backfills to train the first model (0: never)
-    bootstrap_rate: float = 20.0  # its trades/s over all symbols
     scorer_interval_seconds: float = 1.0  # how often the scorer looks for newly final bars
     scorer_max_bars: int = 50_000  # per cycle, so a backlog is worked off in bounded steps
 

@@ -77,6 +77,9 @@ ANOMALIES = Table("anomalies", pa.schema([
     ("features", pa.string()),  # the model's inputs for this bar, as a JSON object
     ("top_features", pa.string()),  # the features that contributed most, most first, comma-separated
     ("model_name", pa.string()), ("model_version", pa.string()), ("scored_at", TS),
+    # Why this verdict is left out of anomaly counts (is_anomaly is then false), or null:
+    # "pipeline_gap" for the bars either side of an outage of the pipeline (docs/model.md).
+    ("excluded_reason", pa.string()),
     ("window_date", pa.date32()),
 ]), partition_by=("window_date",))
 

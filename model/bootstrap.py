@@ -44,8 +44,7 @@ def backfill_if_needed(settings, say=print) -> bool:
         "(once; the scorer trains when the stream has it in the lake)")
     end_ms = int(time.time() * 1000)
     producer = RecordProducer(settings.bootstrap_servers, client_id="lakewatch-bootstrap")
-    backfill(settings, producer.publish, days=settings.bootstrap_hours / 24, rate=settings.bootstrap_rate,
-             end_ms=end_ms, poll=producer.poll)
+    backfill(settings, producer.publish, days=settings.bootstrap_hours / 24, end_ms=end_ms, poll=producer.poll)
     left = producer.close(timeout=120)
     if left:
         say(f"  {left} records of the bootstrap history were not acknowledged by the broker; training uses the rest")

@@ -96,3 +96,20 @@ def best_threshold(scored: pd.DataFrame, labels: pd.DataFrame, min_precision: fl
     if meeting:
         return max(meeting, key=lambda tm: (tm[1]["recall"], tm[1]["precision"]))
     return max(results, key=lambda tm: tm[1]["f1"])
+
+
+def live_false_alarms(verdicts: pd.DataFrame, labels: pd.DataFrame) -> dict:
+    """What a user of the live `anomalies` table sees: counted verdicts (symbol, window_start,
+    is_anomaly, excluded_reason), the flagged ones, and the false alarms among them, i.e.
+    flagged bars outside every injected anomaly's window. Per symbol-hour, beside the rate of
+    bars inside a labelled window: the reference a perfect detector would flag at."""
+    counted = verdicts[verdicts["excluded_reason"].isna()]
+    truth = bar_truth(counted, labels)
+    flagged = counted["is_anomaly"].to_numpy(dtype=bool)
+    symbol_hours = len(counted) / 60
+    figures = {"bars": len(counted), "excluded": len(verdicts) - len(counted), "flagged": int(flagged.sum()),
+               "false_alarms": int((flagged & ~truth).sum()), "labelled_bars": int(truth.sum()),
+               "symbol_hours": round(symbol_hours, 2)}
+    for name in ("flagged", "false_alarms", "labelled_bars"):
+        figures[f"{name}_per_symbol_hour"] = round(figures[name] / symbol_hours, 3) if symbol_hours else 0.0
+    return figures

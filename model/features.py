@@ -9,6 +9,12 @@ verdict without a baseline.
 A gap of more than SESSION_BREAK minutes between two bars is a market closing (stocks at
 night, forex at weekends), not a frozen feed: the return then is measured open to close
 inside the bar, so a weekend's drift does not look like a price spike.
+
+A silence that every other trading symbol shares is the pipeline's, not the market's: the stack
+or the feed was down (a restart, the switch from backfilled history to live data, Finnhub's
+socket dropping). The bar after it is treated like the first bar of a session, and the bars on
+both sides of it, cut short by the outage, are marked `pipeline_gap`: the scorer records their
+verdicts but leaves them out of anomaly counts (docs/model.md, "Pipeline gaps").
 """
 from __future__ import annotations
 
@@ -18,6 +24,10 @@ import pandas as pd
 HISTORY = 60  # bars of baseline per symbol
 MIN_HISTORY = 15
 SESSION_BREAK_MINUTES = 30
+# A silence at least this long that no other trading symbol broke is an outage of the pipeline.
+# Shorter ones are too common by chance (a quiet second on every symbol at once) to tell apart.
+OUTAGE_MIN_SECONDS = 5.0
+OUTAGE_PATIENCE_MINUTES = 2
 VOL_BARS = 5  # realised volatility over the last 5 bars
 # Earlier bars a bar's features depend on: the MAD window looks at deviations from medians
 # that look HISTORY further back. The scorer loads this many; tests prove it is enough.
@@ -50,12 +60,76 @@ def _robust_z(values: pd.Series, symbols: pd.Series, name: str) -> pd.Series:
     return (values - median) / scale
 
 
-def build_features(bars: pd.DataFrame) -> pd.DataFrame:
-    """KEYS, FEATURES and `warm` for every bar, sorted by symbol and window_start.
+def shared_silences(b: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.Series:
+    """Per bar (b sorted by symbol and window_start): whether the silence before it, from its
+    symbol's previous trade to its own first one, was an outage shared by every other symbol
+    that was trading, with at least one such symbol to tell by. None while undecided.
+
+    "Trading" means having traded in the SESSION_BREAK_MINUTES before the silence began (a
+    closed market says nothing). Another symbol traded during (l, f) exactly when one of its
+    bars' first or last trade falls inside: the silence spans a minute boundary, and the
+    bars either side of any of its trades end or begin inside it.
+
+    `known_until` (symbol -> epoch us, the scorer's watermarks) says how far each symbol's
+    trades are in the lake: a symbol not yet past f cannot witness a silence, which stays
+    undecided until it is, or until the silent symbol itself is OUTAGE_PATIENCE_MINUTES past f (a
+    market that closed meanwhile never catches up). Training knows everything (None).
+    """
+    last_before = b.groupby("symbol")["last_trade_ts"].shift(1)
+    silence = (b["first_trade_ts"] - last_before).dt.total_seconds()
+    shared = pd.Series(False, index=b.index, dtype=object)
+    candidates = b.index[silence >= OUTAGE_MIN_SECONDS]
+    if len(candidates) == 0 or b["symbol"].nunique() < 2:
+        return shared
+    trades_at = {symbol: np.sort(np.concatenate([_epoch_us(g["first_trade_ts"]), _epoch_us(g["last_trade_ts"])]))
+                 for symbol, g in b.groupby("symbol")}
+    began, ended = _epoch_us(last_before[candidates]), _epoch_us(b.loc[candidates, "first_trade_ts"])
+    lookback_us, patience_us = SESSION_BREAK_MINUTES * 60_000_000, OUTAGE_PATIENCE_MINUTES * 60_000_000
+    for row, l, f in zip(candidates, began, ended):
+        own = b.at[row, "symbol"]
+        patient = known_until is not None and known_until.get(own, 0) < f + patience_us
+        verdict, witnesses = None, 0
+        for symbol, times in trades_at.items():
+            if symbol == own or np.searchsorted(times, l - lookback_us) == np.searchsorted(times, l, "right"):
+                continue  # itself, or not trading when the silence began
+            if np.searchsorted(times, l, "right") < np.searchsorted(times, f):
+                verdict = False  # it traded during the silence: the market's silence, not the pipeline's
+                break
+            if patient and known_until.get(symbol, 0) < f:
+                verdict = "undecided"
+            witnesses += 1
+        if verdict is None:
+            verdict = witnesses > 0
+        shared.at[row] = None if verdict == "undecided" else verdict
+    return shared
+
+
+def _epoch_us(timestamps: pd.Series) -> np.ndarray:
+    return ((timestamps - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(1, "us")).to_numpy(dtype="int64")
+
+
+def scoring_context(bars: pd.DataFrame, first_pending: dict) -> pd.DataFrame:
+    """What build_features needs to score, from each symbol's first pending bar on (`first_pending`:
+    symbol -> window_start), exactly as training would: LOOKBACK_BARS earlier bars of each of
+    those symbols, every symbol's bars from SESSION_BREAK_MINUTES before the earliest of them on
+    (the outage rule looks at the others), and everything after."""
+    since = None
+    for symbol, first in first_pending.items():
+        starts = bars.loc[bars["symbol"] == symbol, "window_start"].sort_values(ignore_index=True)
+        start = starts.iloc[max(0, int(starts.searchsorted(first)) - LOOKBACK_BARS)]
+        since = start if since is None else min(since, start)
+    if since is None:
+        return bars.iloc[0:0]
+    return bars[bars["window_start"] >= since - pd.Timedelta(minutes=SESSION_BREAK_MINUTES)]
+
+
+def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.DataFrame:
+    """KEYS, FEATURES, `warm`, `pipeline_gap` and `undecided` for every bar, sorted by symbol and
+    window_start. `undecided` bars wait for other symbols' trades (shared_silences).
 
     `bars` holds BAR_COLUMNS (more are ignored) for one or more symbols; to score new bars,
-    pass them with LOOKBACK_BARS earlier bars of their symbols: their features then equal
-    those computed over the whole history.
+    pass their scoring_context(): their features then equal those computed over the whole
+    history.
     """
     missing = [c for c in BAR_COLUMNS if c not in bars.columns]
     if missing:
@@ -64,7 +138,9 @@ def build_features(bars: pd.DataFrame) -> pd.DataFrame:
     symbols = b["symbol"]
     previous_start = b.groupby("symbol")["window_start"].shift(1)
     gap_minutes = ((b["window_start"] - previous_start).dt.total_seconds() / 60 - 1).fillna(0)
-    session_break = gap_minutes > SESSION_BREAK_MINUTES
+    shared = shared_silences(b, known_until)
+    outage = shared.eq(True)
+    session_break = (gap_minutes > SESSION_BREAK_MINUTES) | outage
     previous_close = b.groupby("symbol")["close"].shift(1)
     reference = previous_close.where(~session_break & previous_close.notna(), b["open"])
     ret = np.log(b["close"] / reference)
@@ -88,6 +164,11 @@ def build_features(bars: pd.DataFrame) -> pd.DataFrame:
     out["gap_minutes"] = gap_minutes.where(~session_break, 0.0)
     history = b.groupby("symbol").cumcount()
     out["warm"] = history >= MIN_HISTORY
+    # The bar after an outage, and the one before it: the next bar's silence is the outage.
+    next_bar = lambda flags: flags.groupby(symbols).shift(-1, fill_value=False).astype(bool)  # noqa: E731
+    out["pipeline_gap"] = outage | next_bar(outage)
+    undecided = shared.isna()
+    out["undecided"] = undecided | next_bar(undecided)
     feature_columns = list(FEATURES)
     out[feature_columns] = out[feature_columns].replace([np.inf, -np.inf], np.nan).fillna(0.0)
     out.loc[~out["warm"], feature_columns] = 0.0

@@ -2,8 +2,8 @@
 
 A bar is final once the stream job's watermark for its symbol has passed its end (the
 watermarks ride on every bars_1m commit; lakewatch.tables.bar_watermarks). Each cycle the
-scorer reads the final bars it has not scored yet with LOOKBACK_BARS earlier ones for context,
-builds their features (model/features.py, the function training uses), sends them as CSV to
+scorer reads the final bars it has not scored yet with the bars their features depend on
+(model.features.scoring_context), builds their features (model/features.py, the function training uses), sends them as CSV to
 the serving REST endpoint in batches, and appends the verdicts to `anomalies`, which it
 also compacts on the stream job's schedule (lakewatch/maintenance.py).
 
@@ -37,7 +37,7 @@ from lakewatch.maintenance import Schedule
 from lakewatch import settings as settings_module
 from lakewatch.sql import schema, sql_engine
 from model import bootstrap
-from model.features import BAR_COLUMNS, FEATURES, LOOKBACK_BARS, MODEL_INPUT, build_features
+from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features, scoring_context
 
 STATE_KEY = "lakewatch.scored_until_us"  # symbol -> window_end (epoch us) of its last scored bar
 CONTEXT = timedelta(days=4)  # enough calendar time to hold LOOKBACK_BARS bars across a weekend
@@ -50,6 +50,8 @@ REST = Histogram("lakewatch_scorer_rest_seconds", "One batch to the serving endp
                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 LAG = Histogram("lakewatch_scorer_lag_seconds", "Scored at - bar end, for bars scored live",
                 buckets=(5, 10, 12, 15, 20, 30, 60, 120, 300))
+PIPELINE_GAPS = Counter("lakewatch_scorer_pipeline_gap_bars_total",
+                        "Bars either side of a pipeline outage: scored, left out of anomaly counts")
 ERRORS = Counter("lakewatch_scorer_errors_total", "Cycles that failed", ["reason"])
 PENDING = Gauge("lakewatch_scorer_pending_bars", "Final bars waiting for a verdict after the last cycle")
 
@@ -116,14 +118,12 @@ def pending(settings, anomalies: DeltaTable, bars: DeltaTable, memo: dict) -> tu
     memo["idle"] = boundaries if todo.empty else None
     if todo.empty:
         return todo, scored_until
-    last_needed = todo.groupby("symbol")["window_start"].max()
-    context = context[context["symbol"].isin(last_needed.index)]
-    context = context[context["window_start"] <= context["symbol"].map(last_needed)]
-    most_pending = int(todo["symbol"].value_counts().max())
-    context = context.sort_values("window_start").groupby("symbol").tail(LOOKBACK_BARS + most_pending)
-    features = build_features(context)
-    keys = todo[["symbol", "window_start"]]
-    return features.merge(keys, on=["symbol", "window_start"]), scored_until
+    features = build_features(scoring_context(context, todo.groupby("symbol")["window_start"].min().to_dict()),
+                              known_until=watermarks)
+    features = features.merge(todo[["symbol", "window_start"]], on=["symbol", "window_start"])
+    # A bar next to a silence other symbols cannot speak for yet waits, and so do its symbol's later bars.
+    waiting = features["undecided"].groupby(features["symbol"]).cummax()
+    return features[~waiting], scored_until
 
 
 def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> int:
@@ -134,6 +134,8 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
     if features.empty:
         return 0
     verdicts, version = score_rows(settings, features)
+    gap = features["pipeline_gap"].to_numpy(dtype=bool)
+    flagged = verdicts["is_anomaly"].astype(bool).to_numpy() & ~gap
     now = datetime.now(timezone.utc)
     feature_json = [json.dumps({f: round(float(v), 4) for f, v in zip(FEATURES, row)}, separators=(",", ":"))
                     for row in features[list(FEATURES)].to_numpy()]
@@ -141,25 +143,27 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
         "symbol": features["symbol"].to_numpy(), "asset_class": features["asset_class"].to_numpy(),
         "window_start": features["window_start"], "window_end": features["window_end"],
         "anomaly_score": verdicts["anomaly_score"].astype(float).to_numpy(),
-        "is_anomaly": verdicts["is_anomaly"].astype(bool).to_numpy(),
+        "is_anomaly": flagged,
         "features": feature_json, "top_features": verdicts["top_features"].to_numpy(),
         "model_name": [settings.model_name] * len(features), "model_version": [version] * len(features),
         "scored_at": pa.array([now] * len(features), pa.timestamp("us", tz="UTC")),
+        "excluded_reason": np.where(gap, "pipeline_gap", None),
         "window_date": features["window_start"].dt.date.to_numpy(),
     }).cast(tables.ANOMALIES.schema)
     state = dict(scored_until)
     ends = features.groupby("symbol")["window_end"].max()
     state.update({symbol: int(ts.value // 1000) for symbol, ts in ends.items()})
-    write_deltalake(anomalies, rows, mode="append",
+    write_deltalake(anomalies, rows, mode="append", schema_mode="merge",  # lakes from before excluded_reason
                     commit_properties=CommitProperties(custom_metadata={STATE_KEY: tables.encode_commit_value(state)}))
     SCORED.inc(len(rows))
-    flagged = verdicts["is_anomaly"].astype(bool).to_numpy()
+    PIPELINE_GAPS.inc(int(gap.sum()))
     for asset_class, n in pd.Series(features["asset_class"].to_numpy()[flagged]).value_counts().items():
         FLAGGED.labels(asset_class).inc(int(n))
     lag = (now - features["window_end"]).dt.total_seconds().to_numpy()
     for seconds in lag[lag < 600]:  # live bars, not a backlog
         LAG.observe(seconds)
-    logs.event(log, "bars scored", bars=len(rows), anomalies=int(flagged.sum()), model_version=version,
+    logs.event(log, "bars scored", bars=len(rows), anomalies=int(flagged.sum()), pipeline_gap=int(gap.sum()),
+               model_version=version,
                lag_p50_s=round(float(np.median(lag)), 1))
     return len(rows)
 

@@ -70,8 +70,10 @@ def read_history(settings) -> tuple[pd.DataFrame, pd.DataFrame]:
 def split(features: pd.DataFrame, labels: pd.DataFrame, test_fraction: float):
     cutoff = features["window_start"].quantile(1 - test_fraction)
     train, test = features[features["window_start"] < cutoff], features[features["window_start"] >= cutoff]
-    return (train[train["warm"]], labels[labels["end_ts"] < cutoff],
-            test[test["warm"]], labels[labels["start_ts"] >= cutoff], cutoff)
+    # Bars without a baseline or next to a pipeline outage get no counted verdict: not learnt from either.
+    counted = lambda part: part[part["warm"] & ~part["pipeline_gap"]]  # noqa: E731
+    return (counted(train), labels[labels["end_ts"] < cutoff],
+            counted(test), labels[labels["start_ts"] >= cutoff], cutoff)
 
 
 def quality_key(metrics: dict) -> tuple:

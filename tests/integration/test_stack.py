@@ -7,11 +7,13 @@ import subprocess
 import sys
 
 import mlflow
+import pandas as pd
 import pytest
 import requests
 from deltalake import DeltaTable
 
 from lakewatch import stack
+from model.evaluate import live_false_alarms
 from monitoring import prometheus
 from tests.processes import make, wait_for
 
@@ -87,26 +89,60 @@ def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_s
         make("down")
 
 
-def test_a_first_make_up_trains_serves_and_scores_a_model_by_itself(lw_settings, monkeypatch):
+def verdicts_since(settings, since: pd.Timestamp) -> pd.DataFrame:
+    path = settings.lake_dir / "anomalies"
+    if not DeltaTable.is_deltatable(str(path)):
+        return pd.DataFrame(columns=["symbol", "window_start", "is_anomaly", "excluded_reason", "model_version"])
+    verdicts = DeltaTable(str(path)).to_pandas(columns=["symbol", "window_start", "is_anomaly", "excluded_reason",
+                                                        "model_version"])
+    return verdicts[verdicts["window_start"] >= since]
+
+
+def test_a_first_make_up_trains_a_model_whose_live_verdicts_stay_true_across_a_restart(lw_settings, monkeypatch):
+    """The first model meets live bars of the size it learnt on, the switch from history to live
+    and a restart of the stack are outages every symbol shares, and neither floods `anomalies`."""
     monkeypatch.setenv("LAKEWATCH_BOOTSTRAP_HOURS", "8")
     monkeypatch.setenv("LAKEWATCH_SERVING_RELOAD_SECONDS", "1")
+    symbols = lw_settings.symbols
     try:
         up = make("up", timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "no model yet: backfilling 8 h of simulated history" in up.stdout
+        live_from = pd.Timestamp.now(tz="UTC").ceil("min")
 
-        def scored_by_a_model():
-            path = lw_settings.lake_dir / "anomalies"
-            if not DeltaTable.is_deltatable(str(path)):
-                return None
-            versions = DeltaTable(str(path)).to_pyarrow_table(columns=["model_version"])["model_version"]
-            return set(versions.to_pylist()) or None
-
-        versions = wait_for(scored_by_a_model, 300, "the first model's verdicts in anomalies", every=1)
+        versions = wait_for(lambda: set(verdicts_since(lw_settings, pd.Timestamp(0, tz="UTC"))["model_version"]),
+                            300, "the first model's verdicts in anomalies", every=1)
         client = mlflow.MlflowClient(lw_settings.mlflow_tracking_uri)
         assert versions == {client.get_model_version_by_alias(lw_settings.model_name, "champion").version}
-        again = make("up")  # a model exists now: no second backfill
-        assert "backfilling" not in again.stdout
+        # Each symbol's last bar of history and first live bar sit either side of the switch.
+        def switch_excluded() -> bool:
+            switch = verdicts_since(lw_settings, live_from - pd.Timedelta(minutes=15))
+            return set(switch.loc[switch["excluded_reason"] == "pipeline_gap", "symbol"]) == set(symbols)
+
+        wait_for(switch_excluded, 120, "every symbol's bars either side of the switch to live excluded", every=2)
+
+        wait_for(lambda: len(verdicts_since(lw_settings, live_from + pd.Timedelta(minutes=3))) >= len(symbols),
+                 300, "three minutes of live verdicts", every=2)
+        down_at = pd.Timestamp.now(tz="UTC")
+        assert make("down").returncode == 0
+        again = make("up", timeout=600)  # a model exists now: no second backfill
+        assert again.returncode == 0 and "backfilling" not in again.stdout
+        restarted_at = pd.Timestamp.now(tz="UTC")
+        wait_for(lambda: len(verdicts_since(lw_settings, restarted_at + pd.Timedelta(minutes=2))) >= len(symbols),
+                 300, "two minutes of verdicts after the restart", every=2)
     finally:
         down = make("down")
     assert down.returncode == 0, down.stdout + down.stderr
+
+    labels = DeltaTable(str(lw_settings.lake_dir / "anomaly_labels")).to_pandas()
+    live = verdicts_since(lw_settings, live_from)
+    rates = live_false_alarms(live, labels)
+    assert rates["bars"] >= 5 * len(symbols), rates
+    # A wall of false anomalies flagged every bar; a model on the right regime flags few outside the labels.
+    assert rates["false_alarms"] <= max(3, 0.05 * rates["bars"]), rates
+    restart = live[(live["window_start"] >= down_at.floor("min") - pd.Timedelta(minutes=1))
+                   & (live["window_start"] <= restarted_at + pd.Timedelta(minutes=1))]
+    gap_bars = restart[restart["excluded_reason"] == "pipeline_gap"]
+    assert (gap_bars.groupby("symbol").size() >= 2).all() and set(gap_bars["symbol"]) == set(symbols), restart
+    # Before, every symbol was flagged at once here; now only the model's ordinary error rate shows.
+    assert live_false_alarms(restart, labels)["false_alarms"] <= 2, restart

@@ -8,7 +8,7 @@ from mlflow.exceptions import MlflowException
 
 from model import ensemble, pyfunc
 from model.evaluate import event_metrics
-from model.features import FEATURES, LOOKBACK_BARS, MIN_HISTORY, build_features
+from model.features import FEATURES, MIN_HISTORY, build_features, scoring_context
 
 START = pd.Timestamp("2026-11-20 00:00", tz="UTC")
 
@@ -31,13 +31,18 @@ def synthetic_bars(minutes: int = 400, seed: int = 3, symbols=("AAPL", "BINANCE:
     return pd.concat(frames, ignore_index=True)
 
 
-def test_scoring_features_from_the_lookback_equal_training_features_from_all_history():
-    bars = synthetic_bars()
+@pytest.mark.parametrize("pending_from", [290, 300, 390])  # before, at and long after an outage
+def test_scoring_features_from_the_scoring_context_equal_training_features_from_all_history(pending_from):
+    bars = outage(synthetic_bars(symbols=THREE), range(295, 301))
     full = build_features(bars).set_index(["symbol", "window_start"])
-    recent = bars.groupby("symbol").tail(LOOKBACK_BARS + 10)  # what the scorer loads for its 10 newest bars
-    scored = build_features(recent).groupby("symbol").tail(10).set_index(["symbol", "window_start"])
-    pd.testing.assert_frame_equal(scored[list(FEATURES)], full.loc[scored.index, list(FEATURES)])
-    assert scored["warm"].all()
+    first = START + pd.Timedelta(minutes=pending_from)
+    context = scoring_context(bars, {"AAPL": first, "OANDA:EUR_USD": first + pd.Timedelta(minutes=3)})
+    assert len(context) < len(bars)
+    scored = build_features(context).set_index(["symbol", "window_start"])
+    scored = scored[scored.index.get_level_values("window_start") >= first].loc[["AAPL", "OANDA:EUR_USD"]]
+    columns = list(FEATURES) + ["warm", "pipeline_gap"]
+    pd.testing.assert_frame_equal(scored[columns], full.loc[scored.index, columns])
+    assert scored["warm"].all() and scored["pipeline_gap"].any() == (pending_from < 301)
 
 
 def test_a_bar_without_enough_history_gets_no_verdict():
@@ -148,3 +153,60 @@ def test_first_training_waits_for_each_market_until_its_last_open_minute_not_for
     always = load({"LAKEWATCH_BOOTSTRAP_HOURS": "48", "LAKEWATCH_SIM_MARKET_HOURS": "always"})
     assert not history_in_bars(always, caught_up, saturday_end_ms)
     assert history_in_bars(always, {s: us("2026-11-21T18:59:40") for s in always.symbols}, saturday_end_ms)
+
+
+def outage(bars: pd.DataFrame, minutes: range, symbols=None) -> pd.DataFrame:
+    """The bars with `minutes` missing for `symbols` (default: all of them)."""
+    silent = bars["window_start"].isin(START + pd.to_timedelta(list(minutes), unit="min"))
+    if symbols is not None:
+        silent &= bars["symbol"].isin(symbols)
+    return bars[~silent].reset_index(drop=True)
+
+
+THREE = ("AAPL", "BINANCE:BTCUSDT", "OANDA:EUR_USD")
+
+
+def test_an_outage_every_symbol_shares_is_a_pipeline_gap_not_a_frozen_feed():
+    bars = outage(synthetic_bars(symbols=THREE), range(300, 306))
+    bars.loc[bars["window_start"] >= START + pd.Timedelta(minutes=306), ["open", "high", "low", "close"]] *= 1.03
+    features = build_features(bars).set_index(["symbol", "window_start"])
+    after, before = START + pd.Timedelta(minutes=306), START + pd.Timedelta(minutes=299)
+    for symbol in THREE:
+        assert features.loc[(symbol, after), "pipeline_gap"] and features.loc[(symbol, before), "pipeline_gap"]
+        # like the first bar of a session: no frozen feed, and the restart's price jump is no spike
+        assert features.loc[(symbol, after), "gap_minutes"] == 0 and features.loc[(symbol, after), "gap_z"] <= 0
+        assert abs(features.loc[(symbol, after), "ret_z"]) < 6
+    assert features["pipeline_gap"].sum() == 2 * len(THREE)
+
+
+def test_a_silence_of_one_symbol_while_the_others_trade_is_a_frozen_feed():
+    bars = outage(synthetic_bars(symbols=THREE), range(300, 306), symbols=["AAPL"])
+    features = build_features(bars).set_index(["symbol", "window_start"])
+    after = features.loc[("AAPL", START + pd.Timedelta(minutes=306))]
+    assert after["gap_minutes"] == 6 and after["gap_z"] > 10
+    assert not features["pipeline_gap"].any()
+
+
+def test_one_symbol_alone_cannot_tell_an_outage_from_a_frozen_feed():
+    features = build_features(outage(synthetic_bars(symbols=("AAPL",)), range(300, 306)))
+    assert not features["pipeline_gap"].any() and features["gap_minutes"].max() == 6
+
+
+def test_a_closed_market_is_no_witness_of_an_outage():
+    bars = outage(synthetic_bars(symbols=THREE), range(200, 400), symbols=["AAPL"])  # closed from 200 on
+    bars = outage(bars, range(300, 306))
+    features = build_features(bars).set_index(["symbol", "window_start"])
+    assert features.loc[("BINANCE:BTCUSDT", START + pd.Timedelta(minutes=306)), "pipeline_gap"]
+
+
+def test_a_silence_waits_for_the_symbols_that_have_not_reached_its_end():
+    bars = outage(synthetic_bars(symbols=THREE), range(300, 306))
+    end = lambda minute: int((START + pd.Timedelta(minutes=minute)).timestamp() * 1e6)  # noqa: E731
+    lagging = {"AAPL": end(308), "BINANCE:BTCUSDT": end(308), "OANDA:EUR_USD": end(302)}
+    waiting = build_features(bars, known_until=lagging).set_index(["symbol", "window_start"])
+    assert waiting.loc[("AAPL", START + pd.Timedelta(minutes=306)), "undecided"]
+    assert waiting.loc[("AAPL", START + pd.Timedelta(minutes=299)), "undecided"]
+    caught_up = build_features(bars, known_until={s: end(308) for s in THREE})
+    assert not caught_up["undecided"].any() and caught_up["pipeline_gap"].sum() == 2 * len(THREE)
+    gave_up = build_features(bars, known_until={**lagging, "AAPL": end(309)})  # 2 min past the silence
+    assert not gave_up.set_index(["symbol", "window_start"]).loc[("AAPL", START + pd.Timedelta(minutes=306)), "undecided"]
