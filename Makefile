@@ -1,5 +1,7 @@
-# The front door. Every target builds the venv it needs first (once; later runs are instant).
+# The front door. Every target builds the venv it needs first (once; later runs are instant);
+# `make up`, `make test` and `make venv` check what they need from the system before that (NEEDS).
 # Settings come from the environment (LAKEWATCH_*, FINNHUB_API_KEY): see lakewatch/settings.py.
+NEEDS := python3 -m lakewatch.prerequisites
 BOOT := python3 -m lakewatch.bootstrap
 CORE := $(BOOT) core --
 PYTEST_ARGS ?=
@@ -10,6 +12,7 @@ help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 up:  ## start the whole embedded stack in the background and print its URLs
+	@$(NEEDS) up
 	@$(CORE) -m lakewatch.cli up
 
 down:  ## stop everything `make up` started
@@ -29,6 +32,7 @@ train:  ## train the anomaly model on the lake's history; promote it if it beats
 	@$(CORE) -m model.train
 
 test:  ## run the whole test suite (starts real services on free ports)
+	@$(NEEDS) test
 	@$(BOOT) superset
 	@$(BOOT) rasa
 	@$(BOOT) actions
@@ -53,6 +57,7 @@ topics:  ## create the topics if missing and list them
 	@$(CORE) -m lakewatch.cli topics
 
 venv:  ## build or update the venvs (core, superset, rasa, actions)
+	@$(NEEDS) venv
 	@$(BOOT) core
 	@$(BOOT) superset
 	@$(BOOT) rasa

@@ -42,15 +42,17 @@ def _fingerprint(interpreter: str, pip_args: list[str], inputs: list[str]) -> st
 
 def find_interpreter(interpreter: str) -> str | None:
     """The interpreter's real path. pyenv puts a shim for every installed version on PATH, and a
-    shim of a version that is not selected fails to run: then take the version's own binary."""
+    shim of a version that is not selected fails to run: then take the version's own binary.
+    Those binaries are tried before a shim, which costs a run of pyenv (~0.2 s): the
+    prerequisites check (lakewatch/prerequisites.py) calls this on every `make up`."""
     found = shutil.which(interpreter)
-    if found and subprocess.run([found, "--version"], capture_output=True).returncode == 0:
-        return found
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     version = interpreter.removeprefix("python")
-    for candidate in sorted(pyenv_root.glob(f"versions/{version}.*/bin/{interpreter}"), reverse=True):
-        if subprocess.run([str(candidate), "--version"], capture_output=True).returncode == 0:
-            return str(candidate)
+    builds = [str(p) for p in sorted(pyenv_root.glob(f"versions/{version}.*/bin/{interpreter}"), reverse=True)]
+    shim = found is not None and Path(found).parent == pyenv_root / "shims"
+    for candidate in [*builds, found] if shim else [found, *builds]:
+        if candidate and subprocess.run([candidate, "--version"], capture_output=True).returncode == 0:
+            return candidate
     return None
 
 
@@ -67,8 +69,10 @@ def ensure_venv(name: str) -> Path:
 
     found = find_interpreter(interpreter)
     if not found:
-        raise BootstrapError(f"lakewatch needs {interpreter} on PATH to build its '{name}' venv; install Python "
-                             f"{interpreter.removeprefix('python')} (pyenv or apt) and run the command again.")
+        from lakewatch import prerequisites  # it imports this module
+
+        needed = [prerequisites.REQUIREMENTS[interpreter]]
+        raise BootstrapError(prerequisites.advice(f"the '{name}' venv", needed) + ".")
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     log_path = settings.log_dir / f"bootstrap-{name}.log"
     started = time.monotonic()

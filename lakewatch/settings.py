@@ -121,6 +121,7 @@ class Settings:
     scorer_max_bars: int = 50_000  # per cycle, so a backlog is worked off in bounded steps
 
     # Stack runner.
+    auto_install: bool = True  # make up/test install missing Debian packages as root (lakewatch/prerequisites.py)
     start_timeout: float = 60.0
     stop_timeout: float = 15.0
 

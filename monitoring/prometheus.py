@@ -81,9 +81,18 @@ def write_config(settings: Settings) -> Path:
     return path
 
 
+def console_libraries() -> Path | None:
+    """The first folder holding prom.lib, which the console page's templates use."""
+    return next((p for p in CONSOLE_LIBRARIES if (p / "prom.lib").exists()), None)
+
+
 def prepare(settings: Settings) -> dict[str, str]:
-    if shutil.which("prometheus") is None:
-        raise RuntimeError("Prometheus is not installed; install Debian's package (apt-get install prometheus)")
+    from lakewatch import prerequisites  # it imports this module
+
+    # `make up` checked these before building anything; this is for the stack started otherwise.
+    needed = prerequisites.missing(["prometheus", "Prometheus's console libraries"])
+    if needed:
+        raise RuntimeError(prerequisites.advice("the stack", needed))
     write_config(settings)
     return {}
 
@@ -91,7 +100,7 @@ def prepare(settings: Settings) -> dict[str, str]:
 def command(settings: Settings) -> list[str]:
     """Debian's prometheus binary with the generated config, a week of data, the console page."""
     binary = shutil.which("prometheus") or "prometheus"
-    libraries = next((p for p in CONSOLE_LIBRARIES if (p / "prom.lib").exists()), CONSOLE_LIBRARIES[0])
+    libraries = console_libraries() or CONSOLE_LIBRARIES[0]
     return [binary, f"--config.file={config_path(settings)}",
             f"--storage.tsdb.path={prometheus_dir(settings) / 'data'}", "--storage.tsdb.retention.time=7d",
             "--storage.tsdb.retention.size=1GB", f"--web.listen-address={settings.host}:{settings.prometheus_port}",

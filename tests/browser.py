@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import shutil
 
+from lakewatch import prerequisites
+
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -15,7 +17,7 @@ def chromium_page(width: int = 1600, height: int = 1200):
 
     chromium = shutil.which("chromium")
     if chromium is None:
-        raise RuntimeError("browser tests need Debian's chromium: apt-get install -y chromium (.ci/run does)")
+        raise RuntimeError(prerequisites.advice("make test", [prerequisites.REQUIREMENTS["chromium"]]))
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
         try:

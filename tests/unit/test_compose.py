@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakewatch import settings
+from lakewatch import prerequisites, settings
 from lakewatch.settings import REPO_ROOT
 from tests.unit.test_trino_config import properties
 
@@ -21,9 +21,10 @@ SPEC = yaml.safe_load(COMPOSE.read_text())
 def test_compose_file_is_valid_for_docker_compose():
     binary = shutil.which("docker-compose")
     if binary is None:
+        advice = prerequisites.advice("make test", [prerequisites.REQUIREMENTS["docker-compose"]])
         if os.environ.get("CI"):
-            pytest.fail("docker-compose is missing: .ci/run installs it (apt-get install docker-compose)")
-        pytest.skip("docker-compose is not installed (apt-get install docker-compose)")
+            pytest.fail(advice)
+        pytest.skip(advice)
     # Every variable of .env.example set, the required (empty) ones to a placeholder: a user's .env.
     filled = {name: value or "placeholder" for name, value in env_example().items()}
     result = subprocess.run([binary, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,

@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from lakewatch import services
+from lakewatch import prerequisites, services
 from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
 from monitoring import prometheus
@@ -24,7 +24,7 @@ SOURCES = ("ingestion", "spark", "model", "chatbot", "lakewatch")
 def promtool() -> str:
     binary = shutil.which("promtool")
     if binary is None:
-        pytest.fail("promtool is missing: apt-get install prometheus (.ci/run does)")
+        pytest.fail(prerequisites.advice("make test", [prerequisites.REQUIREMENTS["promtool"]]))
     return binary
 
 
