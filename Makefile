@@ -6,7 +6,7 @@ BOOT := python3 -m lakewatch.bootstrap
 CORE := $(BOOT) core --
 PYTEST_ARGS ?=
 
-.PHONY: help up down status logs sql train test test-unit bench backfill topics venv
+.PHONY: help up down stop status logs sql train test test-unit bench backfill topics venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,10 @@ up:  ## start the whole embedded stack in the background and print its URLs
 
 down:  ## stop everything `make up` started
 	@$(CORE) -m lakewatch.cli down
+
+stop:  ## stop only the services S="scorer ..." (`make up` starts them again), e.g. to debug one
+	@$(if $(S),,$(error say which: make stop S=scorer))
+	@$(CORE) -m lakewatch.cli stop $(S)
 
 status:  ## every service, its pid and health
 	@$(CORE) -m lakewatch.cli status
@@ -47,6 +51,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_sql.py
 	@$(CORE) benchmarks/bench_model.py
 	@$(CORE) benchmarks/bench_scorer.py
+	@$(CORE) benchmarks/bench_first_hour.py
 	@$(CORE) benchmarks/bench_superset.py
 	@$(CORE) benchmarks/bench_chatbot.py
 

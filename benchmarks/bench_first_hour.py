@@ -12,7 +12,7 @@ After --live-minutes of live bars it stops and restarts the stack, and watches
 - the same for the first 30 minutes of live data (where the wall of false anomalies stood);
 - around the restart: bars flagged, bars left out as pipeline gaps.
 
-Usage: python benchmarks/bench_first_hour.py [--repo DIR] [--bootstrap-hours 48]
+Usage: python benchmarks/bench_first_hour.py [--repo DIR --venv-home DIR] [--bootstrap-hours 48]
        [--live-minutes 60] [--restart-minutes 10]
 """
 from __future__ import annotations
@@ -91,11 +91,13 @@ def main() -> int:
     parser.add_argument("--live-minutes", type=float, default=60)
     parser.add_argument("--restart-minutes", type=float, default=10)
     parser.add_argument("--state", type=Path, default=REPO / "var" / "bench" / "first_hour")
+    # Another checkout needs venvs of its own: the core venv is an editable install of one checkout.
+    parser.add_argument("--venv-home", type=Path, default=REPO / "var" / "venvs")
     args = parser.parse_args()
     repo = args.repo.resolve()
     shutil.rmtree(args.state, ignore_errors=True)
     env = {"LAKEWATCH_STATE_DIR": str(args.state), "LAKEWATCH_BOOTSTRAP_HOURS": str(args.bootstrap_hours),
-           "LAKEWATCH_SIM_MARKET_HOURS": "always", "LAKEWATCH_VENV_HOME": str(REPO / "var" / "venvs"),
+           "LAKEWATCH_SIM_MARKET_HOURS": "always", "LAKEWATCH_VENV_HOME": str(args.venv_home),
            **{f"LAKEWATCH_{name.upper()}_PORT": str(free_port()) for name in PORTS}}
     os.environ.update(env)
     os.environ.pop("FINNHUB_API_KEY", None)

@@ -1,6 +1,6 @@
 """`lakewatch` command line: the Makefile's targets call these subcommands.
 
-    lakewatch up | down | status | logs [-n N] [--no-follow] | backfill --days N | topics
+    lakewatch up | down | stop SERVICE... | status | logs [-n N] [--no-follow] | backfill --days N | topics
     lakewatch sql "SELECT ..." [--format table|csv|json]
 """
 from __future__ import annotations
@@ -40,6 +40,17 @@ def cmd_up(s, args) -> int:
 def cmd_down(s, args) -> int:
     stopped = stack.down(s)
     print("lakewatch: stopped." if stopped else "lakewatch: nothing was running.")
+    return 0
+
+
+def cmd_stop(s, args) -> int:
+    known = {service.name for service in stack.services(s)}
+    unknown = [name for name in args.services if name not in known]
+    if unknown:
+        raise stack.StackError(f"no such service: {', '.join(unknown)} (the services are {', '.join(sorted(known))})")
+    for name in args.services:
+        if not stack.stop(s, name):
+            print(f"  {name:<10} was not running")
     return 0
 
 
@@ -116,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start every service not running yet and print the URLs")
     sub.add_parser("down", help="stop every service this stack started")
+    stop_parser = sub.add_parser("stop", help="stop only the services named (`up` starts them again)")
+    stop_parser.add_argument("services", nargs="+")
     sub.add_parser("status", help="show every service and its health (exit 1 if any is unhealthy)")
     logs_parser = sub.add_parser("logs", help="tail the service logs")
     logs_parser.add_argument("-n", "--lines", type=int, default=20)
