@@ -82,7 +82,8 @@ def generate(settings, n_trades: int, now: datetime) -> None:
                window_start + INTERVAL 1 MINUTE AS window_end, arg_min(price, trade_ts) AS open,
                max(price) AS high, min(price) AS low, arg_max(price, trade_ts) AS close, sum(volume) AS volume,
                sum(price * volume) / sum(volume) AS vwap, count(*) AS trade_count, sum(price * volume) AS notional,
-               min(trade_ts) AS first_trade_ts, max(trade_ts) AS last_trade_ts, now() AS updated_at
+               min(trade_ts) AS first_trade_ts, max(trade_ts) AS last_trade_ts, now() AS updated_at,
+               0.0 AS longest_silence_s, min(trade_ts) AS longest_silence_end  -- not read by the queries timed
         FROM delta_scan('{tables.TRADES.path(settings.lake_dir)}') GROUP BY ALL ORDER BY window_start""").arrow()
     bars = bars.read_all() if hasattr(bars, "read_all") else bars
     write_history(settings, tables.BARS_1M, bars.cast(tables.BARS_1M.schema), "window_start", today_start)

@@ -45,6 +45,9 @@ BARS_1M = Table("bars_1m", pa.schema([
     ("volume", pa.float64()), ("vwap", pa.float64()), ("trade_count", pa.int64()),
     # Kept so a later batch can merge into the bar exactly: vwap = notional / volume.
     ("notional", pa.float64()), ("first_trade_ts", TS), ("last_trade_ts", TS), ("updated_at", TS),
+    # The longest silence between two trades inside the bar, and the trade that ended it (0 s and the
+    # first trade for a bar of one trade): an outage of the pipeline can hide inside one minute.
+    ("longest_silence_s", pa.float64()), ("longest_silence_end", TS),
 ]))
 
 QUOTES = Table("quotes", pa.schema([

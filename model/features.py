@@ -12,9 +12,10 @@ inside the bar, so a weekend's drift does not look like a price spike.
 
 A silence that every other trading symbol shares is the pipeline's, not the market's: the stack
 or the feed was down (a restart, the switch from backfilled history to live data, Finnhub's
-socket dropping). The bar after it is treated like the first bar of a session, and the bars on
-both sides of it, cut short by the outage, are marked `pipeline_gap`: the scorer records their
-verdicts but leaves them out of anomaly counts (docs/model.md, "Pipeline gaps").
+socket dropping). Between two bars, the bar after it is treated like the first bar of a
+session; inside a bar, the bar's move is not counted; and the bars cut short by it are marked
+`pipeline_gap`: the scorer records their verdicts but leaves them out of anomaly counts
+(docs/model.md, "Pipeline gaps").
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ FEATURES = ("ret_z", "excursion_z", "range_z", "realised_vol_z", "volume_z", "co
 MODEL_INPUT = ("asset_class",) + FEATURES  # what the served model takes per bar
 KEYS = ("symbol", "asset_class", "window_start", "window_end")
 BAR_COLUMNS = ("symbol", "asset_class", "window_start", "window_end", "open", "high", "low", "close",
-               "volume", "trade_count", "first_trade_ts", "last_trade_ts")
+               "volume", "trade_count", "first_trade_ts", "last_trade_ts", "longest_silence_s", "longest_silence_end")
 
 # Floors for the robust scale, so a feature that never moves (forex volume is always 0, a
 # thinly traded symbol's returns are often exactly 0) does not divide by zero.
@@ -60,48 +61,64 @@ def _robust_z(values: pd.Series, symbols: pd.Series, name: str) -> pd.Series:
     return (values - median) / scale
 
 
-def shared_silences(b: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.Series:
-    """Per bar (b sorted by symbol and window_start): whether the silence before it, from its
-    symbol's previous trade to its own first one, was an outage shared by every other symbol
-    that was trading, with at least one such symbol to tell by. None while undecided.
+def outages(b: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.DataFrame:
+    """Per bar (b sorted by symbol and window_start), two flags, True, False or None (undecided):
+    `before`, whether the silence from its symbol's previous bar to its first trade was an
+    outage of the pipeline, and `inside`, whether its longest silence between two trades was.
 
-    "Trading" means having traded in the SESSION_BREAK_MINUTES before the silence began (a
-    closed market says nothing). Another symbol traded during (l, f) exactly when one of its
-    bars' first or last trade falls inside: the silence spans a minute boundary, and the
-    bars either side of any of its trades end or begin inside it.
+    A silence of a symbol, from one trade to the next, is an outage when it lasts at least
+    OUTAGE_MIN_SECONDS and every other symbol that was trading (that traded in the
+    SESSION_BREAK_MINUTES before it began) kept quiet through most of it, with at least one such
+    symbol to tell by. A symbol provably kept quiet between its bars and through each bar's
+    longest silence; its quiet must cover half the silence (trades on either side of an outage
+    fall at random distances from it) and OUTAGE_MIN_SECONDS.
 
     `known_until` (symbol -> epoch us, the scorer's watermarks) says how far each symbol's
-    trades are in the lake: a symbol not yet past f cannot witness a silence, which stays
-    undecided until it is, or until the silent symbol itself is OUTAGE_PATIENCE_MINUTES past f (a
-    market that closed meanwhile never catches up). Training knows everything (None).
+    trades are in the lake: a symbol not yet past the silence's end cannot witness it, so the
+    silence stays undecided until it is, or until the silent symbol itself is
+    OUTAGE_PATIENCE_MINUTES past it (a market that closed meanwhile never catches up).
+    Training knows everything (None).
     """
-    last_before = b.groupby("symbol")["last_trade_ts"].shift(1)
-    silence = (b["first_trade_ts"] - last_before).dt.total_seconds()
-    shared = pd.Series(False, index=b.index, dtype=object)
-    candidates = b.index[silence >= OUTAGE_MIN_SECONDS]
-    if len(candidates) == 0 or b["symbol"].nunique() < 2:
-        return shared
-    trades_at = {symbol: np.sort(np.concatenate([_epoch_us(g["first_trade_ts"]), _epoch_us(g["last_trade_ts"])]))
-                 for symbol, g in b.groupby("symbol")}
-    began, ended = _epoch_us(last_before[candidates]), _epoch_us(b.loc[candidates, "first_trade_ts"])
-    lookback_us, patience_us = SESSION_BREAK_MINUTES * 60_000_000, OUTAGE_PATIENCE_MINUTES * 60_000_000
-    for row, l, f in zip(candidates, began, ended):
-        own = b.at[row, "symbol"]
-        patient = known_until is not None and known_until.get(own, 0) < f + patience_us
-        verdict, witnesses = None, 0
-        for symbol, times in trades_at.items():
-            if symbol == own or np.searchsorted(times, l - lookback_us) == np.searchsorted(times, l, "right"):
-                continue  # itself, or not trading when the silence began
-            if np.searchsorted(times, l, "right") < np.searchsorted(times, f):
-                verdict = False  # it traded during the silence: the market's silence, not the pipeline's
-                break
-            if patient and known_until.get(symbol, 0) < f:
-                verdict = "undecided"
-            witnesses += 1
-        if verdict is None:
-            verdict = witnesses > 0
-        shared.at[row] = None if verdict == "undecided" else verdict
-    return shared
+    flags = pd.DataFrame({"before": pd.Series(False, index=b.index, dtype=object),
+                          "inside": pd.Series(False, index=b.index, dtype=object)})
+    first, last = _epoch_us(b["first_trade_ts"]), _epoch_us(b["last_trade_ts"])
+    inside_end = _epoch_us(b["longest_silence_end"].fillna(b["first_trade_ts"]))
+    inside_start = inside_end - (b["longest_silence_s"].fillna(0.0).to_numpy() * 1e6).astype("int64")
+    symbol = b["symbol"].to_numpy()
+    same_as_previous = np.r_[False, symbol[1:] == symbol[:-1]]
+    before_start = np.where(same_as_previous, np.r_[0, last[:-1]], first)  # no previous bar: no silence
+    quiet = {}  # symbol -> (starts, ends): disjoint, in time order
+    for name in np.unique(symbol):
+        rows = np.flatnonzero(symbol == name)
+        starts = np.column_stack([before_start[rows], inside_start[rows]]).ravel()
+        ends = np.column_stack([first[rows], inside_end[rows]]).ravel()
+        keep = ends > starts
+        quiet[name] = (starts[keep], ends[keep], np.sort(np.r_[first[rows], last[rows]]))
+    if len(quiet) < 2:
+        return flags
+    minimum_us, lookback_us = int(OUTAGE_MIN_SECONDS * 1e6), SESSION_BREAK_MINUTES * 60_000_000
+    patience_us = OUTAGE_PATIENCE_MINUTES * 60_000_000
+    for column, starts, ends in (("before", before_start, first), ("inside", inside_start, inside_end)):
+        for row in np.flatnonzero(ends - starts >= minimum_us):
+            l, f, own = int(starts[row]), int(ends[row]), symbol[row]
+            needed = max(minimum_us, (f - l) // 2)
+            patient = known_until is not None and known_until.get(own, 0) < f + patience_us
+            verdict, witnesses = None, 0
+            for other, (q_starts, q_ends, trades) in quiet.items():
+                if other == own or np.searchsorted(trades, l - lookback_us) == np.searchsorted(trades, l, "right"):
+                    continue  # itself, or not trading when the silence began
+                lo, hi = np.searchsorted(q_ends, l, "right"), np.searchsorted(q_starts, f)
+                kept_quiet = (np.minimum(q_ends[lo:hi], f) - np.maximum(q_starts[lo:hi], l)).max(initial=0)
+                if kept_quiet < needed:
+                    verdict = False  # it traded through the silence: the market's silence, not the pipeline's
+                    break
+                if patient and known_until.get(other, 0) < f:
+                    verdict = "undecided"
+                witnesses += 1
+            if verdict is None:
+                verdict = witnesses > 0
+            flags.iat[row, flags.columns.get_loc(column)] = None if verdict == "undecided" else verdict
+    return flags
 
 
 def _epoch_us(timestamps: pd.Series) -> np.ndarray:
@@ -125,7 +142,7 @@ def scoring_context(bars: pd.DataFrame, first_pending: dict) -> pd.DataFrame:
 
 def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.DataFrame:
     """KEYS, FEATURES, `warm`, `pipeline_gap` and `undecided` for every bar, sorted by symbol and
-    window_start. `undecided` bars wait for other symbols' trades (shared_silences).
+    window_start. `undecided` bars wait for other symbols' trades (outages).
 
     `bars` holds BAR_COLUMNS (more are ignored) for one or more symbols; to score new bars,
     pass their scoring_context(): their features then equal those computed over the whole
@@ -138,15 +155,16 @@ def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None
     symbols = b["symbol"]
     previous_start = b.groupby("symbol")["window_start"].shift(1)
     gap_minutes = ((b["window_start"] - previous_start).dt.total_seconds() / 60 - 1).fillna(0)
-    shared = shared_silences(b, known_until)
-    outage = shared.eq(True)
+    found = outages(b, known_until)
+    outage, outage_inside = found["before"].eq(True), found["inside"].eq(True)
     session_break = (gap_minutes > SESSION_BREAK_MINUTES) | outage
     previous_close = b.groupby("symbol")["close"].shift(1)
     reference = previous_close.where(~session_break & previous_close.notna(), b["open"])
-    ret = np.log(b["close"] / reference)
+    # An outage inside the bar splits it between two prices (a restarted feed starts afresh): no move.
+    ret = np.log(b["close"] / reference).where(~outage_inside, 0.0)
     # How far the price went inside the bar, in return sigmas: a spike that reverts within
     # the minute leaves no trace in the close, only in the high or the low.
-    excursion = np.maximum(np.log(b["high"] / reference), np.log(reference / b["low"]))
+    excursion = np.maximum(np.log(b["high"] / reference), np.log(reference / b["low"])).where(~outage_inside, 0.0)
     silence = (b["first_trade_ts"] - b.groupby("symbol")["last_trade_ts"].shift(1)).dt.total_seconds()
     silence = silence.where(~session_break).fillna(0).clip(lower=0)
     realised = np.sqrt((ret ** 2).groupby(symbols).rolling(VOL_BARS, min_periods=1).mean()
@@ -166,9 +184,9 @@ def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None
     out["warm"] = history >= MIN_HISTORY
     # The bar after an outage, and the one before it: the next bar's silence is the outage.
     next_bar = lambda flags: flags.groupby(symbols).shift(-1, fill_value=False).astype(bool)  # noqa: E731
-    out["pipeline_gap"] = outage | next_bar(outage)
-    undecided = shared.isna()
-    out["undecided"] = undecided | next_bar(undecided)
+    out["pipeline_gap"] = outage | outage_inside | next_bar(outage)
+    undecided_before = found["before"].isna()
+    out["undecided"] = undecided_before | found["inside"].isna() | next_bar(undecided_before)
     feature_columns = list(FEATURES)
     out[feature_columns] = out[feature_columns].replace([np.inf, -np.inf], np.nan).fillna(0.0)
     out.loc[~out["warm"], feature_columns] = 0.0

@@ -24,6 +24,11 @@ import pyarrow.compute as pc
 from lakewatch import tables
 
 _AGGREGATE = """
+WITH gaps AS (
+    SELECT *, epoch_us(trade_ts) - epoch_us(lag(trade_ts) OVER (
+                  PARTITION BY symbol, time_bucket(INTERVAL 1 MINUTE, trade_ts) ORDER BY trade_ts, kafka_offset)) AS gap_us
+    FROM trades
+)
 SELECT symbol,
        any_value(asset_class) AS asset_class,
        time_bucket(INTERVAL 1 MINUTE, trade_ts) AS window_start,
@@ -38,10 +43,20 @@ SELECT symbol,
        sum(price * volume) AS notional,
        min(trade_ts) AS first_trade_ts,
        max(trade_ts) AS last_trade_ts,
-       now() AS updated_at
-FROM trades
+       now() AS updated_at,
+       coalesce(max(gap_us), 0) / 1e6 AS longest_silence_s,
+       coalesce(arg_max(trade_ts, gap_us), min(trade_ts)) AS longest_silence_end
+FROM gaps
 GROUP BY symbol, window_start
 """
+
+# The silence between this batch's trades of a bar and the stored ones, when they do not interleave.
+_JUNCTIONS = {"s.first_trade_ts": "(CAST(s.first_trade_ts AS BIGINT) - CAST(t.last_trade_ts AS BIGINT)) / 1e6",
+              "t.first_trade_ts": "(CAST(t.first_trade_ts AS BIGINT) - CAST(s.last_trade_ts AS BIGINT)) / 1e6"}
+_LONGEST = f"greatest(coalesce(t.longest_silence_s, 0), s.longest_silence_s, {', '.join(_JUNCTIONS.values())})"
+_LONGEST_END = ("CASE " + " ".join(f"WHEN {_LONGEST} = {gap} THEN {end}" for end, gap in _JUNCTIONS.items())
+                + f" WHEN {_LONGEST} = s.longest_silence_s THEN s.longest_silence_end"
+                + " ELSE coalesce(t.longest_silence_end, t.first_trade_ts) END")
 
 # A later batch's partial bar combined with the stored one (t = table, s = this batch).
 MERGE_UPDATES = {
@@ -56,6 +71,8 @@ MERGE_UPDATES = {
     "first_trade_ts": "CASE WHEN s.first_trade_ts < t.first_trade_ts THEN s.first_trade_ts ELSE t.first_trade_ts END",
     "last_trade_ts": "CASE WHEN s.last_trade_ts >= t.last_trade_ts THEN s.last_trade_ts ELSE t.last_trade_ts END",
     "updated_at": "s.updated_at",
+    "longest_silence_s": _LONGEST,
+    "longest_silence_end": _LONGEST_END,
 }
 MERGE_PREDICATE = "t.symbol = s.symbol AND t.window_start = s.window_start"
 

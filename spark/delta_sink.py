@@ -64,6 +64,7 @@ class DeltaSink:
             return
         (self.delta[tables.BARS_1M.name]
          .merge(partial, predicate=bars.MERGE_PREDICATE, source_alias="s", target_alias="t",
+                merge_schema=True,  # bars from before longest_silence_s
                 commit_properties=self._commit(batch_id, **{tables.BAR_WATERMARKS_KEY: tables.encode_commit_value(watermarks)}))
          .when_matched_update(updates=bars.MERGE_UPDATES)
          .when_not_matched_insert_all()

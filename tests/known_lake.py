@@ -26,7 +26,8 @@ def bar(symbol: str, asset_class: str, start: datetime, close: float, *, open_: 
             "open": open_, "high": max(open_, close) if high is None else high,
             "low": min(open_, close) if low is None else low, "close": close, "volume": volume, "vwap": close,
             "trade_count": trades, "notional": close * volume, "first_trade_ts": start,
-            "last_trade_ts": start + MINUTE / 2, "updated_at": start + MINUTE}
+            "last_trade_ts": start + MINUTE / 2, "updated_at": start + MINUTE, "longest_silence_s": 0.0,
+            "longest_silence_end": start}
 
 
 def anomaly(symbol: str, asset_class: str, start: datetime, flagged: bool = True, score: float = 0.9,

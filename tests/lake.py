@@ -94,12 +94,17 @@ def log_events(text: str) -> list[dict]:
 
 
 RECOMPUTED_BARS = """
-SELECT symbol, time_bucket(INTERVAL 1 MINUTE, trade_ts) AS window_start,
+WITH minutes AS (SELECT *, time_bucket(INTERVAL 1 MINUTE, trade_ts) AS window_start FROM trades WHERE in_bar),
+gaps AS (SELECT *, epoch_ms(trade_ts) - epoch_ms(lag(trade_ts) OVER (PARTITION BY symbol, window_start
+                                                                      ORDER BY trade_ts)) AS gap_ms FROM minutes)
+SELECT symbol, window_start,
        arg_min(price, (trade_ts, kafka_offset)) AS open, max(price) AS high, min(price) AS low,
        arg_max(price, (trade_ts, kafka_offset)) AS close, sum(volume) AS volume,
-       CASE WHEN sum(volume) > 0 THEN sum(price * volume) / sum(volume) END AS vwap, count(*) AS trade_count
-FROM trades WHERE in_bar GROUP BY ALL
+       CASE WHEN sum(volume) > 0 THEN sum(price * volume) / sum(volume) END AS vwap, count(*) AS trade_count,
+       coalesce(max(gap_ms), 0) / 1e3 AS longest_silence_s
+FROM gaps GROUP BY ALL
 """
+BAR_FIELDS = ("open", "high", "low", "close", "volume", "vwap", "trade_count", "longest_silence_s")
 
 
 def assert_bars_match_trades(settings: Settings) -> int:
@@ -110,11 +115,11 @@ def assert_bars_match_trades(settings: Settings) -> int:
     con.register("bars", table(settings, "bars_1m"))
     expected = {(r[0], r[1]): r[2:] for r in con.execute(RECOMPUTED_BARS).fetchall()}
     stored = {(r[0], r[1]): r[2:] for r in con.execute(
-        "SELECT symbol, window_start, open, high, low, close, volume, vwap, trade_count FROM bars").fetchall()}
+        f"SELECT symbol, window_start, {', '.join(BAR_FIELDS)} FROM bars").fetchall()}
     assert stored.keys() == expected.keys()
     for key, want in expected.items():
         got = stored[key]
-        for name, g, w in zip(("open", "high", "low", "close", "volume", "vwap", "trade_count"), got, want):
+        for name, g, w in zip(BAR_FIELDS, got, want):
             if w is None or g is None:
                 assert g == w, (key, name, g, w)
             else:

@@ -27,7 +27,8 @@ def synthetic_bars(minutes: int = 400, seed: int = 3, symbols=("AAPL", "BINANCE:
             "window_end": starts + pd.Timedelta(minutes=1), "open": open_,
             "high": np.maximum(open_, close) + spread, "low": np.minimum(open_, close) - spread, "close": close,
             "volume": counts * rng.uniform(5, 15, minutes), "trade_count": counts,
-            "first_trade_ts": starts + pd.Timedelta(seconds=1), "last_trade_ts": starts + pd.Timedelta(seconds=59)}))
+            "first_trade_ts": starts + pd.Timedelta(seconds=1), "last_trade_ts": starts + pd.Timedelta(seconds=59),
+            "longest_silence_s": 2.0, "longest_silence_end": starts + pd.Timedelta(seconds=30)}))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -210,3 +211,25 @@ def test_a_silence_waits_for_the_symbols_that_have_not_reached_its_end():
     assert not caught_up["undecided"].any() and caught_up["pipeline_gap"].sum() == 2 * len(THREE)
     gave_up = build_features(bars, known_until={**lagging, "AAPL": end(309)})  # 2 min past the silence
     assert not gave_up.set_index(["symbol", "window_start"]).loc[("AAPL", START + pd.Timedelta(minutes=306)), "undecided"]
+
+
+def test_an_outage_inside_one_minute_is_a_pipeline_gap_and_its_restarted_price_no_move():
+    bars = synthetic_bars(symbols=THREE)
+    at = START + pd.Timedelta(minutes=300)
+    inside = bars["window_start"] == at  # every symbol silent from :20 to :50 of that minute
+    bars.loc[inside, ["longest_silence_s", "longest_silence_end"]] = [30.0, at + pd.Timedelta(seconds=50)]
+    bars.loc[bars["window_start"] >= at, ["close", "high", "low", "open"]] *= 1.05
+    bars.loc[inside, "open"] /= 1.05  # opened on the old price, closed on the new one
+    features = build_features(bars).set_index(["symbol", "window_start"])
+    assert features.xs(at, level="window_start")["pipeline_gap"].all() and features["pipeline_gap"].sum() == 3
+    moved = features.xs(at, level="window_start")
+    assert (moved["ret_z"].abs() < 1).all() and (moved["excursion_z"] == 0).all()
+    after = features.xs(at + pd.Timedelta(minutes=3), level="window_start")
+    assert (after["realised_vol_z"].abs() < 6).all()  # the jump stays out of the next bars' volatility
+
+
+def test_one_symbol_quiet_inside_a_minute_while_the_others_trade_is_no_outage():
+    bars = synthetic_bars(symbols=THREE)
+    one = (bars["window_start"] == START + pd.Timedelta(minutes=300)) & (bars["symbol"] == "AAPL")
+    bars.loc[one, ["longest_silence_s", "longest_silence_end"]] = [30.0, START + pd.Timedelta(minutes=300, seconds=50)]
+    assert not build_features(bars)["pipeline_gap"].any()
