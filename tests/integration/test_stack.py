@@ -122,14 +122,14 @@ def test_a_first_make_up_trains_a_model_whose_live_verdicts_stay_true_across_a_r
         wait_for(switch_excluded, 120, "every symbol's bars either side of the switch to live excluded", every=2)
 
         wait_for(lambda: len(verdicts_since(lw_settings, live_from + pd.Timedelta(minutes=3))) >= len(symbols),
-                 300, "three minutes of live verdicts", every=2)
+                 600, "three minutes of live verdicts", every=2)  # a bar is scored a minute after it ends
         down_at = pd.Timestamp.now(tz="UTC")
         assert make("down").returncode == 0
         again = make("up", timeout=600)  # a model exists now: no second backfill
         assert again.returncode == 0 and "backfilling" not in again.stdout
         restarted_at = pd.Timestamp.now(tz="UTC")
         wait_for(lambda: len(verdicts_since(lw_settings, restarted_at + pd.Timedelta(minutes=2))) >= len(symbols),
-                 300, "two minutes of verdicts after the restart", every=2)
+                 600, "two minutes of verdicts after the restart", every=2)
     finally:
         down = make("down")
     assert down.returncode == 0, down.stdout + down.stderr
