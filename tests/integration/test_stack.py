@@ -98,6 +98,7 @@ def verdicts_since(settings, since: pd.Timestamp) -> pd.DataFrame:
     return verdicts[verdicts["window_start"] >= since]
 
 
+@pytest.mark.timeout(1800)  # a first make up, minutes of live bars, a restart and minutes more
 def test_a_first_make_up_trains_a_model_whose_live_verdicts_stay_true_across_a_restart(lw_settings, monkeypatch):
     """The first model meets live bars of the size it learnt on, the switch from history to live
     and a restart of the stack are outages every symbol shares, and neither floods `anomalies`."""
