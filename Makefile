@@ -1,8 +1,8 @@
 # The front door. Every target builds the venv it needs first (once; later runs are instant);
 # `make up`, `make test` and `make venv` check what they need from the system before that (NEEDS).
 # Settings come from the environment (LAKEWATCH_*, FINNHUB_API_KEY): see lakewatch/settings.py.
-NEEDS := python3 -m lakewatch.prerequisites
-BOOT := python3 -m lakewatch.bootstrap
+NEEDS := python3 -m stack.prerequisites
+BOOT := python3 -m stack.bootstrap
 CORE := $(BOOT) core --
 PYTEST_ARGS ?=
 
@@ -13,24 +13,24 @@ help:  ## list the targets
 
 up:  ## start the whole embedded stack in the background and print its URLs
 	@$(NEEDS) up
-	@$(CORE) -m lakewatch.cli up
+	@$(CORE) -m stack.cli up
 
 down:  ## stop everything `make up` started
-	@$(CORE) -m lakewatch.cli down
+	@$(CORE) -m stack.cli down
 
 stop:  ## stop only the services S="scorer ..." (`make up` starts them again), e.g. to debug one
 	@$(if $(S),,$(error say which: make stop S=scorer))
-	@$(CORE) -m lakewatch.cli stop $(S)
+	@$(CORE) -m stack.cli stop $(S)
 
 status:  ## every service, its pid and health
-	@$(CORE) -m lakewatch.cli status
+	@$(CORE) -m stack.cli status
 
 logs:  ## follow the service logs
-	@$(CORE) -m lakewatch.cli logs
+	@$(CORE) -m stack.cli logs
 
 sql:  ## run Q="SELECT ..." on the lake (schema market) and print a table
 	@$(if $(Q),,$(error say what to run: make sql Q="SELECT count(*) FROM market.trades"))
-	@$(CORE) -m lakewatch.cli sql "$(Q)"
+	@$(CORE) -m stack.cli sql "$(Q)"
 
 train:  ## train the anomaly model on the lake's history; promote it if it beats the champion
 	@$(CORE) -m model.train
@@ -56,10 +56,10 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_chatbot.py
 
 backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
-	@$(CORE) -m lakewatch.cli backfill --days $(or $(DAYS),1)
+	@$(CORE) -m stack.cli backfill --days $(or $(DAYS),1)
 
 topics:  ## create the topics if missing and list them
-	@$(CORE) -m lakewatch.cli topics
+	@$(CORE) -m stack.cli topics
 
 venv:  ## build or update the venvs (core, superset, rasa, actions)
 	@$(NEEDS) venv

@@ -35,7 +35,8 @@ from deltalake import DeltaTable  # noqa: E402
 
 import bench_sql  # noqa: E402
 from bench_superset import add_news_and_fundamentals, recommit_last_minutes  # noqa: E402
-from lakewatch import stack, tables  # noqa: E402
+from lakewatch import tables  # noqa: E402
+from stack import runner as stack  # noqa: E402
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.maintenance import maintain  # noqa: E402
 from tests.known_lake import BOT, bot_running  # noqa: E402

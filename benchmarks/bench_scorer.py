@@ -1,6 +1,6 @@
 """Scorer benchmark: how long after a bar becomes final its verdict is readable in `anomalies`.
 
-Starts the real embedded stack (`lakewatch.stack.up`) in a private state folder on free ports,
+Starts the real embedded stack (`stack.runner.up`) in a private state folder on free ports,
 with a short bootstrap history so the first model is trained, served and scoring within a
 couple of minutes, then lets the simulator run live. A reader polls every 100 ms:
   - the bars_1m watermarks (lakewatch.tables.bar_watermarks): a bar is final from the first
@@ -24,7 +24,8 @@ import numpy as np  # noqa: E402
 from deltalake import DeltaTable  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch import stack, tables  # noqa: E402
+from lakewatch import tables  # noqa: E402
+from stack import runner as stack  # noqa: E402
 from tests.processes import free_port, wait_for  # noqa: E402
 
 

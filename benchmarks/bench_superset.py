@@ -43,7 +43,9 @@ import pyarrow.compute as pc  # noqa: E402
 from deltalake import DeltaTable, write_deltalake  # noqa: E402
 
 import bench_sql  # noqa: E402
-from lakewatch import services, tables  # noqa: E402
+from lakewatch import tables  # noqa: E402
+from lakewatch.service_http import healthy  # noqa: E402
+from stack.services import superset  # noqa: E402
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.maintenance import maintain  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
@@ -98,11 +100,11 @@ def recommit_last_minutes(settings, minutes: int) -> None:
 
 
 def start_superset(settings) -> subprocess.Popen:
-    env = {**os.environ, **services.prepare_superset(settings, say=lambda text: print(text.strip()))}
+    env = {**os.environ, **superset.prepare(settings, say=lambda text: print(text.strip()))}
     log = open(settings.log_dir / "superset.log", "ab")
-    proc = subprocess.Popen(services.superset_command(settings), stdout=log, stderr=subprocess.STDOUT, env=env,
+    proc = subprocess.Popen(superset.command(settings), stdout=log, stderr=subprocess.STDOUT, env=env,
                             start_new_session=True)
-    wait_for(lambda: services.http_healthy(settings.url(settings.superset_port, "/health")), 120, "Superset", every=0.5)
+    wait_for(lambda: healthy(settings.url(settings.superset_port, "/health")), 120, "Superset", every=0.5)
     return proc
 
 

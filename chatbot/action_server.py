@@ -19,7 +19,7 @@ from sanic import response  # noqa: E402
 from lakewatch import logs, settings as settings_module  # noqa: E402
 
 
-# rasa-sdk 3.21 serves the Rasa 3.6 server fine (RECIPES) but warns about the skew on every call.
+# rasa-sdk 3.21 serves the Rasa 3.6 server fine (docs/platform.md) but warns about the skew on every call.
 warnings.filterwarnings("ignore", message="You are using an old version of rasa")
 
 

@@ -22,7 +22,6 @@ from prometheus_client import Counter, Histogram
 
 from lakewatch import logs, service_http
 from lakewatch import settings as settings_module
-from lakewatch.services import http_healthy
 
 WEB = Path(__file__).resolve().parent / "web"
 PAGES = {"/": ("index.html", "text/html; charset=utf-8"), "/chat.js": ("chat.js", "text/javascript"),
@@ -91,7 +90,7 @@ def main() -> None:
     logs.setup("chat")
 
     def health() -> tuple[bool, dict]:
-        rasa = http_healthy(settings.peer_url("rasa", settings.rasa_port, "/"))
+        rasa = service_http.healthy(settings.peer_url("rasa", settings.rasa_port, "/"))
         return rasa, {"rasa": "up" if rasa else "down"}
 
     routes = {("GET", path): page(name, kind) for path, (name, kind) in PAGES.items()}

@@ -41,7 +41,7 @@ lake() {
   shift
   # The stream job and the scorer commit while they run: a copy taken then can name files it lacks.
   state=$(cd "$repo" && python3 -c 'import sys
-from lakewatch import stack
+from stack import runner as stack
 from lakewatch.settings import load
 settings = load()
 for writer in ("stream", "scorer"):

@@ -13,6 +13,8 @@ import re
 import sys
 import time
 
+from lakewatch import settings
+
 _TOKEN_IN_URL = re.compile(r"(token=)[^&\s'\"]+")
 
 
@@ -61,8 +63,8 @@ class _JsonFormatter(logging.Formatter):
 
 def setup(service: str, level: str | None = None, secrets: list[str] = ()) -> logging.Logger:
     """Configure the root logger for a service process and return the service's logger.
-    `secrets`: more values to scrub besides the Finnhub key."""
-    redactor = _Redactor([os.environ.get("FINNHUB_API_KEY", ""), *secrets])
+    `secrets`: more values to scrub besides the settings' secrets (Finnhub's key, Superset's)."""
+    redactor = _Redactor([*settings.secret_values(), *secrets])
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(redactor)
     handler.setFormatter(_JsonFormatter(service, redactor))

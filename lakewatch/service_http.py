@@ -20,6 +20,18 @@ Routes = dict[tuple[str, str], Callable[[bytes], tuple[int, bytes, str]]]
 MAX_BODY = 64 * 1024
 
 
+def healthy(url: str, timeout: float = 2.0) -> bool:
+    """Whether a service's health URL answers 2xx: how the runner, and a page that shows another
+    service's state, ask."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 200 <= response.status < 300
+    except Exception:
+        return False
+
+
 def serve(host: str, port: int, health: HealthCheck, routes: Routes | None = None) -> ThreadingHTTPServer:
     """Start the server on a daemon thread; call .shutdown() on the result to stop it."""
     routes = routes or {}

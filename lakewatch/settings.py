@@ -48,7 +48,7 @@ class Settings:
     kafka_bootstrap: str = ""
     trades_partitions: int = 3
 
-    # Service ports (embedded defaults from docs/DESIGN: metrics ports start at 9101).
+    # Service ports (embedded defaults; docs/architecture.md lists them): metrics ports start at 9101.
     ingestion_port: int = 9101
     stream_port: int = 9102
     scorer_port: int = 9103
@@ -120,8 +120,15 @@ class Settings:
     scorer_interval_seconds: float = 1.0  # how often the scorer looks for newly final bars
     scorer_max_bars: int = 50_000  # per cycle, so a backlog is worked off in bounded steps
 
+    # Superset's secrets, from the variables Superset's own docs name (OWN_NAMES below); repr=False
+    # keeps them out of logs. The embedded profile fills in what is unset (stack/services/superset.py).
+    superset_secret_key: str = field(default="", repr=False)
+    superset_admin_user: str = "admin"
+    superset_admin_password: str = field(default="", repr=False)
+    superset_database_uri: str = field(default="", repr=False)  # its metadata DB; default SQLite in the state dir
+
     # Stack runner.
-    auto_install: bool = True  # make up/test install missing Debian packages as root (lakewatch/prerequisites.py)
+    auto_install: bool = True  # make up/test install missing Debian packages as root (stack/prerequisites.py)
     start_timeout: float = 60.0
     stop_timeout: float = 15.0
 
@@ -242,20 +249,32 @@ def _parse(raw: str, kind: type | str, name: str):
     return raw
 
 
+# Fields read from the names their own tools use, not LAKEWATCH_*: the one place they are read.
+OWN_NAMES = {"finnhub_api_key": "FINNHUB_API_KEY", "superset_secret_key": "SUPERSET_SECRET_KEY",
+           "superset_admin_user": "SUPERSET_ADMIN_USER", "superset_admin_password": "SUPERSET_ADMIN_PASSWORD",
+           "superset_database_uri": "SUPERSET_DATABASE_URI"}
+
+
 def load(env: Mapping[str, str] | None = None) -> Settings:
-    """Settings from defaults overridden by LAKEWATCH_* variables (and FINNHUB_API_KEY)."""
+    """Settings from defaults overridden by LAKEWATCH_* variables (and OWN_NAMES)."""
     env = os.environ if env is None else env
     overrides: dict[str, object] = {}
     for f in dataclasses.fields(Settings):
-        if f.name in ("topics", "finnhub_api_key"):
+        if f.name == "topics" or f.name in OWN_NAMES:
             continue
         raw = env.get(f"LAKEWATCH_{f.name.upper()}")
         if raw is not None and raw != "":
             overrides[f.name] = _parse(raw, f.type, f.name)
-    overrides["finnhub_api_key"] = env.get("FINNHUB_API_KEY", "").strip()
+    overrides.update({name: env[variable].strip() for name, variable in OWN_NAMES.items() if env.get(variable, "").strip()})
     settings = Settings(**overrides)
     if settings.sim_market_hours not in ("us", "always"):
         raise ValueError("LAKEWATCH_SIM_MARKET_HOURS must be 'us' or 'always'")
     if settings.profile not in ("embedded", "distributed"):
         raise ValueError("LAKEWATCH_PROFILE must be 'embedded' or 'distributed'")
     return settings
+
+
+def secret_values(env: Mapping[str, str] | None = None) -> list[str]:
+    """Every secret the environment holds, for the logs to redact (lakewatch/logs.py)."""
+    loaded = load(env)
+    return [value for f in dataclasses.fields(Settings) if not f.repr and (value := getattr(loaded, f.name))]

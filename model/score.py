@@ -36,7 +36,6 @@ from lakewatch import logs, service_http, tables
 from lakewatch.maintenance import Schedule
 from lakewatch import settings as settings_module
 from lakewatch.sql import schema, sql_engine
-from model import bootstrap
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features, scoring_context
 
 STATE_KEY = "lakewatch.scored_until_us"  # symbol -> window_end (epoch us) of its last scored bar
@@ -180,7 +179,6 @@ def main() -> int:
                            settings.vacuum_retention_hours)
     status = {"scored": 0, "last_cycle_ok": None, "waiting_for": None}
     memo: dict = {}
-    trainer = None
 
     def health() -> tuple[bool, dict]:
         return True, dict(status)
@@ -199,23 +197,12 @@ def main() -> int:
         except NoChampion as exc:
             scored = 0
             status["waiting_for"] = str(exc)
-            if trainer is None:
-                trainer = bootstrap.train_when_ready(settings)
-                if trainer is not None:
-                    status["waiting_for"] = "the first model: training on the bootstrap history (var/log/train.log)"
-                    logs.event(log, "training the first model", pid=trainer.pid)
         except Exception as exc:  # the next cycle retries: nothing was committed
             scored = 0
             ERRORS.labels(type(exc).__name__).inc()
             logs.event(log, "scoring cycle failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
-        if trainer is not None and trainer.returncode is None and trainer.poll() is not None:
-            logs.event(log, "first model trained" if trainer.returncode == 0 else "first training failed",
-                       logging.INFO if trainer.returncode == 0 else logging.ERROR, exit_code=trainer.returncode)
         if not scored:
             stop.wait(max(0.0, settings.scorer_interval_seconds - (time.monotonic() - started)))
-    if trainer is not None and trainer.poll() is None:
-        trainer.terminate()
-        trainer.wait(30)
     server.shutdown()
     logs.event(log, "scorer stopped", scored=status["scored"])
     return 0

@@ -86,17 +86,6 @@ def console_libraries() -> Path | None:
     return next((p for p in CONSOLE_LIBRARIES if (p / "prom.lib").exists()), None)
 
 
-def prepare(settings: Settings) -> dict[str, str]:
-    from lakewatch import prerequisites  # it imports this module
-
-    # `make up` checked these before building anything; this is for the stack started otherwise.
-    needed = prerequisites.missing(["prometheus", "Prometheus's console libraries"])
-    if needed:
-        raise RuntimeError(prerequisites.advice("the stack", needed))
-    write_config(settings)
-    return {}
-
-
 def command(settings: Settings) -> list[str]:
     """Debian's prometheus binary with the generated config, a week of data, the console page."""
     binary = shutil.which("prometheus") or "prometheus"

@@ -15,7 +15,6 @@ Runs in Superset's venv; settings arrive as LAKEWATCH_* variables like everywher
 from __future__ import annotations
 
 import json
-import os
 import string
 import sys
 import time
@@ -106,8 +105,7 @@ def main() -> int:
     from lakewatch import settings as lakewatch_settings
 
     settings = lakewatch_settings.load()
-    username = os.environ.get("SUPERSET_ADMIN_USER", "admin")
-    password = os.environ.get("SUPERSET_ADMIN_PASSWORD", "")
+    username, password = settings.superset_admin_user, settings.superset_admin_password
     if not password:
         print("superset provision: SUPERSET_ADMIN_PASSWORD is not set; set it to the admin's password.",
               file=sys.stderr)

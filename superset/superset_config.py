@@ -2,7 +2,7 @@
 
 Superset runs in its own venv (it pins SQLAlchemy 1.4), so this file imports only the parts of
 lakewatch that are plain Python: settings, logs and the DuckDB lake views. Everything it needs
-arrives in the environment from the stack runner (lakewatch/services.py): LAKEWATCH_* settings,
+arrives in the environment from the stack runner (stack/services/superset.py): LAKEWATCH_* settings,
 SUPERSET_SECRET_KEY and, on the distributed profile, SUPERSET_DATABASE_URI.
 
 The lake database is `duckdb:///:memory:` on the embedded profile. Superset builds a new engine
@@ -12,7 +12,6 @@ to one prepared in-memory database per process instead (lakewatch.sql.duckdb_lak
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
@@ -24,19 +23,19 @@ from lakewatch import logs, settings as lakewatch_settings  # noqa: E402
 
 _settings = lakewatch_settings.load()
 
-SECRET_KEY = os.environ.get("SUPERSET_SECRET_KEY", "")
+SECRET_KEY = _settings.superset_secret_key
 if len(SECRET_KEY) < 32:
     raise RuntimeError("SUPERSET_SECRET_KEY is missing or shorter than 32 characters; `make up` generates one "
                        "for the embedded profile, a deployment sets its own (see .env.example).")
 
-SQLALCHEMY_DATABASE_URI = os.environ.get("SUPERSET_DATABASE_URI") or \
+SQLALCHEMY_DATABASE_URI = _settings.superset_database_uri or \
     f"sqlite:///{_settings.superset_dir / 'superset.db'}"
 
 # "Last day" and friends end now, not at midnight: the data is live.
 DEFAULT_RELATIVE_START_TIME = "now"
 DEFAULT_RELATIVE_END_TIME = "now"
 
-# The chatbot button on the dashboards opens in a new tab (RECIPES: target survives only so).
+# The chatbot button on the dashboards opens in a new tab (docs/platform.md: target survives only so).
 HTML_SANITIZATION_SCHEMA_EXTENSIONS = {"attributes": {"*": ["style", "className", "target", "rel"]}}
 
 # The dashboards bucket minute bars by 5 and 15 minutes; neither engine spec has those grains.
@@ -127,7 +126,7 @@ class _JsonLogs:
     """Superset's logging as lakewatch's JSON lines, with the secret key and admin password scrubbed."""
 
     def configure_logging(self, app_config, debug_mode):
-        logs.setup("superset", secrets=[SECRET_KEY, os.environ.get("SUPERSET_ADMIN_PASSWORD", "")])
+        logs.setup("superset")  # it scrubs the settings' secrets, Superset's own among them
         import logging
 
         logging.getLogger("flask_appbuilder").setLevel(logging.WARNING)

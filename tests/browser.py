@@ -1,11 +1,11 @@
-"""Headless Debian chromium driven by Playwright, for the tests that look at pages (RECIPES:
+"""Headless Debian chromium driven by Playwright, for the tests that look at pages (docs/platform.md:
 never `playwright install`; these flags work as root)."""
 from __future__ import annotations
 
 import contextlib
 import shutil
 
-from lakewatch import prerequisites
+from stack import prerequisites
 
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -15,10 +15,11 @@ from pathlib import Path
 
 import requests
 
-from lakewatch import services
 from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
-from lakewatch.services import kafka_healthy, tansu_command
+from lakewatch.service_http import healthy
+from stack.services import kafka_healthy, mlflow
+from stack.services.broker import tansu_command
 
 
 SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port",
@@ -65,10 +66,10 @@ def start_tansu(port: int, log_path) -> subprocess.Popen:
 def start_mlflow(settings) -> subprocess.Popen:
     """The stack's MLflow tracking server on settings' port, ready to take runs."""
     with open(settings.log_dir / "mlflow.log", "ab") as log:
-        proc = subprocess.Popen(services.mlflow_command(settings), stdout=log, stderr=subprocess.STDOUT,
-                                env={**os.environ, **services.MLFLOW_ENV}, start_new_session=True)
+        proc = subprocess.Popen(mlflow.command(settings), stdout=log, stderr=subprocess.STDOUT,
+                                env={**os.environ, **mlflow.ENV}, start_new_session=True)
     try:
-        wait_for(lambda: services.http_healthy(settings.url(settings.mlflow_port, "/health")), 90,
+        wait_for(lambda: healthy(settings.url(settings.mlflow_port, "/health")), 90,
                  "the MLflow server", every=0.5)
     except AssertionError:
         stop_process(proc)

@@ -1,7 +1,7 @@
 """Superset's REST API and its pages in headless Chromium, for tests and benchmarks.
 
 The REST session logs in as the stack's admin (Bearer token, CSRF token on writes); the browser
-is Debian's chromium driven by Playwright (RECIPES: never `playwright install`).
+is Debian's chromium driven by Playwright (docs/platform.md: never `playwright install`).
 """
 from __future__ import annotations
 

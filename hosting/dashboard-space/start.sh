@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The dashboard Space's start: the lake snapshot, then Superset's provisioning (its metadata
 # database is SQLite under the state folder, made anew on every start of a free Space), then
-# the web server `make up` runs (lakewatch.services.superset_command), bound to the Space's port.
+# the web server `make up` runs (stack/services/superset.py), bound to the Space's port.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 python3 hosting/fetch_lake.py
 "$LAKEWATCH_VENV_HOME/superset/bin/python" superset/provision.py
 exec python3 -c 'import os
-from lakewatch.services import superset_command
+from stack.services.superset import command as superset_command
 from lakewatch.settings import load
 command = superset_command(load())
 os.execv(command[0], command)'

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from lakewatch.services import http_healthy
+from lakewatch.service_http import healthy
 from tests.conftest import FAKE_KEY
 from tests.fakes.fake_finnhub import FakeFinnhub
 from tests.kafka_read import read_topic
@@ -45,7 +45,7 @@ def test_simulator_service_is_healthy_counts_messages_and_flushes_everything_on_
     try:
         health_url = broker.url(broker.ingestion_port, "/health")
         deadline = time.monotonic() + 30
-        while not http_healthy(health_url):
+        while not healthy(health_url):
             assert proc.poll() is None and time.monotonic() < deadline, "ingestion never became healthy"
             time.sleep(0.2)
         health = json.load(urllib.request.urlopen(health_url))

@@ -145,7 +145,7 @@ def test_a_table_created_later_appears_without_a_restart(lake_settings):
 
 
 def test_cli_prints_a_table_and_a_bad_query_gets_one_clear_line(lake_settings):
-    run = lambda *args: subprocess.run([sys.executable, "-m", "lakewatch.cli", "sql", *args],  # noqa: E731
+    run = lambda *args: subprocess.run([sys.executable, "-m", "stack.cli", "sql", *args],  # noqa: E731
                                        capture_output=True, text=True, timeout=120)
     ok = run("SELECT symbol, price FROM market.latest_prices WHERE symbol = 'BINANCE:BTCUSDT'")
     assert ok.returncode == 0, ok.stderr

@@ -12,7 +12,7 @@ import pytest
 import requests
 from deltalake import DeltaTable
 
-from lakewatch import stack
+from stack import runner as stack
 from model.evaluate import live_false_alarms
 from monitoring import prometheus
 from tests.processes import make, wait_for
@@ -61,7 +61,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         assert again.returncode == 0 and again.stdout.count("already running") == 11
         assert recorded_pids(lw_settings) == pids
 
-        logs = subprocess.run([sys.executable, "-m", "lakewatch.cli", "logs", "--no-follow", "-n", "5"],
+        logs = subprocess.run([sys.executable, "-m", "stack.cli", "logs", "--no-follow", "-n", "5"],
                               capture_output=True, text=True, timeout=30)
         assert "ingestion started" in logs.stdout
     finally:

@@ -16,8 +16,9 @@ import sqlalchemy as sa
 import yaml
 from deltalake import DeltaTable
 
-from lakewatch import stack, tables
-from lakewatch.services import services
+from lakewatch import tables
+from stack import runner as stack
+from stack.services import services
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import sql_engine, views
 from tests.processes import make, private_settings, wait_for
@@ -262,9 +263,9 @@ def test_chart_aggregates_run_in_pandas_compiled_code_with_numpys_results(live):
     settings, _ = live
     import subprocess
 
-    from lakewatch.services import superset_env, venv_python
+    from stack.services import superset, venv_python
 
-    done = subprocess.run([str(venv_python(settings, "superset")), "-c", AGGREGATES_PROBE], env=superset_env(settings),
+    done = subprocess.run([str(venv_python(settings, "superset")), "-c", AGGREGATES_PROBE], env=superset.environment(settings),
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     out = json.loads(done.stdout.strip().splitlines()[-1])

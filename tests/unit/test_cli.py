@@ -6,7 +6,7 @@ from lakewatch.settings import REPO_ROOT
 
 
 def lakewatch(*args, state) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lakewatch.cli", *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-m", "stack.cli", *args], capture_output=True, text=True, timeout=60,
                           cwd=REPO_ROOT, env={"PATH": "/usr/bin:/bin", "LAKEWATCH_STATE_DIR": str(state)})
 
 

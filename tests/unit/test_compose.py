@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lakewatch import prerequisites, settings
+from lakewatch import settings
+from stack import prerequisites
 from lakewatch.settings import REPO_ROOT
 from tests.unit.test_trino_config import properties
 

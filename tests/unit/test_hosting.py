@@ -12,7 +12,7 @@ import tarfile
 import pytest
 import yaml
 
-from lakewatch import services
+from stack.services import superset
 from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
 
@@ -70,7 +70,7 @@ def test_each_space_readme_declares_a_docker_space_on_the_port_its_dockerfile_ex
 
 def test_the_dashboard_space_runs_superset_on_its_app_port_on_all_interfaces():
     settings = settings_module.load(environment("dashboard"))
-    command = services.superset_command(settings)
+    command = superset.command(settings)
     assert command[command.index("-b") + 1] == f"0.0.0.0:{front_matter('dashboard')['app_port']}"
     assert "superset_command(load())" in entrypoint("dashboard").read_text()
 

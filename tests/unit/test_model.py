@@ -135,7 +135,7 @@ def test_first_training_waits_for_each_market_until_its_last_open_minute_not_for
     from datetime import datetime, timezone
 
     from lakewatch.settings import load
-    from model.bootstrap import history_in_bars
+    from stack.first_model import history_in_bars
 
     def us(text: str) -> int:
         return int(datetime.fromisoformat(text).replace(tzinfo=timezone.utc).timestamp() * 1e6)

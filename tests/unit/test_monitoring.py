@@ -11,7 +11,7 @@ import subprocess
 import pytest
 import yaml
 
-from lakewatch import prerequisites, services
+from stack import prerequisites, services
 from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
 from monitoring import prometheus

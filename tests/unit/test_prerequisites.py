@@ -1,4 +1,4 @@
-"""The system prerequisites check (lakewatch/prerequisites.py): without Prometheus, `make up` built
+"""The system prerequisites check (stack/prerequisites.py): without Prometheus, `make up` built
 every venv, backfilled, trained and started ten services before failing on the eleventh, 13
 minutes in. Now it stops in its first second with one sentence naming the command to run, or,
 as root with apt-get, installs what is missing; with everything present it costs next to nothing.
@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from lakewatch import bootstrap, prerequisites, settings
+from lakewatch import settings
 from lakewatch.settings import REPO_ROOT
-from monitoring import prometheus
+from stack import bootstrap, prerequisites
+from stack.services import prometheus
 
 # The interpreter behind this test's venv: the module is standard library only, as before any venv exists.
 PYTHON = os.path.realpath(sys.executable)
@@ -64,7 +65,7 @@ def run(command: list[str], env: dict[str, str], timeout: float = 60) -> tuple[s
 
 
 def check(which: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess, float]:
-    return run([PYTHON, "-m", "lakewatch.prerequisites", which], env)
+    return run([PYTHON, "-m", "stack.prerequisites", which], env)
 
 
 def test_a_missing_tool_stops_the_check_at_once_with_one_sentence_naming_the_apt_get_command(tmp_path):

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,21 @@ def test_services_find_each_other_at_host_or_by_name_in_compose():
 def test_a_yes_no_setting_refuses_anything_but_yes_or_no(raw):
     with pytest.raises(ValueError, match="LAKEWATCH_PEERS_BY_NAME"):
         settings.load({"LAKEWATCH_PEERS_BY_NAME": raw})
+
+
+def test_superset_secrets_come_from_their_own_variables_and_never_show_in_repr():
+    s = settings.load({"SUPERSET_SECRET_KEY": "k" * 40, "SUPERSET_ADMIN_PASSWORD": "hunter22",
+                       "SUPERSET_DATABASE_URI": "postgresql://superset:pw@db/superset",
+                       "LAKEWATCH_SUPERSET_ADMIN_PASSWORD": "not this one"})
+    assert (s.superset_secret_key, s.superset_admin_password, s.superset_admin_user) == ("k" * 40, "hunter22", "admin")
+    assert "k" * 40 not in repr(s) and "hunter22" not in repr(s) and ":pw@" not in repr(s)
+
+
+def test_only_the_settings_read_the_secrets_from_the_environment():
+    """One place reads them, so one place hides them (issue 16: four modules read them)."""
+    names = "|".join(settings.OWN_NAMES.values())
+    reads = re.compile(rf"(environ(\.get)?\(|environ\[|getenv\()\s*[\"']({names})[\"']")
+    readers = [str(p.relative_to(settings.REPO_ROOT)) for p in settings.REPO_ROOT.rglob("*.py")
+               if p.relative_to(settings.REPO_ROOT).parts[0] not in ("var", "tests", "benchmarks", ".git")
+               and reads.search(p.read_text())]
+    assert readers == []

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from lakewatch import services
+from stack import services
 from lakewatch import settings as settings_module
-from lakewatch.bootstrap import VENVS
+from stack.bootstrap import VENVS
 from lakewatch.settings import REPO_ROOT
 
 VSCODE = REPO_ROOT / ".vscode"

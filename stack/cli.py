@@ -11,7 +11,7 @@ import os
 import sys
 
 from lakewatch import settings as settings_module
-from lakewatch import stack
+from stack import runner as stack
 
 
 def _print_status(s) -> bool:
@@ -26,9 +26,9 @@ def cmd_up(s, args) -> int:
     source = "Finnhub (FINNHUB_API_KEY is set)" if s.uses_finnhub else "the market simulator (no FINNHUB_API_KEY)"
     print(f"lakewatch: starting the {s.profile} stack, state in {s.state_dir}, data from {source}")
     stack.up(s)
-    password = "SUPERSET_ADMIN_PASSWORD" if os.environ.get("SUPERSET_ADMIN_PASSWORD") else "admin"
+    password = "SUPERSET_ADMIN_PASSWORD" if s.superset_admin_password else "admin"
     print(f"Dashboards: {s.url(s.superset_port, '/superset/dashboard/market-overview/')} "
-          f"(user {os.environ.get('SUPERSET_ADMIN_USER', 'admin')}, password {password}); "
+          f"(user {s.superset_admin_user}, password {password}); "
           f"SQL Lab: {s.url(s.superset_port, '/sqllab/')}")
     print(f"Chat with the bot: {s.url(s.chat_port, '/')}")
     print(f"Monitoring: {s.url(s.prometheus_port, '/consoles/lakewatch.html')} (alerts: "

@@ -1,6 +1,6 @@
 """Creates the venvs lakewatch runs in, then runs a command in one: the Makefile's front door.
 
-    python3 -m lakewatch.bootstrap core -- -m lakewatch.cli up
+    python3 -m stack.bootstrap core -- -m stack.cli up
 
 Standard library only: it runs before any venv exists. A venv is (re)installed only when its
 inputs changed (a hash of the files it is built from, stored in the venv), so every `make`
@@ -44,7 +44,7 @@ def find_interpreter(interpreter: str) -> str | None:
     """The interpreter's real path. pyenv puts a shim for every installed version on PATH, and a
     shim of a version that is not selected fails to run: then take the version's own binary.
     Those binaries are tried before a shim, which costs a run of pyenv (~0.2 s): the
-    prerequisites check (lakewatch/prerequisites.py) calls this on every `make up`."""
+    prerequisites check (stack/prerequisites.py) calls this on every `make up`."""
     found = shutil.which(interpreter)
     pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     version = interpreter.removeprefix("python")
@@ -69,7 +69,7 @@ def ensure_venv(name: str) -> Path:
 
     found = find_interpreter(interpreter)
     if not found:
-        from lakewatch import prerequisites  # it imports this module
+        from stack import prerequisites  # it imports this module
 
         needed = [prerequisites.REQUIREMENTS[interpreter]]
         raise BootstrapError(prerequisites.advice(f"the '{name}' venv", needed) + ".")
@@ -96,7 +96,7 @@ def ensure_venv(name: str) -> Path:
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in VENVS:
-        print(f"usage: python3 -m lakewatch.bootstrap {{{'|'.join(VENVS)}}} [-- python-args ...]", file=sys.stderr)
+        print(f"usage: python3 -m stack.bootstrap {{{'|'.join(VENVS)}}} [-- python-args ...]", file=sys.stderr)
         return 2
     try:
         python = ensure_venv(argv[0])

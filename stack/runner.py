@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lakewatch.services import Service, services
+from stack.services import Service, services
 from lakewatch.settings import REPO_ROOT, Settings
 
 
@@ -99,6 +99,22 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "(empty log)"
 
 
+def _launch(settings: Settings, name: str, command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """Start a process in a session of its own, logging to log_path, recorded in its pid file."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, env=env, cwd=REPO_ROOT)
+    _pid_file(settings, name).write_text(json.dumps({"pid": proc.pid, "start_time": _proc_start_time(proc.pid),
+                                                     "command": command}))
+    return proc
+
+
+def start_job(settings: Settings, name: str, command: list[str], log_name: str | None = None) -> int:
+    """Start a job that ends by itself (no port, no health check) the way services start, so
+    `make down` stops it too; returns its pid."""
+    return _launch(settings, name, command, dict(os.environ), _log_file(settings, log_name or name)).pid
+
+
 def _start(settings: Settings, service: Service, say) -> None:
     if not _port_free(settings.host, service.port):
         raise StackError(
@@ -112,14 +128,7 @@ def _start(settings: Settings, service: Service, say) -> None:
             env.update(service.prepare())
         except (RuntimeError, ValueError) as exc:
             raise StackError(f"{service.name} cannot start: {exc}.") from None
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            service.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env, cwd=REPO_ROOT,
-        )
-    start_time = _proc_start_time(proc.pid)
-    _pid_file(settings, service.name).write_text(json.dumps({"pid": proc.pid, "start_time": start_time,
-                                                             "command": service.command}))
+    proc = _launch(settings, service.name, service.command, env, log_path)
     timeout = service.start_timeout or settings.start_timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -1,8 +1,8 @@
 """What lakewatch needs from the system, checked before anything is built or started.
 
-    python3 -m lakewatch.prerequisites up     # the first step of `make up`
-    python3 -m lakewatch.prerequisites test   # of `make test`, and so of .ci/run
-    python3 -m lakewatch.prerequisites venv   # of `make venv`
+    python3 -m stack.prerequisites up     # the first step of `make up`
+    python3 -m stack.prerequisites test   # of `make test`, and so of .ci/run
+    python3 -m stack.prerequisites venv   # of `make venv`
 
 A `make up` on a machine without Prometheus used to build every venv, backfill, train and
 start ten services before the eleventh failed, 13 minutes in. Each requirement is declared
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from lakewatch import settings
-from lakewatch.bootstrap import VENVS, find_interpreter
+from stack.bootstrap import VENVS, find_interpreter
 from monitoring import prometheus
 
 
@@ -150,7 +150,7 @@ def ensure(which: str) -> None:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or argv[0] not in SETS:
-        print(f"usage: python3 -m lakewatch.prerequisites {{{'|'.join(SETS)}}}", file=sys.stderr)
+        print(f"usage: python3 -m stack.prerequisites {{{'|'.join(SETS)}}}", file=sys.stderr)
         return 2
     try:
         ensure(argv[0])

@@ -4,9 +4,11 @@ the user running anything else.
 With the simulator as the source (no FINNHUB_API_KEY), no champion registered and no
 labelled history in the lake, the stack backfills LAKEWATCH_BOOTSTRAP_HOURS of simulated
 history into the broker right after the stream job starts and before live ingestion does,
-so the history sits ahead of live data in every partition. The scorer then trains once the
-stream job has turned that history into bars (`train_when_ready`), serving picks the new
-champion up, and the scorer starts scoring.
+so the history sits ahead of live data in every partition. Once the scorer is up, a job
+(`python -m stack.first_model`, var/log/train.log) waits until the stream job has turned that
+history into bars and trains; serving picks the new champion up, and the scorer, which
+waits for a champion, starts scoring. A `make down` before then stops the job, and the next
+`make up` starts it again.
 
 With Finnhub as the source there are no labels to train on: the model comes from
 `make train` on simulator history (docs/model.md), and the scorer waits for it.
@@ -52,20 +54,33 @@ def backfill_if_needed(settings, say=print) -> bool:
     return True
 
 
-def train_when_ready(settings) -> subprocess.Popen | None:
-    """Start `python -m model.train` once the bootstrap history is in the lake; None if not (yet)."""
+JOB = "first-model"
+
+
+def start_training_job(settings) -> None:
+    """Start the job that trains the first model once its history is in the lake, when one is due
+    and not running yet. The runner records it like a service, so `make down` stops it."""
+    from stack import runner
+
+    if _marker(settings).exists() and champion_version(settings) is None and not runner.running(settings, JOB):
+        runner.start_job(settings, JOB, [sys.executable, "-m", "stack.first_model"], log_name="train")
+
+
+def train_when_ready(settings, poll_seconds: float = 5.0) -> int:
+    """Wait until the backfilled history is in bars_1m, then train (python -m model.train)."""
     marker = _marker(settings)
-    if not marker.exists() or champion_version(settings) is not None:
-        return None
     end_ms = json.loads(marker.read_text())["end_ms"]
-    watermarks = tables.bar_watermarks(DeltaTable(str(tables.BARS_1M.path(settings.lake_dir))),
-                                       settings.bar_watermark_seconds)
-    if not history_in_bars(settings, watermarks, end_ms):
-        return None  # the stream job is still working through the history
-    marker.unlink()
-    log = open(settings.log_dir / "train.log", "ab")
-    return subprocess.Popen([sys.executable, "-m", "model.train"], stdout=log, stderr=subprocess.STDOUT,
-                            cwd=REPO_ROOT)
+    bars = tables.BARS_1M.path(settings.lake_dir)
+    print(f"first model: waiting for the stream job to turn the history up to "
+          f"{time.strftime('%H:%M:%S', time.gmtime(end_ms / 1000))} UTC into bars", flush=True)
+    while not (DeltaTable.is_deltatable(str(bars)) and history_in_bars(
+            settings, tables.bar_watermarks(DeltaTable(str(bars)), settings.bar_watermark_seconds), end_ms)):
+        time.sleep(poll_seconds)
+    print("first model: the history is in the lake; training", flush=True)
+    code = subprocess.run([sys.executable, "-m", "model.train"], cwd=REPO_ROOT).returncode
+    if code == 0:
+        marker.unlink(missing_ok=True)
+    return code
 
 
 def history_in_bars(settings, watermarks: dict[str, int], end_ms: int) -> bool:
@@ -91,3 +106,9 @@ def _last_open_minute(asset_class: str, end_ms: int, hours: float, market_hours:
             return minute
         minute -= MINUTE_MS
     return None
+
+
+if __name__ == "__main__":
+    from lakewatch import settings as settings_module
+
+    sys.exit(train_when_ready(settings_module.load()))

@@ -1,0 +1,17 @@
+"""The chatbot's custom actions (rasa-sdk), in their own venv."""
+from __future__ import annotations
+
+from lakewatch.settings import REPO_ROOT, Settings
+from stack.bootstrap import ensure_venv
+from stack.services import Service, http_service, venv_python
+
+
+def prepare(settings: Settings) -> dict[str, str]:
+    ensure_venv("actions")
+    return {}
+
+
+def service(settings: Settings) -> Service:
+    return http_service(settings, "actions", [str(venv_python(settings, "actions")),
+                                              str(REPO_ROOT / "chatbot" / "action_server.py")],
+                        settings.actions_port, prepare=lambda: prepare(settings))

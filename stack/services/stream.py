@@ -1,0 +1,13 @@
+"""The Spark stream job (Kafka to Delta); once it is up, the first model's history goes in ahead of live data."""
+from __future__ import annotations
+
+import sys
+
+from lakewatch.settings import REPO_ROOT, Settings
+from stack import first_model
+from stack.services import Service, http_service
+
+
+def service(settings: Settings) -> Service:
+    return http_service(settings, "stream", [sys.executable, str(REPO_ROOT / "spark" / "stream_job.py")],
+                        settings.stream_port, after_start=lambda: first_model.backfill_if_needed(settings))
