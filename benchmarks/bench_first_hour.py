@@ -13,7 +13,7 @@ After --live-minutes of live bars it stops and restarts the stack, and watches
 - around the restart: bars flagged, bars left out as pipeline gaps.
 
 Usage: python benchmarks/bench_first_hour.py [--repo DIR --venv-home DIR] [--bootstrap-hours 48]
-       [--live-minutes 60] [--restart-minutes 10]
+       [--live-minutes 30] [--restart-minutes 10]
 """
 from __future__ import annotations
 
@@ -88,7 +88,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repo", type=Path, default=REPO)
     parser.add_argument("--bootstrap-hours", type=float, default=48)
-    parser.add_argument("--live-minutes", type=float, default=60)
+    parser.add_argument("--live-minutes", type=float, default=30)
     parser.add_argument("--restart-minutes", type=float, default=10)
     parser.add_argument("--state", type=Path, default=REPO / "var" / "bench" / "first_hour")
     # Another checkout needs venvs of its own: the core venv is an editable install of one checkout.

@@ -107,13 +107,16 @@ def outages(b: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.Da
             for other, (q_starts, q_ends, trades) in quiet.items():
                 if other == own or np.searchsorted(trades, l - lookback_us) == np.searchsorted(trades, l, "right"):
                     continue  # itself, or not trading when the silence began
+                if known_until is not None and known_until.get(other, 0) < f:
+                    # Its trades up to the silence's end are not all in the lake: no evidence yet. Wait
+                    # for them, or, once the silent symbol is past its patience, leave this one out.
+                    verdict = "undecided" if patient else verdict
+                    continue
                 lo, hi = np.searchsorted(q_ends, l, "right"), np.searchsorted(q_starts, f)
                 kept_quiet = (np.minimum(q_ends[lo:hi], f) - np.maximum(q_starts[lo:hi], l)).max(initial=0)
                 if kept_quiet < needed:
                     verdict = False  # it traded through the silence: the market's silence, not the pipeline's
                     break
-                if patient and known_until.get(other, 0) < f:
-                    verdict = "undecided"
                 witnesses += 1
             if verdict is None:
                 verdict = witnesses > 0

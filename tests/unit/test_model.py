@@ -233,3 +233,14 @@ def test_one_symbol_quiet_inside_a_minute_while_the_others_trade_is_no_outage():
     one = (bars["window_start"] == START + pd.Timedelta(minutes=300)) & (bars["symbol"] == "AAPL")
     bars.loc[one, ["longest_silence_s", "longest_silence_end"]] = [30.0, START + pd.Timedelta(minutes=300, seconds=50)]
     assert not build_features(bars)["pipeline_gap"].any()
+
+
+def test_a_symbol_whose_bars_after_the_silence_are_not_in_yet_makes_it_wait_not_a_market_event():
+    """The scorer's race: the other symbols' first bars after a restart land a batch later."""
+    bars = outage(synthetic_bars(symbols=THREE), range(300, 306))
+    behind = (bars["symbol"] == "OANDA:EUR_USD") & (bars["window_start"] >= START + pd.Timedelta(minutes=306))
+    end = lambda minute: int((START + pd.Timedelta(minutes=minute)).timestamp() * 1e6)  # noqa: E731
+    known = {"AAPL": end(307), "BINANCE:BTCUSDT": end(307), "OANDA:EUR_USD": end(300)}
+    waiting = build_features(bars[~behind], known_until=known).set_index(["symbol", "window_start"])
+    assert waiting.loc[("AAPL", START + pd.Timedelta(minutes=299)), "undecided"]
+    assert not waiting.loc[("AAPL", START + pd.Timedelta(minutes=299)), "pipeline_gap"]  # not yet
