@@ -1,8 +1,10 @@
 """Every port, path, URL, topic and symbol list of lakewatch, in one place.
 
 Each field can be overridden by an environment variable named LAKEWATCH_<FIELD> (upper case);
-lists are comma-separated. The Finnhub key is read from FINNHUB_API_KEY, the name Finnhub's
-own tools use, and is never printed: `Settings.__repr__` hides it.
+lists are comma-separated. This is the one place that reads the environment. The secrets are
+read from the names their own tools use (OWN_NAMES: FINNHUB_API_KEY, SUPERSET_SECRET_KEY,
+SUPERSET_ADMIN_PASSWORD, SUPERSET_DATABASE_URI) and are never printed: `Settings.__repr__`
+hides them and lakewatch/logs.py scrubs them from every log line.
 
 Services are started as subprocesses that inherit the environment, so a test or a user that
 sets LAKEWATCH_STATE_DIR or LAKEWATCH_BROKER_PORT changes them for the whole stack at once.
