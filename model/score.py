@@ -50,7 +50,7 @@ REST = Histogram("lakewatch_scorer_rest_seconds", "One batch to the serving endp
 LAG = Histogram("lakewatch_scorer_lag_seconds", "Scored at - bar end, for bars scored live",
                 buckets=(5, 10, 12, 15, 20, 30, 60, 120, 300))
 PIPELINE_GAPS = Counter("lakewatch_scorer_pipeline_gap_bars_total",
-                        "Bars either side of a pipeline outage: scored, left out of anomaly counts")
+                        "Bars a pipeline outage cut short: scored, left out of anomaly counts")
 ERRORS = Counter("lakewatch_scorer_errors_total", "Cycles that failed", ["reason"])
 PENDING = Gauge("lakewatch_scorer_pending_bars", "Final bars waiting for a verdict after the last cycle")
 

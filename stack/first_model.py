@@ -43,7 +43,7 @@ def backfill_if_needed(settings, say=print) -> bool:
     from ingestion.sim_feed import backfill
 
     say(f"  no model yet: backfilling {settings.bootstrap_hours:g} h of simulated history to train the first one "
-        "(once; the scorer trains when the stream has it in the lake)")
+        "(once; the first model trains when the stream has it in the lake)")
     end_ms = int(time.time() * 1000)
     producer = RecordProducer(settings.bootstrap_servers, client_id="lakewatch-bootstrap")
     backfill(settings, producer.publish, days=settings.bootstrap_hours / 24, end_ms=end_ms, poll=producer.poll)
