@@ -1,8 +1,8 @@
 """Superset as `make up` starts it: provisioned from superset/assets, reading this test's lake.
 
 One stack for the module (private state folder and ports): a 6-hour bootstrap backfill goes
-through the broker and the stream job into Delta, the first-model job trains it, serving serves it, the scorer
-and writes `anomalies`, and Superset comes up with the dashboards. Everything the charts show
+through the broker and the stream job into Delta, the first-model job trains the first model,
+serving serves it, the scorer writes `anomalies`, and Superset comes up with the dashboards. Everything the charts show
 was written by that stack during this test. Screenshots land in var/test-artifacts/superset/.
 """
 from __future__ import annotations
