@@ -26,21 +26,18 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pytest
+import requests
+from deltalake import DeltaTable
 
-import pytest  # noqa: E402
-import requests  # noqa: E402
-from deltalake import DeltaTable  # noqa: E402
-
-import bench_sql  # noqa: E402
-from bench_superset import add_news_and_fundamentals, recommit_last_minutes  # noqa: E402
-from lakewatch import tables  # noqa: E402
-from stack import runner as stack  # noqa: E402
-from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch.maintenance import maintain  # noqa: E402
-from tests.known_lake import BOT, bot_running  # noqa: E402
-from tests.processes import private_settings  # noqa: E402
+import bench_sql
+from bench_superset import add_news_and_fundamentals, recommit_last_minutes
+from lakewatch import settings as settings_module
+from lakewatch import tables
+from lakewatch.maintenance import maintain
+from stack import runner as stack
+from testkit.known_lake import BOT, bot_running
+from testkit.processes import private_settings
 
 # (kind, question): the kinds are how the figures are broken down.
 QUESTIONS = [

@@ -29,10 +29,9 @@ from pathlib import Path
 import pandas as pd
 from deltalake import DeltaTable
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from model.evaluate import live_false_alarms
 
-from model.evaluate import live_false_alarms  # noqa: E402
+REPO = Path(__file__).resolve().parent.parent
 
 PORTS = ("broker", "ingestion", "stream", "scorer", "mlflow", "serving", "rasa", "actions", "superset",
          "prometheus", "chat")

@@ -16,21 +16,18 @@ import argparse
 import dataclasses
 import json
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from confluent_kafka import Producer
 
-from confluent_kafka import Producer  # noqa: E402
-
-from ingestion import sim_feed  # noqa: E402
-from ingestion.producer import RecordProducer, producer_config  # noqa: E402
-from ingestion.simulator import MarketSimulator  # noqa: E402
-from ingestion.topics import ensure_topics  # noqa: E402
-from lakewatch import settings as settings_module  # noqa: E402
-from tests.processes import free_port, start_tansu, stop_process  # noqa: E402
+from ingestion import sim_feed
+from ingestion.producer import RecordProducer, producer_config
+from ingestion.simulator import MarketSimulator
+from ingestion.topics import ensure_topics
+from lakewatch import settings as settings_module
+from testkit.processes import free_port, start_tansu, stop_process
 
 START_MS = 1_763_712_000_000  # a fixed Friday 08:00 UTC, so every run simulates the same market
 

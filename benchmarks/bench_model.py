@@ -18,18 +18,15 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import mlflow
+import numpy as np
 
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-
-from lakewatch import settings as settings_module  # noqa: E402
-from model import train as training  # noqa: E402
-from model.features import MODEL_INPUT, build_features  # noqa: E402
-from tests import lake  # noqa: E402
-from tests.processes import free_port, serving_health, start_mlflow, start_module, stop_process, wait_for  # noqa: E402
+from lakewatch import settings as settings_module
+from model import train as training
+from model.features import MODEL_INPUT, build_features
+from testkit import lake
+from testkit.processes import free_port, serving_health, start_mlflow, start_module, stop_process, wait_for
 
 KINDS = ("price_spike", "flash_crash", "volume_burst", "volatility_shift", "frozen_feed")
 

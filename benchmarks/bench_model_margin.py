@@ -17,24 +17,19 @@ import argparse
 import dataclasses
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "spark"))  # spark/ holds scripts, imported by name (pyproject's pythonpath)
+import numpy as np
+import pandas as pd
+import pyarrow as pa
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyarrow as pa  # noqa: E402
-from bars import aggregate  # noqa: E402
-
-from ingestion.simulator import MarketSimulator  # noqa: E402
-from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch import tables  # noqa: E402
-from model import ensemble  # noqa: E402
-from model import train as training  # noqa: E402
-from model.evaluate import bar_truth, best_threshold, event_metrics  # noqa: E402
-from model.features import build_features  # noqa: E402
+from ingestion.simulator import MarketSimulator
+from lakewatch import settings as settings_module
+from lakewatch import tables
+from model import ensemble
+from model import train as training
+from model.evaluate import bar_truth, best_threshold, event_metrics
+from model.features import build_features
+from spark.bars import aggregate
 
 
 def simulated_history(settings, end_ms: int, hours: float, rate: float) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -16,17 +16,14 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import numpy as np
+from deltalake import DeltaTable
 
-import numpy as np  # noqa: E402
-from deltalake import DeltaTable  # noqa: E402
-
-from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch import tables  # noqa: E402
-from stack import runner as stack  # noqa: E402
-from tests.processes import free_port, wait_for  # noqa: E402
+from lakewatch import settings as settings_module
+from lakewatch import tables
+from stack import runner as stack
+from testkit.processes import free_port, wait_for
 
 
 def main() -> int:

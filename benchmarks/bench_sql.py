@@ -28,21 +28,18 @@ import statistics
 import sys
 import time
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, QueryBuilder, write_deltalake
+from tqdm import tqdm
 
-import duckdb  # noqa: E402
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-from deltalake import DeltaTable, QueryBuilder, write_deltalake  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch import tables  # noqa: E402
-from lakewatch.sql import duckdb_lake, periods, queries, sql_engine  # noqa: E402
-from lakewatch.maintenance import maintain  # noqa: E402
+from lakewatch import settings as settings_module
+from lakewatch import tables
+from lakewatch.sql import duckdb_lake, periods, queries, sql_engine
+from lakewatch.maintenance import maintain
 
 DAYS = 7
 

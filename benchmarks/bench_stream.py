@@ -19,24 +19,21 @@ import dataclasses
 import json
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from confluent_kafka import Consumer, TopicPartition
+from deltalake import DeltaTable
 
-import pyarrow.compute as pc  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
-from deltalake import DeltaTable  # noqa: E402
-
-from ingestion.producer import RecordProducer  # noqa: E402
-from ingestion.topics import ensure_topics  # noqa: E402
-from lakewatch import settings as settings_module  # noqa: E402
-from tests import lake  # noqa: E402
-from tests.processes import free_port, start_tansu, stop_process, wait_for  # noqa: E402
+from ingestion.producer import RecordProducer
+from ingestion.topics import ensure_topics
+from lakewatch import settings as settings_module
+from testkit import lake
+from testkit.processes import free_port, start_tansu, stop_process, wait_for
 
 SYMBOLS = [("AAPL", "stocks"), ("MSFT", "stocks"), ("NVDA", "stocks"), ("AMZN", "stocks"), ("TSLA", "stocks"),
            ("OANDA:EUR_USD", "forex"), ("OANDA:GBP_USD", "forex"), ("OANDA:USD_JPY", "forex"),

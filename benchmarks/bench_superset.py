@@ -34,23 +34,20 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
 
-import numpy as np  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-from deltalake import DeltaTable, write_deltalake  # noqa: E402
-
-import bench_sql  # noqa: E402
-from lakewatch import tables  # noqa: E402
-from lakewatch.service_http import healthy  # noqa: E402
-from stack.services import superset  # noqa: E402
-from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch.maintenance import maintain  # noqa: E402
-from lakewatch.sql import sql_engine  # noqa: E402
-from tests.processes import free_port, stop_process, wait_for  # noqa: E402
-from tests.superset_client import SupersetAPI, browser_page, chart_of  # noqa: E402
+import bench_sql
+from lakewatch import settings as settings_module
+from lakewatch import tables
+from lakewatch.maintenance import maintain
+from lakewatch.service_http import healthy
+from lakewatch.sql import sql_engine
+from stack.services import superset
+from testkit.processes import free_port, stop_process, wait_for
+from testkit.superset_client import SupersetAPI, browser_page, chart_of
 
 DASHBOARDS = ("market-overview", "anomalies", "news-and-fundamentals")
 PARALLEL = 6  # a browser's connections per host

@@ -16,10 +16,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
-import bars
-import stream_metrics as metrics
 from lakewatch import tables
-from parse import ParsedBatch, TopicSpec
+from spark import bars
+from spark import stream_metrics as metrics
+from spark.parse import ParsedBatch, TopicSpec
 
 
 def app_id_for(checkpoint: Path) -> str:

@@ -1,7 +1,7 @@
 """The stream job: Kafka topics -> Spark Structured Streaming -> Delta tables, exactly once.
 
-    python spark/stream_job.py                 # run until SIGTERM (the stack starts it)
-    python spark/stream_job.py --available-now # process what is on the broker, then exit
+    python -m spark.stream_job                 # run until SIGTERM (the stack starts it)
+    python -m spark.stream_job --available-now # process what is on the broker, then exit
 
 Spark reads every topic through the one Kafka seam (kafka_source.read_kafka) and hands each
 micro-batch to the driver as one Arrow table; parse.py types and validates it (DuckDB), and
@@ -14,71 +14,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import signal
 import sys
 import threading
 import time
-from pathlib import Path
 
-SPARK_DIR = Path(__file__).resolve().parent
-# Spark's Python workers import this folder's modules (the Kafka data source) by name.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SPARK_DIR), os.environ.get("PYTHONPATH")]))
-os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need this venv's packages, not the system python
-sys.path.insert(0, str(SPARK_DIR))
+from confluent_kafka import Consumer, TopicPartition
 
-import stream_metrics as metrics  # noqa: E402
-from confluent_kafka import Consumer, TopicPartition  # noqa: E402
-from delta_sink import DeltaSink, app_id_for  # noqa: E402
-from kafka_source import flat_offsets, read_kafka  # noqa: E402
-from lakewatch.maintenance import Schedule  # noqa: E402
-from parse import Parser, topic_specs  # noqa: E402
-
-from lakewatch import logs, service_http  # noqa: E402
-from lakewatch.logs import event  # noqa: E402
-from lakewatch.settings import Settings, load  # noqa: E402
+from lakewatch import logs, service_http
+from lakewatch.logs import event
+from lakewatch.maintenance import Schedule
+from lakewatch.settings import Settings, load
+from spark import stream_metrics as metrics
+from spark.delta_sink import DeltaSink, app_id_for
+from spark.kafka_source import flat_offsets, read_kafka
+from spark.parse import Parser, topic_specs
+from spark.session import APP_NAME, spark_session
 
 log = logging.getLogger("spark.stream_job")
-QUERY_NAME = "lakewatch-stream"
-
-
-def spark_conf(settings: Settings) -> dict[str, str]:
-    """The stream job's Spark configuration: a pure function, so tests check it without a JVM."""
-    return {
-        "spark.master": settings.spark_master,
-        "spark.driver.memory": settings.spark_driver_memory,
-        # The driver listens on `host`; executors, local or on a worker, connect back to this name.
-        "spark.driver.host": settings.spark_driver_host or settings.host,
-        "spark.driver.bindAddress": settings.host,
-        "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-        "spark.sql.session.timeZone": "UTC",
-        # A record that overflows an expression must become a reject, not stop the stream forever.
-        "spark.sql.ansi.enabled": "false",
-        "spark.sql.shuffle.partitions": "2",
-        "spark.local.dir": str(settings.state_dir / "spark-tmp"),
-        "spark.sql.streaming.metricsEnabled": "true",
-        # Every trigger writes an offset-log file (before reading: on the freshness path) and a
-        # commit-log file. Through Hadoop's FileContext on the local file system each write forks
-        # `chmod` and `readlink` (no native Hadoop library in pip's or Apache's Spark): 55-65 ms
-        # per file. The FileSystem-based manager over the raw local file system does the same
-        # atomic write-then-rename with plain Java calls: 8-10 ms.
-        "spark.sql.streaming.checkpointFileManagerClass":
-            "org.apache.spark.sql.execution.streaming.checkpointing.FileSystemBasedCheckpointFileManager",
-        "spark.hadoop.fs.file.impl": "org.apache.hadoop.fs.RawLocalFileSystem",
-        # foreachBatch collects every batch to the driver. A task's result over 1 MB (the default)
-        # takes a detour through the block manager: 30-40 ms more per live batch of 10k records.
-        # Spark caps this at spark.rpc.message.maxSize (128 MB).
-        "spark.task.maxDirectResultSize": "128m",
-    }
-
-
-def spark_session(settings: Settings):
-    from pyspark.sql import SparkSession
-
-    spark = SparkSession.builder.appName(QUERY_NAME).config(map=spark_conf(settings)).getOrCreate()
-    spark.sparkContext.setLogLevel("WARN")
-    return spark
+QUERY_NAME = APP_NAME
 
 
 class Job:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import sys
 
-from lakewatch.settings import REPO_ROOT, Settings
+from lakewatch.settings import Settings
 from stack import first_model
 from stack.services import Service, http_service
 
 
 def service(settings: Settings) -> Service:
-    return http_service(settings, "stream", [sys.executable, str(REPO_ROOT / "spark" / "stream_job.py")],
+    return http_service(settings, "stream", [sys.executable, "-m", "spark.stream_job"],
                         settings.stream_port, after_start=lambda: first_model.backfill_if_needed(settings))

@@ -7,12 +7,11 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-import sys
 
 import pytest
 
-from lakewatch.settings import REPO_ROOT
-from tests.processes import private_settings, start_tansu, stop_process
+from lakewatch.settings import load
+from testkit.processes import private_settings, start_tansu, stop_process
 
 
 @pytest.fixture
@@ -71,21 +70,13 @@ def spark_log(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def spark(spark_log):
-    """One local[2] SparkSession for the whole test session (it takes 10-25 s to start)."""
-    from pyspark.sql import SparkSession
+    """One SparkSession for the whole test session (it takes 10-25 s to start), built by the
+    stream job's own builder on its own configuration, its state beside spark_log."""
+    from spark.session import spark_session
 
-    saved = {key: os.environ.get(key) for key in ("PYTHONPATH", "PYSPARK_PYTHON", "SPARK_LOCAL_IP")}
-    # Spark's Python workers inherit PYTHONPATH: they must import spark/kafka_source.py by name.
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT / "spark"), saved["PYTHONPATH"]]))
-    os.environ["PYSPARK_PYTHON"] = sys.executable  # else workers run whatever `python3` is on PATH
-    os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"
+    saved = {key: os.environ.get(key) for key in ("PYSPARK_PYTHON", "SPARK_LOCAL_IP")}
     with _stderr_to(spark_log):
-        session = (SparkSession.builder.master("local[2]").appName("lakewatch-tests")
-                   .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-                   .config("spark.sql.shuffle.partitions", "2").config("spark.sql.session.timeZone", "UTC")
-                   .config("spark.local.dir", str(spark_log.parent / "tmp"))
-                   .getOrCreate())
-    session.sparkContext.setLogLevel("WARN")
+        session = spark_session(load({"LAKEWATCH_STATE_DIR": str(spark_log.parent)}), app_name="lakewatch-tests")
     try:
         yield session
     finally:

@@ -11,7 +11,7 @@ import pytest
 from ingestion import metrics, sim_feed
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
-from tests.processes import start_tansu, stop_process
+from testkit.processes import start_tansu, stop_process
 from tests.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration

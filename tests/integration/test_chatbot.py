@@ -28,9 +28,9 @@ from chatbot.training import RASA_ENV, model_path
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT, Settings
 from lakewatch.sql import periods
-from tests.browser import chromium_page
-from tests.known_lake import BOT, anomaly, bar, bot_running, flagged_in, write
-from tests.processes import private_settings
+from testkit.browser import chromium_page
+from testkit.known_lake import BOT, anomaly, bar, bot_running, flagged_in, write
+from testkit.processes import private_settings
 
 pytestmark = pytest.mark.integration
 

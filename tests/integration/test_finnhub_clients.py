@@ -21,9 +21,9 @@ from ingestion.finnhub_rest import FinnhubRest
 from ingestion.finnhub_ws import FinnhubStream
 from ingestion.rate_limit import RateLimiter
 from lakewatch import settings as settings_module
+from testkit.processes import wait_for
 from tests.conftest import FAKE_KEY
 from tests.fakes.fake_finnhub import FakeFinnhub, Fault, max_calls_in_any_window
-from tests.processes import wait_for
 
 pytestmark = pytest.mark.integration
 

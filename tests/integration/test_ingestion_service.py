@@ -12,10 +12,10 @@ import urllib.request
 import pytest
 
 from lakewatch.service_http import healthy
+from testkit.processes import make
 from tests.conftest import FAKE_KEY
 from tests.fakes.fake_finnhub import FakeFinnhub
 from tests.kafka_read import read_topic
-from tests.processes import make
 
 pytestmark = pytest.mark.integration
 

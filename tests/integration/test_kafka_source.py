@@ -21,9 +21,9 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from ingestion.producer import producer_config
 from ingestion.topics import ensure_topics
-import kafka_source
-from kafka_source import KAFKA_SCHEMA, limit_offsets, offset_json, plan_ranges, plan_tasks, read_kafka
-from tests.processes import start_tansu, stop_process
+from spark import kafka_source
+from spark.kafka_source import KAFKA_SCHEMA, limit_offsets, offset_json, plan_ranges, plan_tasks, read_kafka
+from testkit.processes import start_tansu, stop_process
 
 pytestmark = pytest.mark.integration
 

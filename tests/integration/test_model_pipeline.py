@@ -15,8 +15,8 @@ from lakewatch import tables
 from model import train as training
 from model.evaluate import event_metrics
 from model.features import MODEL_INPUT, build_features
-from tests import lake
-from tests.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
+from testkit import lake
+from testkit.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from lakewatch.settings import REPO_ROOT
 from model import ensemble
 from model import train as training
 from model.features import FEATURES, MODEL_INPUT
-from tests.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
+from testkit.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import periods, queries, sql_engine
-from tests.known_lake import anomaly, bar, flagged_in, reject, write
+from testkit.known_lake import anomaly, bar, flagged_in, reject, write
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from ingestion.topics import ensure_topics
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import sql_engine
-from tests import lake
-from tests.processes import stop_process, wait_for
+from testkit import lake
+from testkit.processes import stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from deltalake import DeltaTable
 from stack import runner as stack
 from model.evaluate import live_false_alarms
 from monitoring import prometheus
-from tests.processes import make, wait_for
+from testkit.processes import make, wait_for
 
 pytestmark = pytest.mark.integration
 

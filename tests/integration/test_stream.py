@@ -10,8 +10,8 @@ from confluent_kafka import Producer
 
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
-from tests import lake
-from tests.processes import private_settings, start_tansu, stop_process, wait_for
+from testkit import lake
+from testkit.processes import private_settings, start_tansu, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 

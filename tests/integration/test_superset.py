@@ -21,8 +21,8 @@ from stack import runner as stack
 from stack.services import services
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import sql_engine, views
-from tests.processes import make, private_settings, wait_for
-from tests.superset_client import SupersetAPI, browser_page, chart_holder, chart_of, open_dashboard
+from testkit.processes import make, private_settings, wait_for
+from testkit.superset_client import SupersetAPI, browser_page, chart_holder, chart_of, open_dashboard
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from chatbot import chat_page
 from chatbot.answers import entities
 from lakewatch import settings as settings_module
 from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
-from tests.processes import free_port
+from testkit.processes import free_port
 
 CHATBOT = REPO_ROOT / "chatbot"
 NOW = datetime(2026, 11, 21, 15, 30, tzinfo=timezone.utc)  # a Saturday

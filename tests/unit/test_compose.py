@@ -1,5 +1,4 @@
 """Static checks of docker-compose.yml: no Docker engine runs on the build machines."""
-import importlib
 import os
 import re
 import shutil
@@ -11,8 +10,9 @@ import pytest
 import yaml
 
 from lakewatch import settings
-from stack import prerequisites
 from lakewatch.settings import REPO_ROOT
+from spark.session import spark_conf
+from stack import prerequisites
 from tests.unit.test_trino_config import properties
 
 COMPOSE = REPO_ROOT / "docker-compose.yml"
@@ -142,23 +142,18 @@ def test_the_environment_table_knows_every_variable_the_code_reads():
     assert read - elsewhere <= set().union(*NEEDS.values())
 
 
-@pytest.fixture
-def stream_job(monkeypatch):
-    """spark/stream_job.py, imported without its PYTHONPATH and Spark variables leaking into this process."""
-    monkeypatch.setattr(os, "environ", os.environ.copy())
-    return importlib.import_module("stream_job")
 
 
-def test_spark_cluster_executors_can_reach_the_driver(stream_job):
+def test_spark_cluster_executors_can_reach_the_driver():
     services = SPEC["services"]
     # Executors on spark-worker connect to the driver at the stream service's name; it binds to all interfaces.
-    compose = stream_job.spark_conf(settings.load(environment("stream")))
+    compose = spark_conf(settings.load(environment("stream")))
     assert (compose["spark.driver.host"], compose["spark.driver.bindAddress"]) == ("stream", "0.0.0.0")
     assert compose["spark.driver.host"] in services
     # The master and workers run the stream image, whose $SPARK_HOME/jars holds Spark's Kafka source.
     assert services["spark-master"]["image"] == services["spark-worker"]["image"] == services["stream"]["image"]
     # The embedded profile is unchanged: local[2] on loopback.
-    embedded = stream_job.spark_conf(settings.load({}))
+    embedded = spark_conf(settings.load({}))
     assert (embedded["spark.master"], embedded["spark.driver.host"], embedded["spark.driver.bindAddress"]) == (
         "local[2]", "127.0.0.1", "127.0.0.1")
 
@@ -187,12 +182,13 @@ def test_trino_workers_share_the_coordinators_catalog_and_volumes():
     assert not re.search("node.id", (trino / "etc" / "node.properties").read_text())
 
 
-def test_the_checkpoint_file_manager_named_in_the_spark_conf_exists_in_this_spark(stream_job):
+def test_the_checkpoint_file_manager_named_in_the_spark_conf_exists_in_this_spark():
     # Spark 4 moved these classes to another package; a wrong name fails only when a query starts.
     import pyspark
 
-    conf = stream_job.spark_conf(settings.load({}))
+    conf = spark_conf(settings.load({}))
     jar = next((Path(pyspark.__file__).parent / "jars").glob("spark-sql_*.jar"))
     class_file = conf["spark.sql.streaming.checkpointFileManagerClass"].replace(".", "/") + ".class"
-    assert class_file in zipfile.ZipFile(jar).namelist()
+    with zipfile.ZipFile(jar) as classes:
+        assert class_file in classes.namelist()
     assert conf["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"

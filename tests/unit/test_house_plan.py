@@ -19,12 +19,12 @@ from lakewatch.settings import REPO_ROOT
 
 KERNEL, RUNNER = "lakewatch", "stack"
 COMPONENTS = ("ingestion", "spark", "trino", "superset", "model", "chatbot", "monitoring")
-ABOVE_COMPONENTS = (RUNNER, "hosting", "tests", "benchmarks")
+ABOVE_COMPONENTS = (RUNNER, "hosting", "tests", "testkit", "benchmarks")
 
 
 def project_imports(path: Path, root: Path, packages: set[str]) -> list[str]:
     """The rooms of the project a file imports: package rooms by name, and a script folder's own
-    modules imported by their bare names (spark/ and trino/ hold scripts, not packages)."""
+    modules imported by their bare names (superset/ holds files Superset loads by path, not a package)."""
     room = path.relative_to(root).parts[0]
     siblings = {p.stem for p in path.parent.glob("*.py")} if room not in packages else set()
     found = []
@@ -61,9 +61,26 @@ def test_no_import_runs_back_up_the_house_plan():
     assert arrows_back_up() == []
 
 
-@pytest.mark.parametrize("library", ["superset", "trino", "spark"])
+@pytest.mark.parametrize("library", ["superset", "trino"])
 def test_no_folder_shadows_the_library_it_is_named_after(library):
     assert not (REPO_ROOT / library / "__init__.py").exists()
+
+
+def test_import_trino_is_the_client_library():
+    import trino
+
+    assert REPO_ROOT / "trino" not in Path(trino.__file__).resolve().parents
+
+
+def test_nothing_edits_the_import_path():
+    """Every module is found the conventional way (installed, or run with -m): no sys.path edits,
+    no PYTHONPATH set by the code, no pytest pythonpath."""
+    edits = re.compile(r"sys\.path\.(insert|append|extend)|sys\.path\s*[+=]|\[\"PYTHONPATH\"\]\s*=")
+    editing = [str(p.relative_to(REPO_ROOT)) for p in REPO_ROOT.rglob("*.py")
+               if p.relative_to(REPO_ROOT).parts[0] not in ("var", ".git") and p != Path(__file__)
+               and edits.search(p.read_text())]
+    assert editing == []
+    assert "pythonpath" not in (REPO_ROOT / "pyproject.toml").read_text()
 
 
 def test_the_rule_sees_an_arrow_back_up(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 
 from lakewatch import tables
 from lakewatch.settings import load
-from parse import Parser, topic_specs
+from spark.parse import Parser, topic_specs
 
 NOW_MS = 1_763_712_000_000
 KAFKA_TS = datetime.fromtimestamp(NOW_MS / 1000, timezone.utc)

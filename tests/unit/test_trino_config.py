@@ -4,10 +4,9 @@ from pathlib import Path
 import sqlglot
 import yaml
 
-import register_tables
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
-from lakewatch.sql import views
+from lakewatch.sql import trino_lake, views
 
 ETC = REPO_ROOT / "trino" / "etc"
 
@@ -56,7 +55,7 @@ def test_registration_names_every_table_the_lake_has(tmp_path):
     lake_tables = tables.in_lake(tmp_path)
     assert set(lake_tables) == {t.name for t in tables.ALL_TABLES} | {"my_own_table"}
 
-    statements = register_tables.plan(lake_tables, set(), "local:///lake")
+    statements = trino_lake.plan(lake_tables, set(), "local:///lake")
     for name in lake_tables:
         assert any(f"table_name => '{name}', table_location => 'local:///lake/{name}'" in s for s in statements)
         assert sum(f"table_name => '{name}'," in s for s in statements) == 1
@@ -65,19 +64,19 @@ def test_registration_names_every_table_the_lake_has(tmp_path):
 
 def test_registration_is_idempotent():
     lake_tables = tuple(t.name for t in tables.ALL_TABLES)
-    first = register_tables.plan(lake_tables, set(), "local:///lake")
-    again = register_tables.plan(lake_tables, set(lake_tables), "local:///lake")
+    first = trino_lake.plan(lake_tables, set(), "local:///lake")
+    again = trino_lake.plan(lake_tables, set(lake_tables), "local:///lake")
     assert not any(s.startswith("CALL") for s in again)
     assert all(s.startswith(("CREATE SCHEMA IF NOT EXISTS", "CREATE OR REPLACE VIEW")) for s in again)
     assert [s for s in first if not s.startswith("CALL")] == again
 
 
 def test_views_wait_for_their_tables():
-    statements = register_tables.plan(("bars_1m",), set(), "local:///lake")
+    statements = trino_lake.plan(("bars_1m",), set(), "local:///lake")
     created = [s.split()[4] for s in statements if s.startswith("CREATE OR REPLACE VIEW")]
     assert created == ["market.latest_prices"]
 
 
 def test_every_registration_statement_parses_as_trino_sql():
-    for statement in register_tables.plan(tuple(t.name for t in tables.ALL_TABLES), set(), "local:///lake"):
+    for statement in trino_lake.plan(tuple(t.name for t in tables.ALL_TABLES), set(), "local:///lake"):
         sqlglot.parse_one(statement, read="trino")

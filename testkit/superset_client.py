@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from tests.browser import chromium_page
+from testkit.browser import chromium_page
 
 class SupersetAPI:
     def __init__(self, base_url: str, username: str = "admin", password: str = "admin"):

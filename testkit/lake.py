@@ -16,9 +16,8 @@ import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from lakewatch.settings import REPO_ROOT, Settings
+from lakewatch.settings import Settings
 
-STREAM_JOB = REPO_ROOT / "spark" / "stream_job.py"
 
 
 def table(settings: Settings, name: str) -> pa.Table:
@@ -33,7 +32,7 @@ def count(settings: Settings, name: str) -> int:
 
 
 def run_available_now(env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, str(STREAM_JOB), "--available-now"], env={**os.environ, **(env or {})},
+    result = subprocess.run([sys.executable, "-m", "spark.stream_job", "--available-now"], env={**os.environ, **(env or {})},
                             capture_output=True, text=True, timeout=timeout)
     assert result.returncode == 0, result.stderr[-3000:]
     return result
@@ -60,7 +59,7 @@ def fill_with_history(settings: Settings, hours: float, rate: float) -> None:
     """Simulated history the whole way into the lake: a private broker, a backfill, one
     --available-now run of the stream job."""
     from ingestion.topics import ensure_topics
-    from tests.processes import start_tansu, stop_process
+    from testkit.processes import start_tansu, stop_process
 
     settings.log_dir.mkdir(parents=True, exist_ok=True)
     broker = start_tansu(settings.broker_port, settings.log_dir / "broker.log")
@@ -75,7 +74,7 @@ def fill_with_history(settings: Settings, hours: float, rate: float) -> None:
 def start_job(env: dict | None = None, log_path=None) -> subprocess.Popen:
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL
     try:
-        return subprocess.Popen([sys.executable, str(STREAM_JOB)], env={**os.environ, **(env or {})},
+        return subprocess.Popen([sys.executable, "-m", "spark.stream_job"], env={**os.environ, **(env or {})},
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         if log_path:

@@ -1,10 +1,14 @@
-"""Register every Delta table of the lake in Trino (catalog `delta`, schema `market`) and
-create the curated views, so Trino answers with the same names as the embedded DuckDB.
+"""Distributed SQL: every Delta table of the lake registered in Trino (catalog `delta`, schema
+`market`) with the curated views, so Trino answers with the same names as the embedded DuckDB
+(duckdb_lake.py is its embedded twin).
+
+    python -m lakewatch.sql.trino_lake [--watch SECONDS]
 
 Idempotent: a table already registered is left alone, the schema is created only if missing
 and views are created or replaced. With --watch it runs again every N seconds, so a table
 the lake gains later (the scorer's first write, a user's own table) shows up in Trino too.
-Run in compose by the `trino-init` service; settings come from LAKEWATCH_* as everywhere.
+Run in compose by the `trino-init` service (trino/Dockerfile); settings come from LAKEWATCH_*
+as everywhere.
 """
 from __future__ import annotations
 
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     s = settings_module.load()
     if s.sql_backend != "trino":
-        print("register_tables: LAKEWATCH_PROFILE=distributed is needed (Trino is the distributed profile's engine)",
+        print("trino_lake: LAKEWATCH_PROFILE=distributed is needed (Trino is the distributed profile's engine)",
               file=sys.stderr)
         return 2
     log = logs.setup("trino-init")

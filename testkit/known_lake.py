@@ -86,7 +86,7 @@ def bot_running(settings):
     """MLflow with register_champion's version and the bot's three services as `make up` starts
     them, on settings' ports; yields the champion's version; stops all of them by PID."""
     from stack import runner as stack
-    from tests.processes import start_mlflow, stop_process
+    from testkit.processes import start_mlflow, stop_process
 
     tracking = start_mlflow(settings)
     try:
