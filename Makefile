@@ -1,6 +1,6 @@
 # The front door. Every target builds the venv it needs first (once; later runs are instant);
 # `make up`, `make test` and `make venv` check what they need from the system before that (NEEDS).
-# Settings come from the environment (LAKEWATCH_*, FINNHUB_API_KEY): see lakewatch/settings.py.
+# Settings come from the environment (LAKEWATCH_*, FINNHUB_API_KEY): see lakewatch/settings/.
 NEEDS := python3 -m stack.prerequisites
 BOOT := python3 -m stack.bootstrap
 CORE := $(BOOT) core --

@@ -1,3 +1,4 @@
+import dataclasses
 import re
 from pathlib import Path
 
@@ -77,3 +78,84 @@ def test_only_the_settings_read_the_secrets_from_the_environment():
                if p.relative_to(settings.REPO_ROOT).parts[0] not in ("var", "tests", "benchmarks", ".git")
                and reads.search(p.read_text())]
     assert readers == []
+
+
+# Every field of Settings before it was split by concern (issue 16). Their LAKEWATCH_ names are
+# an interface users and compose files set: none may disappear in a move between concerns.
+FIELDS_BEFORE_THE_SPLIT = """
+    profile host peers_by_name state_dir venv_home broker_port kafka_bootstrap trades_partitions ingestion_port
+    stream_port scorer_port mlflow_port serving_port rasa_port actions_port superset_port prometheus_port trino_port
+    grafana_port stocks forex crypto finnhub_api_key finnhub_ws_url finnhub_rest_url finnhub_calls_per_minute
+    finnhub_calls_per_second quote_poll_seconds news_poll_seconds fundamentals_poll_seconds sim_seed sim_rate
+    sim_anomalies_per_hour sim_market_hours sim_news_per_hour trigger_seconds max_offsets_per_trigger
+    bar_watermark_seconds max_trade_age_days max_trade_future_seconds maintenance_minutes vacuum_retention_hours
+    spark_driver_memory spark_master spark_driver_host day_timezone duckdb_memory_limit duckdb_threads trino_host
+    trino_user trino_catalog mlflow_url model_name model_min_precision serving_reload_seconds bootstrap_hours
+    scorer_interval_seconds scorer_max_bars superset_secret_key superset_admin_user superset_admin_password
+    superset_database_uri auto_install start_timeout stop_timeout chatbot_url chat_port superset_url actions_url topics
+""".split()
+
+
+def test_no_field_of_before_the_split_went_missing():
+    assert set(FIELDS_BEFORE_THE_SPLIT) - {f.name for f in dataclasses.fields(settings.Settings)} == set()
+
+
+def another_value(f: dataclasses.Field, tmp_path: Path) -> tuple[str, object]:
+    """A raw environment value for field f that differs from its default, and what it parses to."""
+    kind, default = str(f.type), f.default
+    valid = {"profile": ("distributed", "distributed"), "sim_market_hours": ("always", "always")}
+    if f.name in valid:
+        return valid[f.name]
+    if "tuple" in kind:
+        return "X:ONE, X:TWO", ("X:ONE", "X:TWO")
+    if "bool" in kind:
+        return ("no", False) if default else ("yes", True)
+    if "Path" in kind:
+        return str(tmp_path / f.name), tmp_path / f.name
+    if "int" in kind:
+        return str(default + 1), default + 1
+    if "float" in kind:
+        return str(default + 0.5), default + 0.5
+    assert kind == "str", f"{f.name}: a new kind of field ({kind}) needs a parser in load() and a case here"
+    return f"{f.name}-value", f"{f.name}-value"
+
+
+def test_every_field_is_overridden_by_its_own_variable(tmp_path):
+    for f in dataclasses.fields(settings.Settings):
+        if f.name == "topics":
+            continue
+        variable = settings.OWN_NAMES.get(f.name, f"LAKEWATCH_{f.name.upper()}")
+        raw, parsed = another_value(f, tmp_path)
+        assert getattr(settings.load({}), f.name) != parsed, f.name
+        assert getattr(settings.load({variable: raw}), f.name) == parsed, f"{variable}={raw!r}"
+
+
+def test_the_secrets_own_names_win_and_their_lakewatch_names_are_ignored():
+    for name, variable in settings.OWN_NAMES.items():
+        s = settings.load({f"LAKEWATCH_{name.upper()}": "not-this", variable: " this "})
+        assert getattr(s, name) == "this", variable
+
+
+def test_every_hidden_field_is_a_secret_the_logs_redact():
+    hidden = {f.name for f in dataclasses.fields(settings.Settings) if not f.repr}
+    assert hidden == {"finnhub_api_key", "superset_secret_key", "superset_admin_password", "superset_database_uri"}
+    env = {settings.OWN_NAMES[name]: f"secret-{name}" for name in hidden}
+    assert sorted(settings.secret_values(env)) == sorted(env.values())
+    assert not any(value in repr(settings.load(env)) for value in env.values())
+
+
+@pytest.mark.parametrize("variable, message", [("LAKEWATCH_PROFILE", "'embedded' or 'distributed'"),
+                                               ("LAKEWATCH_SIM_MARKET_HOURS", "'us' or 'always'")])
+def test_a_choice_refuses_anything_else(variable, message):
+    with pytest.raises(ValueError, match=f"{variable} must be {message}"):
+        settings.load({variable: "sometimes"})
+
+
+def test_the_repo_root_is_the_repository():
+    assert (settings.REPO_ROOT / "pyproject.toml").is_file() and (settings.REPO_ROOT / "lakewatch").is_dir()
+    assert settings.load({}).state_dir == settings.REPO_ROOT / "var"
+
+
+def test_settings_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.load({}).broker_port = 1
