@@ -1,6 +1,17 @@
-"""Time windows in the day zone (UTC unless configured): the periods questions are asked in.
+"""The periods questions are asked in (today, yesterday, this week, the last hour, ...), each defined once.
 
-A window is half-open, [start, end), and carries the words that say which window an answer used.
+A period is two marks relative to the clock: a midnight in the day zone (of today, of the Monday
+starting this week, of the first of the month, of a given date, shifted by whole days) or "now"
+less some minutes or hours. Each mark is computed two ways from that one definition:
+
+- `Period.at(now, zone)`: a `Window` of concrete datetimes, for the bot (bound parameters, and
+  words that name the dates it used);
+- `Period.in_sql()`: a `SqlWindow` of SQL expressions on the session's clock (`current_date`,
+  `current_timestamp`), for saved queries that must stay right every day. SQL sessions run in
+  the day zone (settings.day_timezone), so a date cast to a timestamp is that zone's midnight.
+
+Windows are half-open, [start, end). tests/unit/test_periods.py runs both computations side by
+side on DuckDB, around midnights, Mondays and daylight-saving changes.
 """
 from __future__ import annotations
 
@@ -8,59 +19,176 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import sqlalchemy as sa
+
+TIMESTAMPTZ = sa.TIMESTAMP(timezone=True)
+UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+_UTC = ZoneInfo("UTC")
+
+
+def _interval(amount: int, unit: str) -> sa.ColumnElement:
+    return sa.literal_column(f"INTERVAL '{amount}' {unit.upper()}", sa.Interval)
+
+
+@dataclass(frozen=True, eq=False)
+class SqlClock:
+    """What `now` and `today` are in SQL: the session's clock, or a fixed instant in tests."""
+    now: sa.ColumnElement
+    today: sa.ColumnElement
+
+
+SESSION_CLOCK = SqlClock(sa.func.current_timestamp(), sa.func.current_date())
+
+
+@dataclass(frozen=True)
+class Midnight:
+    """00:00 in the day zone, `days` after the first day of the current day, week (weeks start on
+    Monday) or month, or after a given date."""
+    of: str | date = "day"
+    days: int = 0
+
+    def day(self, today: date) -> date:
+        if isinstance(self.of, date):
+            first = self.of
+        else:
+            first = {"day": today, "week": today - timedelta(days=today.weekday()),
+                     "month": today.replace(day=1)}[self.of]
+        return first + timedelta(days=self.days)
+
+    def at(self, now: datetime, zone: ZoneInfo) -> datetime:
+        return datetime.combine(self.day(now.astimezone(zone).date()), time.min, tzinfo=zone)
+
+    def day_sql(self, clock: SqlClock) -> sa.ColumnElement:
+        if isinstance(self.of, date):
+            first = sa.literal(self.of, sa.Date)
+        else:
+            first = clock.today if self.of == "day" else sa.func.date_trunc(self.of, clock.today)
+        # Whole days are added to dates, never to timestamps: a day is 23 or 25 hours when the
+        # clocks change, and the engines need not agree on adding a day to a timestamp then.
+        if self.days > 0:
+            return first + _interval(self.days, "day")
+        return first - _interval(-self.days, "day") if self.days else first
+
+    def sql(self, clock: SqlClock) -> sa.ColumnElement:
+        return sa.cast(self.day_sql(clock), TIMESTAMPTZ)
+
+
+@dataclass(frozen=True)
+class Ago:
+    """`amount` minutes, hours, days or weeks before now, counted in seconds (a day is 24 hours)."""
+    amount: int = 0
+    unit: str = "hour"
+
+    def at(self, now: datetime, zone: ZoneInfo) -> datetime:
+        return now - timedelta(seconds=self.amount * UNIT_SECONDS[self.unit])
+
+    def day_sql(self, clock: SqlClock) -> sa.ColumnElement:
+        return sa.cast(self.sql(clock), sa.Date)
+
+    def sql(self, clock: SqlClock) -> sa.ColumnElement:
+        if not self.amount:
+            return clock.now
+        # Hours, not days: DuckDB adds a calendar day (23 or 25 hours when the clocks change), and a
+        # day here is 24 hours, as in Python.
+        minutes = self.unit == "minute"
+        amount = self.amount if minutes else self.amount * UNIT_SECONDS[self.unit] // 3600
+        return clock.now - _interval(amount, "minute" if minutes else "hour")
+
+
+NOW = Ago()
+
 
 @dataclass(frozen=True)
 class Window:
+    """A period computed at one instant: concrete datetimes, bound as parameters."""
     start: datetime
     end: datetime
     label: str
+    first_day: date  # in the day zone: the date a period starting at a midnight is of
 
     @property
     def dates(self) -> tuple[date, date]:
         """First and last UTC date the window touches (for partition pruning)."""
-        utc = ZoneInfo("UTC")
-        return self.start.astimezone(utc).date(), (self.end - timedelta(microseconds=1)).astimezone(utc).date()
+        return self.start.astimezone(_UTC).date(), (self.end - timedelta(microseconds=1)).astimezone(_UTC).date()
+
+    def covers(self, instant: sa.ColumnElement, utc_date: sa.ColumnElement | None = None) -> list:
+        """The conditions for `instant` in the window; with the table's UTC date partition column,
+        also the dates to read, so the engine skips the other partitions."""
+        within = [instant >= self.start, instant < self.end]
+        if utc_date is None:
+            return within
+        first, last = self.dates
+        return [utc_date >= first, utc_date <= last, *within]
 
 
-def _midnight(day: date, zone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=zone)
+@dataclass(frozen=True, eq=False)
+class SqlWindow:
+    """A period as SQL on a clock: the same rows whichever day the query runs."""
+    start: sa.ColumnElement
+    end: sa.ColumnElement
+    first_day: sa.ColumnElement
 
+    def covers(self, instant: sa.ColumnElement, utc_date: sa.ColumnElement | None = None) -> list:
+        # No partition bounds: the UTC dates of the day zone's midnights would double the SQL
+        # SQL Lab's readers follow, to save reading a few small partitions of one week.
+        return [instant >= self.start, instant < self.end]
+
+
+@dataclass(frozen=True)
+class Period:
+    """Two marks relative to the clock, and the words that name the window they make."""
+    start: Midnight | Ago
+    end: Midnight | Ago
+    label: str  # str.format'ed with start (in the zone), start_utc and zone
+
+    def at(self, now: datetime, zone: str = "UTC") -> Window:
+        z = ZoneInfo(zone)
+        start = self.start.at(now, z)
+        label = self.label.format(start=start, start_utc=start.astimezone(_UTC), zone=zone)
+        return Window(start, self.end.at(now, z), label, start.astimezone(z).date())
+
+    def in_sql(self, clock: SqlClock = SESSION_CLOCK) -> SqlWindow:
+        return SqlWindow(self.start.sql(clock), self.end.sql(clock), self.start.day_sql(clock))
+
+
+TODAY = Period(Midnight("day"), Midnight("day", 1), "today ({start:%Y-%m-%d} {zone})")
+YESTERDAY = Period(Midnight("day", -1), Midnight("day"), "yesterday ({start:%Y-%m-%d} {zone})")
+THIS_WEEK = Period(Midnight("week"), NOW, "this week (since Monday {start:%Y-%m-%d} {zone})")
+THIS_MONTH = Period(Midnight("month"), NOW, "this month (since {start:%Y-%m-%d} {zone})")
+
+
+def the_last(amount: int, unit: str) -> Period:
+    """The last `amount` minutes, hours, days or weeks up to now."""
+    words = f"the last {unit}" if amount == 1 else f"the last {amount} {unit}s"
+    return Period(Ago(amount, unit), NOW, words + " (since {start_utc:%Y-%m-%d %H:%M} UTC)")
+
+
+def since_day(day: date) -> Period:
+    return Period(Midnight(day), NOW, "since {start:%Y-%m-%d} {zone}")
+
+
+# The bot's spellings: each period at an instant.
 
 def today(now: datetime, zone: str = "UTC") -> Window:
-    z = ZoneInfo(zone)
-    start = _midnight(now.astimezone(z).date(), z)
-    return Window(start, start + timedelta(days=1), f"today ({start:%Y-%m-%d} {zone})")
+    return TODAY.at(now, zone)
 
 
 def yesterday(now: datetime, zone: str = "UTC") -> Window:
-    z = ZoneInfo(zone)
-    start = _midnight(now.astimezone(z).date() - timedelta(days=1), z)
-    return Window(start, start + timedelta(days=1), f"yesterday ({start:%Y-%m-%d} {zone})")
+    return YESTERDAY.at(now, zone)
 
 
 def this_week(now: datetime, zone: str = "UTC") -> Window:
-    z = ZoneInfo(zone)
-    day = now.astimezone(z).date()
-    start = _midnight(day - timedelta(days=day.weekday()), z)
-    return Window(start, now, f"this week (since Monday {start:%Y-%m-%d} {zone})")
-
-
-def since(day: date, now: datetime, zone: str = "UTC") -> Window:
-    z = ZoneInfo(zone)
-    return Window(_midnight(day, z), now, f"since {day:%Y-%m-%d} {zone}")
+    return THIS_WEEK.at(now, zone)
 
 
 def this_month(now: datetime, zone: str = "UTC") -> Window:
-    z = ZoneInfo(zone)
-    start = _midnight(now.astimezone(z).date().replace(day=1), z)
-    return Window(start, now, f"this month (since {start:%Y-%m-%d} {zone})")
+    return THIS_MONTH.at(now, zone)
 
 
-UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+def since(day: date, now: datetime, zone: str = "UTC") -> Window:
+    return since_day(day).at(now, zone)
 
 
 def last(now: datetime, amount: int, unit: str) -> Window:
     """The last `amount` minutes, hours, days or weeks up to now."""
-    start = now - timedelta(seconds=amount * UNIT_SECONDS[unit])
-    words = f"the last {unit}" if amount == 1 else f"the last {amount} {unit}s"
-    return Window(start, now, f"{words} (since {start.astimezone(ZoneInfo('UTC')):%Y-%m-%d %H:%M} UTC)")
+    return the_last(amount, unit).at(now)

@@ -2,7 +2,8 @@
 
 Every chart points at a dataset of the bundle and uses only its metrics and the columns the lake
 contract (or a curated view) has; every dashboard holds existing charts, the three native filters
-and the chatbot button; every saved query runs on DuckDB over an empty lake and parses as Trino.
+and the chatbot button; every saved query runs on DuckDB over an empty lake and parses as Trino
+(tests/unit/test_saved_queries.py checks they are what lakewatch/sql/saved_queries.py generates).
 """
 from __future__ import annotations
 
@@ -117,16 +118,6 @@ def test_every_saved_query_runs_on_duckdb_over_an_empty_lake_and_parses_as_trino
             con.exec_driver_sql(query["sql"]).fetchall()
             sqlglot.parse_one(query["sql"], read="trino")
     assert len(QUERIES) >= 5
-
-
-def test_the_saved_queries_are_the_common_questions_of_the_sql_docs():
-    text = (REPO_ROOT / "docs" / "sql.md").read_text()
-    block = text.split("## Example queries for SQL Lab", 1)[1].split("```sql", 1)[1].split("```", 1)[0]
-    examples = {}
-    for statement in (s.strip() for s in block.split(";") if s.strip()):
-        question, sql = statement.split("\n", 1)
-        examples[question.removeprefix("-- ")] = sql.strip()
-    assert {q["label"]: q["sql"].strip() for q in QUERIES.values()} == examples
 
 
 def test_no_secret_lives_in_the_superset_config():
