@@ -3,7 +3,8 @@
 - latest_prices: per symbol, the close of its latest 1-minute bar and the change against the
   close of the last bar at least 24 hours before it (so a stock's Monday open compares with
   Friday's close, not with a night without trades).
-- anomalies_today: the bars the model flagged today (UTC, or the configured day zone).
+- anomalies_today: the bars the model flagged today (UTC, or the configured day zone), by the
+  one definition of today (lakewatch.sql.periods.TODAY).
 - fundamentals_latest: per symbol, the main figures of its latest Finnhub profile and metrics
   (name, industry, market cap, P/E, EPS, beta, 52-week range, dividend yield).
 - asset_class_summary: per asset class, its symbols and last prices, anomalies today and
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from lakewatch.sql import schema
+from lakewatch.sql import periods, schema
 from lakewatch.sql.portable import ONE_DAY, decimal_text, json_text, string_list
 
 
@@ -51,9 +52,16 @@ def latest_prices() -> sa.Select:
                      by_symbol.c.updated_at)
 
 
+def _today(instant: sa.ColumnElement) -> list:
+    """`instant` falls today in the session's zone: the one definition of today (periods.TODAY)."""
+    return periods.TODAY.in_sql().covers(instant)
+
+
 def anomalies_today() -> sa.Select:
     a = schema.anomalies
-    return sa.select(a).where(a.c.window_date == sa.func.current_date(), a.c.is_anomaly)
+    # window_date is the UTC date: within a day of the zone's date, enough to skip old partitions.
+    recent = a.c.window_date >= sa.func.current_date() - ONE_DAY
+    return sa.select(a).where(recent, *_today(a.c.window_start), a.c.is_anomaly)
 
 
 def asset_class_summary() -> sa.Select:
@@ -65,12 +73,12 @@ def asset_class_summary() -> sa.Select:
                          sa.func.max(prices.c.last_trade_ts).label("last_trade_ts"))
                .group_by(prices.c.asset_class).cte("classes"))
     anomalies = (sa.select(a.c.asset_class, sa.func.count().label("anomalies_today"))
-                 .where(a.c.window_date == sa.func.current_date(), a.c.is_anomaly)
+                 .where(a.c.window_date >= sa.func.current_date() - ONE_DAY, *_today(a.c.window_start), a.c.is_anomaly)
                  .group_by(a.c.asset_class).cte("anomalies_by_class"))
     reject_class = sa.func.coalesce(prices.c.asset_class, "unknown")
     rejects = (sa.select(reject_class.label("asset_class"), sa.func.count().label("rejects_today"))
                .select_from(r.outerjoin(prices, r.c.key == prices.c.symbol))
-               .where(sa.cast(r.c.rejected_at, sa.Date) == sa.func.current_date())
+               .where(*_today(r.c.rejected_at))
                .group_by(reject_class).cte("rejects_by_class"))
     keys = sa.union(sa.select(classes.c.asset_class), sa.select(anomalies.c.asset_class),
                     sa.select(rejects.c.asset_class)).cte("asset_classes")
