@@ -5,7 +5,8 @@ generated, not kept: tests and benchmarks move every port, and one settings modu
 The alert rules (monitoring/rules/) and the console page (monitoring/consoles/) are files in
 the repo; compose mounts the same rules beside its own config (monitoring/prometheus-compose.yml).
 The broker (tansu) has no metrics endpoint: its trouble shows as stream lag and a failing
-stream /health.
+stream /health. The embedded stack's supervisor (stack/supervisor.py) is a target too: it
+reports every service's restarts, crash loops and health, the broker's included.
 """
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ JOBS = {
     "chat": ("chat_port", "/metrics"),
     "prometheus": ("prometheus_port", "/metrics"),
 }
+# Jobs of the embedded stack only: its supervisor (stack/supervisor.py: restarts, crash loops).
+# Compose restarts its containers itself and has no supervisor.
+EMBEDDED_JOBS = {
+    "supervisor": ("supervisor_port", "/metrics"),
+}
 
 
 def config(targets: dict[str, str], rule_files: list[str]) -> dict:
@@ -45,16 +51,17 @@ def config(targets: dict[str, str], rule_files: list[str]) -> dict:
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL,
                    "external_labels": {"system": "lakewatch"}},
         "rule_files": rule_files,
-        "scrape_configs": [{"job_name": job, "metrics_path": JOBS[job][1], "static_configs": [{"targets": [target]}]}
-                           for job, target in targets.items()],
+        "scrape_configs": [{"job_name": job, "metrics_path": {**JOBS, **EMBEDDED_JOBS}[job][1],
+                            "static_configs": [{"targets": [target]}]} for job, target in targets.items()],
     }
 
 
 def targets(settings: Settings) -> dict[str, str]:
     """Each job's host:port, found as services find each other (settings.peer_url): at `host`
     on one machine, at the service's name, which is its job name, in compose."""
+    jobs = JOBS if settings.peers_by_name else {**JOBS, **EMBEDDED_JOBS}
     found = {job: f"{job if settings.peers_by_name else settings.host}:{getattr(settings, port)}"
-             for job, (port, _) in JOBS.items()}
+             for job, (port, _) in jobs.items()}
     if settings.mlflow_url:  # an external tracking server is not ours to watch
         found.pop("mlflow")
     return found

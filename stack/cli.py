@@ -15,10 +15,13 @@ from stack import runner as stack
 
 
 def _print_status(s) -> bool:
+    """One line per service and one for the supervisor: state (running, stopped, restarting,
+    crash-loop), pid, restarts by the supervisor, health, URL."""
     rows = stack.status(s)
-    print(f"{'service':<10} {'state':<8} {'pid':>7}  {'health':<9} url")
+    print(f"{'service':<10} {'state':<10} {'pid':>7} {'restarts':>8}  {'health':<9} url")
     for r in rows:
-        print(f"{r['service']:<10} {r['state']:<8} {r['pid'] or '-':>7}  {r['health']:<9} {r['url']}")
+        restarts = "-" if r["restarts"] is None else r["restarts"]
+        print(f"{r['service']:<10} {r['state']:<10} {r['pid'] or '-':>7} {restarts:>8}  {r['health']:<9} {r['url']}")
     return all(r["health"] == "ok" for r in rows)
 
 
@@ -33,7 +36,8 @@ def cmd_up(s, args) -> int:
     print(f"Chat with the bot: {s.url(s.chat_port, '/')}")
     print(f"Monitoring: {s.url(s.prometheus_port, '/consoles/lakewatch.html')} (alerts: "
           f"{s.url(s.prometheus_port, '/alerts')})")
-    print(f"lakewatch is up. `make status` shows health, `make logs` tails {s.log_dir}, `make down` stops it.")
+    print(f"lakewatch is up; the supervisor restarts a service that exits. `make status` shows health and restarts, "
+          f"`make logs` tails {s.log_dir}, `make down` stops it.")
     return 0
 
 
@@ -44,7 +48,7 @@ def cmd_down(s, args) -> int:
 
 
 def cmd_stop(s, args) -> int:
-    known = {service.name for service in stack.services(s)}
+    known = {service.name for service in stack.services(s)} | {stack.SUPERVISOR}
     unknown = [name for name in args.services if name not in known]
     if unknown:
         raise stack.StackError(f"no such service: {', '.join(unknown)} (the services are {', '.join(sorted(known))})")
@@ -99,7 +103,11 @@ def cmd_sql(s, args) -> int:
     from tabulate import tabulate
 
     from lakewatch.sql import sql_engine
+    from stack import sandbox
 
+    if s.sql_backend == "duckdb" and not sandbox.inside():  # run again where the lake is read-only
+        command = sandbox.read_only_lake(s.lake_dir, [sys.executable, "-m", "stack.cli", "sql", args.query, "--format", args.format])
+        os.execvp(command[0], command)
     started = time.perf_counter()
     try:
         with sql_engine(s).connect() as connection:
@@ -127,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start every service not running yet and print the URLs")
     sub.add_parser("down", help="stop every service this stack started")
-    stop_parser = sub.add_parser("stop", help="stop only the services named (`up` starts them again)")
+    stop_parser = sub.add_parser("stop", help="stop only the services named, which the supervisor then leaves "
+                                              "stopped (`up` starts them again)")
     stop_parser.add_argument("services", nargs="+")
-    sub.add_parser("status", help="show every service and its health (exit 1 if any is unhealthy)")
+    sub.add_parser("status", help="show every service, its restarts and health (exit 1 if any is unhealthy)")
     logs_parser = sub.add_parser("logs", help="tail the service logs")
     logs_parser.add_argument("-n", "--lines", type=int, default=20)
     logs_parser.add_argument("--no-follow", action="store_true")

@@ -4,15 +4,26 @@ Services start in order, each waiting for the previous one to be healthy. Every 
 in its own session (process group), logs to <state>/log/<name>.log, and is recorded in
 <state>/run/<name>.pid together with its kernel start time, so a recycled PID is never taken
 for ours. Stopping sends SIGTERM to the group, waits, then SIGKILLs what is left. Nothing is
-started twice: a service whose recorded process is alive is left as it is.
+started twice: a service whose recorded process is alive is left as it is, and one start at a
+time holds a service's start lock (<state>/run/<name>.lock), so `make up` and the supervisor
+never start the same service together.
+
+A full `make up` starts the supervisor (stack/supervisor.py) last: it restarts a service that
+exits unexpectedly through `restart()`, the same start path. `make stop` writes
+<state>/run/<name>.stopped before it signals, and the supervisor leaves a service with that
+marker alone until `make up` (which removes it) starts it again. `make down` stops the
+supervisor first, then the services, so nothing restarts during shutdown.
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,14 +59,51 @@ def _log_file(settings: Settings, name: str) -> Path:
     return settings.log_dir / f"{name}.log"
 
 
-def running(settings: Settings, name: str) -> Running | None:
-    """The recorded process of a service if it is still the same, live process."""
-    path = _pid_file(settings, name)
+SUPERVISOR = "supervisor"  # its run/log names; stack/supervisor.py is the process
+
+
+def _stopped_marker(settings: Settings, name: str) -> Path:
+    return settings.run_dir / f"{name}.stopped"
+
+
+def deliberately_stopped(settings: Settings, name: str) -> bool:
+    """Whether `make stop`/`make down` stopped the service (the supervisor leaves it alone)."""
+    return _stopped_marker(settings, name).exists()
+
+
+def supervisor_state_file(settings: Settings) -> Path:
+    return settings.run_dir / "supervisor.json"
+
+
+@contextlib.contextmanager
+def start_lock(settings: Settings, name: str):
+    """Held while one process starts or stops a service: `make up`, `make stop` and the
+    supervisor take it, so two of them never start one service twice. The kernel releases it
+    when its holder dies."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.run_dir / f"{name}.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def recorded(settings: Settings, name: str) -> dict | None:
+    """What the pid file of a service says (pid, start_time, command), alive or not."""
     try:
-        recorded = json.loads(path.read_text())
+        found = json.loads(_pid_file(settings, name).read_text())
+        return found if isinstance(found, dict) and "pid" in found else None
     except (OSError, ValueError):
         return None
-    pid, start_time = int(recorded["pid"]), str(recorded["start_time"])
+
+
+def running(settings: Settings, name: str) -> Running | None:
+    """The recorded process of a service if it is still the same, live process."""
+    found = recorded(settings, name)
+    if found is None:
+        return None
+    pid, start_time = int(found["pid"]), str(found["start_time"])
     if _proc_start_time(pid) != start_time or _is_zombie(pid):
         return None
     return Running(pid, start_time)
@@ -100,13 +148,39 @@ def _last_line(path: Path) -> str:
 
 
 def _launch(settings: Settings, name: str, command: list[str], env: dict, log_path: Path) -> subprocess.Popen:
-    """Start a process in a session of its own, logging to log_path, recorded in its pid file."""
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, env=env, cwd=REPO_ROOT)
-    _pid_file(settings, name).write_text(json.dumps({"pid": proc.pid, "start_time": _proc_start_time(proc.pid),
-                                                     "command": command}))
+    """Start a process in a session of its own, logging to log_path, recorded in its pid file.
+
+    A supervisor told to stop (by `make down`) while it spawns stops once the pid file is
+    written (exit_soon), so it leaves a recorded process, which `make down` then stops, never
+    an unrecorded one. (Not a blocked SIGTERM: the child would inherit the signal mask.)"""
+    global _launching
+    for folder in (settings.run_dir, log_path.parent):  # before the spawn: no process goes unrecorded
+        folder.mkdir(parents=True, exist_ok=True)
+    _launching = True
+    try:
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, env=env, cwd=REPO_ROOT)
+        _pid_file(settings, name).write_text(json.dumps({"pid": proc.pid, "start_time": _proc_start_time(proc.pid),
+                                                         "command": command}))
+    finally:
+        _launching = False
+    if _exit_deferred:
+        raise SystemExit(0)
     return proc
+
+
+_launching = False  # between a spawn and its pid file (signal handlers run on the main thread)
+_exit_deferred = False
+
+
+def exit_soon() -> None:
+    """A SIGTERM handler's body: exit now, or right after the spawn under way is recorded."""
+    global _exit_deferred
+    if _launching:
+        _exit_deferred = True
+    else:
+        raise SystemExit(0)
 
 
 def start_job(settings: Settings, name: str, command: list[str], log_name: str | None = None) -> int:
@@ -115,7 +189,16 @@ def start_job(settings: Settings, name: str, command: list[str], log_name: str |
     return _launch(settings, name, command, dict(os.environ), _log_file(settings, log_name or name)).pid
 
 
-def _start(settings: Settings, service: Service, say) -> None:
+def _start(settings: Settings, service: Service, say) -> subprocess.Popen | None:
+    """Start one service and wait until it is healthy; None if it was running already (or,
+    for the supervisor, stopped on purpose meanwhile). Holds the service's start lock."""
+    with start_lock(settings, service.name):
+        if running(settings, service.name):
+            return None
+        return _start_locked(settings, service, say)
+
+
+def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen:
     if not _port_free(settings.host, service.port):
         raise StackError(
             f"port {service.port} on {settings.host} is already taken by another program, so {service.name} "
@@ -141,14 +224,15 @@ def _start(settings: Settings, service: Service, say) -> None:
             if service.after_start:
                 service.after_start()
             say(f"  {service.name:<10} started (pid {proc.pid})  {service.url}")
-            return
+            return proc
         time.sleep(0.2)
     raise StackError(f"{service.name} did not become healthy within {timeout:.0f} s; see {log_path}.")
 
 
 def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
     """Start every service not already running (or only those named, in stack order); on
-    failure stop what this call started."""
+    failure stop what this call started. A full `up` ends by starting the supervisor (if it is
+    not running), which restarts any of them that exits unexpectedly from then on."""
     for folder in (settings.log_dir, settings.run_dir):
         folder.mkdir(parents=True, exist_ok=True)
     chosen = [s for s in services(settings) if not only or s.name in only]
@@ -157,16 +241,68 @@ def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
     started: list[Service] = []
     try:
         for service in chosen:
+            _stopped_marker(settings, service.name).unlink(missing_ok=True)  # wanted again
             current = running(settings, service.name)
             if current:
                 say(f"  {service.name:<10} already running (pid {current.pid})  {service.url}")
                 continue
-            _start(settings, service, say)
+            try:
+                if _start(settings, service, say) is None:  # the supervisor started it meanwhile
+                    say(f"  {service.name:<10} already running  {service.url}")
+                    continue
+            except BaseException:
+                stop(settings, service.name, say)  # one that never became healthy; and a supervisor must not retry it
+                raise
             started.append(service)
+        if not only:
+            start_supervisor(settings, say)
     except BaseException:
         for service in reversed(started):
             stop(settings, service.name, say)
         raise
+
+
+def supervisor_service(settings: Settings, extra: list[str] = ()) -> Service:
+    """The supervisor, started like a service (its own session, pid file, health wait)."""
+    from lakewatch.service_http import healthy
+
+    return Service(name=SUPERVISOR, command=[sys.executable, "-m", "stack.supervisor", *extra],
+                   port=settings.supervisor_port, url=settings.url(settings.supervisor_port, "/metrics"),
+                   health=lambda: healthy(settings.url(settings.supervisor_port, "/health")))
+
+
+def start_supervisor(settings: Settings, say=print, extra: list[str] = ()) -> None:
+    """Start the supervisor unless it runs; `extra` are its arguments (tests give it fake services)."""
+    current = running(settings, SUPERVISOR)
+    service = supervisor_service(settings, list(extra))
+    if current:
+        say(f"  {SUPERVISOR:<10} already running (pid {current.pid})  {service.url}")
+        return
+    _start(settings, service, say)
+
+
+def restart(settings: Settings, service: Service, say=print) -> subprocess.Popen | None:
+    """The supervisor's restart of a service that exited: what is left of its session (a
+    gunicorn or uvicorn worker still holding the port, Spark's JVM) is killed, then the service
+    starts as `make up` starts it: prepare step, same command and environment, health wait,
+    after-start step. None if it is running again, or was stopped on purpose, by then. A start
+    that does not become healthy in time is stopped again and raises StackError."""
+    with start_lock(settings, service.name):
+        if deliberately_stopped(settings, service.name) or running(settings, service.name):
+            return None
+        found = recorded(settings, service.name)
+        if found:
+            for pid in session_members(int(found["pid"])):
+                _signal_pid(pid, signal.SIGKILL)
+            _pid_file(settings, service.name).unlink(missing_ok=True)
+        deadline = time.monotonic() + 10  # a killed listener's port frees within moments
+        while not _port_free(settings.host, service.port) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        try:
+            return _start_locked(settings, service, say)
+        except StackError:
+            _stop_locked(settings, service.name, say)  # one that never became healthy
+            raise
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -186,7 +322,15 @@ def _signal_pid(pid: int, sig: int) -> None:
 
 
 def stop(settings: Settings, name: str, say=print) -> bool:
-    """Stop one service and everything in its session; False if it was not running."""
+    """Stop one service and everything in its session, on purpose: the supervisor leaves it
+    stopped until `make up` starts it again. False if it was not running."""
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    _stopped_marker(settings, name).touch()  # before any signal: its exit is no crash to restart
+    with start_lock(settings, name):  # a restart under way finishes first, then stops here
+        return _stop_locked(settings, name, say)
+
+
+def _stop_locked(settings: Settings, name: str, say=print) -> bool:
     current = running(settings, name)
     pid_file = _pid_file(settings, name)
     if current is None:
@@ -216,25 +360,52 @@ def stop(settings: Settings, name: str, say=print) -> bool:
 
 
 def down(settings: Settings, say=print) -> int:
-    """Stop every service, last started first; return how many were running."""
+    """Stop the supervisor first (nothing restarts from then on), then every service, last
+    started first; return how many were running. The supervisor's counts start again at 0."""
+    stopped = int(stop(settings, SUPERVISOR, say))
+    supervisor_state_file(settings).unlink(missing_ok=True)
     names = [s.name for s in services(settings)]
-    # Pid files of services no longer in the list (an older checkout) are stopped too.
+    # Pid files of services no longer in the list (an older checkout) and of jobs are stopped too.
     if settings.run_dir.exists():
         names += sorted(p.stem for p in settings.run_dir.glob("*.pid") if p.stem not in names)
-    return sum(stop(settings, name, say) for name in reversed(names))
+    return stopped + sum(stop(settings, name, say) for name in reversed(names))
+
+
+def supervisor_state(settings: Settings) -> dict:
+    """The supervisor's last written state: {"services": {name: {"state", "restarts", ...}}}."""
+    try:
+        found = json.loads(supervisor_state_file(settings).read_text())
+        return found if isinstance(found, dict) else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def status(settings: Settings) -> list[dict]:
+    """One row per service, then the supervisor's. state: running, stopped, restarting (exited,
+    the supervisor brings it back) or crash-loop (it failed too often: docs/guarantees.md)."""
+    supervisor = running(settings, SUPERVISOR)
+    watched = supervisor_state(settings).get("services", {})
     rows = []
     for service in services(settings):
         current = running(settings, service.name)
+        seen = watched.get(service.name, {})
+        state = "running" if current else "stopped"
+        if supervisor and seen.get("state") == "crash-loop":
+            state = "crash-loop"
+        elif supervisor and not current and seen.get("state") == "restarting":
+            state = "restarting"
         rows.append({
             "service": service.name,
             "pid": current.pid if current else None,
-            "state": "running" if current else "stopped",
+            "state": state,
+            "restarts": int(seen.get("restarts", 0)),
             "health": ("ok" if service.health() else "unhealthy") if current else "-",
             "url": service.url,
         })
+    service = supervisor_service(settings)
+    rows.append({"service": SUPERVISOR, "pid": supervisor.pid if supervisor else None,
+                 "state": "running" if supervisor else "stopped", "restarts": None,
+                 "health": ("ok" if service.health() else "unhealthy") if supervisor else "-", "url": service.url})
     return rows
 
 

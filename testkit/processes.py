@@ -23,7 +23,7 @@ from stack.services.broker import tansu_command
 
 
 SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port",
-                 "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port")
+                 "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port", "supervisor_port")
 
 
 def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
@@ -141,3 +141,32 @@ def wait_for(predicate, timeout: float = 5.0, what: str = "condition", every: fl
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
         time.sleep(every)
     return value
+
+
+def status_rows(timeout: float = 60) -> dict[str, dict]:
+    """`make status` as {service: {"state", "pid", "restarts", "health"}} (its columns, in order)."""
+    done = make("status", timeout=timeout)
+    rows = {}
+    for line in done.stdout.splitlines()[1:]:
+        name, state, pid, restarts, health = line.split()[:5]
+        rows[name] = {"state": state, "pid": pid, "restarts": restarts, "health": health}
+    return rows
+
+
+def kill_9_and_time_recovery(settings, name: str, healthy, timeout: float = 300) -> tuple[int, float]:
+    """kill -9 a stack service's main process (as a user would, not its session) and wait until
+    the supervisor has it running again under a new pid and `healthy()` is true; returns the new
+    pid and the seconds from the kill to healthy."""
+    from stack import runner
+
+    old = runner.running(settings, name)
+    assert old is not None, f"{name} is not running"
+    killed_at = time.monotonic()
+    os.kill(old.pid, signal.SIGKILL)
+
+    def back():
+        current = runner.running(settings, name)
+        return current is not None and current.pid != old.pid and healthy() and current.pid
+
+    pid = wait_for(back, timeout, f"{name} restarted by the supervisor and healthy", every=0.25)
+    return pid, time.monotonic() - killed_at

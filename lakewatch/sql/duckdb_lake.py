@@ -5,6 +5,13 @@ so no reader holds a file lock and any number of processes read while the stream
 `delta_scan` reads the table's latest Delta snapshot when a query starts, so every query sees
 one committed version of each table. Views are built from whatever Delta folders exist when a
 connection is made or checked out of a pool, so a table created later appears without a restart.
+
+Every connection that serves users (Superset, the bot's actions, `make sql`) is confined once it
+is prepared (`confine`): it reads files under the lake folder and nowhere else, writes no file
+outside it, attaches no database file, installs and loads no extension and changes no setting.
+DuckDB's own settings do this, not a list of forbidden SQL words. They cannot tell a read in
+the lake from a write there, so the services that take SQL from users also see the lake through
+a read-only mount (docs/sql.md, "What SQL users can do").
 """
 from __future__ import annotations
 
@@ -41,10 +48,21 @@ def load_delta(con) -> None:
 
 
 def prepare(con, lake_dir: Path, timezone: str) -> tuple[str, ...]:
-    """Make `con` ready: delta loaded, session zone set, `market` views for the lake's tables."""
+    """Make `con` ready and confined: delta loaded, `market` views for the lake's tables, the
+    zone of "today" set for it and every cursor made from it."""
     load_delta(con)
-    con.execute(f"SET TimeZone = '{_quote(timezone)}'")
-    return refresh_views(con, lake_dir)
+    names = refresh_views(con, lake_dir)
+    confine(con, lake_dir, timezone)
+    return names
+
+
+def confine(con, lake_dir: Path, timezone: str) -> None:
+    """From here on `con` and its cursors read files under lake_dir only and change nothing of
+    their configuration; views made later (refresh_views) still work, since they only read."""
+    con.execute(f"SET GLOBAL TimeZone = '{_quote(timezone)}'")
+    con.execute(f"SET allowed_directories = ['{_quote(str(lake_dir.resolve()))}/']")
+    con.execute("SET enable_external_access = false")  # files elsewhere, ATTACH, INSTALL and LOAD
+    con.execute("SET lock_configuration = true")  # last: no SET undoes the above
 
 
 def shared(settings) -> Callable[[], "duckdb.DuckDBPyConnection"]:
@@ -63,9 +81,7 @@ def shared(settings) -> Callable[[], "duckdb.DuckDBPyConnection"]:
                 state["base"] = base
             elif tables.in_lake(settings.lake_dir) != state["tables"]:
                 state["tables"] = refresh_views(state["base"], settings.lake_dir)
-            con = state["base"].cursor()
-        con.execute(f"SET TimeZone = '{_quote(settings.day_timezone)}'")
-        return con
+            return state["base"].cursor()  # with the base's zone, set before it was confined
 
     return connect
 

@@ -17,7 +17,7 @@ from lakewatch.settings import REPO_ROOT
 from monitoring import prometheus
 
 MONITORING = REPO_ROOT / "monitoring"
-SOURCES = ("ingestion", "spark", "model", "chatbot", "lakewatch")
+SOURCES = ("ingestion", "spark", "model", "chatbot", "lakewatch", "stack")
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +96,10 @@ def test_prometheus_scrapes_every_service_that_serves_metrics():
     settings = settings_module.load({})
     names = {s.name for s in services.services(settings)} - {"broker"}  # tansu has no metrics endpoint
     assert names == set(prometheus.JOBS)
+    assert set(prometheus.EMBEDDED_JOBS) == {"supervisor"}  # which reports every service, the broker too
+
+
+def test_the_supervisor_is_scraped_in_the_embedded_stack_and_not_in_compose_which_restarts_containers():
+    embedded = prometheus.targets(settings_module.load({"LAKEWATCH_SUPERVISOR_PORT": "9999"}))
+    assert embedded["supervisor"] == "127.0.0.1:9999"
+    assert "supervisor" not in prometheus.targets(prometheus.compose_settings())
