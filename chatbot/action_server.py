@@ -1,22 +1,19 @@
 """The action server: rasa-sdk's web app serving chatbot/actions.py, plus Prometheus /metrics,
 JSON logs and a bind to the configured host only (rasa-sdk's own runner listens everywhere).
+Runs in the actions venv, where lakewatch is installed without its dependencies (stack/bootstrap.py):
 
-    var/venvs/actions/bin/python chatbot/action_server.py
+    var/venvs/actions/bin/python -m chatbot.action_server
 """
 from __future__ import annotations
 
-import sys
 import warnings
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from rasa_sdk.endpoint import create_app
+from rasa_sdk.executor import ActionExecutor
+from sanic import response
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: E402
-from rasa_sdk.endpoint import create_app  # noqa: E402
-from rasa_sdk.executor import ActionExecutor  # noqa: E402
-from sanic import response  # noqa: E402
-
-from lakewatch import logs, settings as settings_module  # noqa: E402
+from lakewatch import logs, settings as settings_module
 
 
 # rasa-sdk 3.21 serves the Rasa 3.6 server fine (docs/platform.md) but warns about the skew on every call.

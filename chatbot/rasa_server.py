@@ -2,9 +2,13 @@
 Prometheus /metrics (messages and answer time per channel), JSON logs, the configured host only.
 
 Rasa 3.6 has no /health or /metrics; its serve_application() takes listeners, and one that runs
-before the server starts adds both routes. Runs in the rasa venv:
+before the server starts adds both routes. Runs in the rasa venv, as a module from the repo root
+(the venv is Python 3.10, below lakewatch's requires-python, so lakewatch is not installed there:
+the repo root, the working directory, is what puts `chatbot` and `lakewatch` on the path):
 
-    var/venvs/rasa/bin/python chatbot/rasa_server.py [model.tar.gz]
+    cd <repo> && var/venvs/rasa/bin/python -m chatbot.rasa_server [model.tar.gz]
+
+Its patches of Rasa's internals are in chatbot/rasa_patches.py.
 """
 from __future__ import annotations
 
@@ -12,10 +16,10 @@ import sys
 import time
 from pathlib import Path
 
-CHATBOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(CHATBOT.parent))
+from chatbot import rasa_patches
+from lakewatch import logs, settings as settings_module
 
-from lakewatch import logs, settings as settings_module  # noqa: E402
+CHATBOT = Path(__file__).resolve().parent
 
 
 def add_lakewatch_routes(app, _loop) -> None:
@@ -49,24 +53,6 @@ def add_lakewatch_routes(app, _loop) -> None:
             seconds.labels(parts[1]).observe(time.perf_counter() - request.ctx.started)
 
 
-def validate_action_results_with_one_validator() -> None:
-    """Rasa checks every action server answer with jsonschema.validate(), which first checks
-    the schema itself against the metaschema: 60 ms of every answer that runs an action (most
-    of an answer's time, measured). A validator built once checks the same schema in under a
-    millisecond; an invalid answer still goes to Rasa's own check, for its error message."""
-    from jsonschema.validators import validator_for
-    from rasa.core.actions.action import RemoteAction
-
-    schema = RemoteAction.action_response_format_spec()
-    validator = validator_for(schema)(schema)
-    rasas_check = RemoteAction._validate_action_result
-
-    def validate(self, result) -> bool:
-        return validator.is_valid(result) or rasas_check(self, result)
-
-    RemoteAction._validate_action_result = validate
-
-
 def main(argv: list[str]) -> int:
     """argv: [model.tar.gz]; default: the model chatbot/training.py trains for the current data."""
     from chatbot.training import model_path
@@ -83,7 +69,7 @@ def main(argv: list[str]) -> int:
     # `rasa run` sets this up itself; without it Rasa's structlog events are printed at DEBUG,
     # a page of tracker states per message, which also costs tens of milliseconds per answer.
     configure_structlog(log.getEffectiveLevel())
-    validate_action_results_with_one_validator()
+    rasa_patches.apply()
     from rasa.core.utils import AvailableEndpoints
     from rasa.utils.endpoints import EndpointConfig
 

@@ -1,6 +1,6 @@
 """Puts the lake a hosted Space reads in place, before its services start (docs/hosting.md).
 
-    python3 hosting/fetch_lake.py
+    python3 -m hosting.fetch_lake      (from the app's root: it puts lakewatch on the path)
 
 LAKE_SNAPSHOT_URL is an HTTPS address of a snapshot made by `hosting/make_space.sh lake`: a
 .tar.gz whose one top folder is lake/. It is unpacked into <state_dir>/lake on every start,
@@ -8,7 +8,9 @@ since a free Space's disk is gone after each restart. HF_TOKEN, when set, is sen
 huggingface.co only, for a snapshot in a private dataset. Without a URL the lake already at
 <state_dir>/lake (a mounted folder) is served as it is.
 
-Standard library only: it runs in the image's own Python, outside the venvs.
+Standard library only: it runs in the image's own Python, outside the venvs, as a module from
+the app's root, which is how it finds lakewatch.settings (hosting/ is a folder of scripts, not
+an installed package).
 """
 from __future__ import annotations
 
@@ -22,9 +24,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from lakewatch import settings as settings_module  # noqa: E402
+from lakewatch import settings as settings_module
 
 
 def request(url: str, token: str) -> urllib.request.Request:

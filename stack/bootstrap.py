@@ -6,6 +6,12 @@ Standard library only: it runs before any venv exists. A venv is (re)installed o
 inputs changed (a hash of the files it is built from, stored in the venv), so every `make`
 target can call it and a second run costs a few milliseconds. Each component with its own
 pins gets its own venv, as it would get its own container; later issues add theirs to VENVS.
+
+Every install takes constraints.txt (`-c`): the one version of each package several venvs share.
+The venvs whose code imports lakewatch besides their own pins (superset, actions) also get the
+repo itself, editable and without its dependencies (LAKEWATCH_WITHOUT_DEPS), so `import lakewatch`
+works there the conventional way; the rasa venv (Python 3.10, below the package's
+requires-python) runs its modules with `python -m` from the repo root instead.
 """
 from __future__ import annotations
 
@@ -19,22 +25,35 @@ from pathlib import Path
 
 from lakewatch.settings import REPO_ROOT, load
 
+CONSTRAINTS = "constraints.txt"  # the versions shared by several venvs (and the images)
+_CONSTRAINED = ["-c", f"{REPO_ROOT}/{CONSTRAINTS}"]
+
 # name -> (interpreter, pip arguments, files whose content decides a reinstall)
 VENVS: dict[str, tuple[str, list[str], list[str]]] = {
-    "core": ("python3.11", ["-e", f"{REPO_ROOT}[test]"], ["pyproject.toml"]),
-    "superset": ("python3.11", ["-r", f"{REPO_ROOT}/superset/requirements.txt"], ["superset/requirements.txt"]),
-    "rasa": ("python3.10", ["-r", f"{REPO_ROOT}/chatbot/requirements-rasa.txt"], ["chatbot/requirements-rasa.txt"]),
-    "actions": ("python3.11", ["-r", f"{REPO_ROOT}/chatbot/requirements-actions.txt"],
-                ["chatbot/requirements-actions.txt"]),
+    # Everything: every component's group and the test tools (pyproject.toml's optional dependencies).
+    "core": ("python3.11", [*_CONSTRAINED, "-e", f"{REPO_ROOT}[all,test]"], ["pyproject.toml", CONSTRAINTS]),
+    "superset": ("python3.11", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/superset/requirements.txt"],
+                 ["superset/requirements.txt", CONSTRAINTS, "pyproject.toml"]),
+    "rasa": ("python3.10", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/chatbot/requirements-rasa.txt"],
+             ["chatbot/requirements-rasa.txt", CONSTRAINTS]),
+    "actions": ("python3.11", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/chatbot/requirements-actions.txt"],
+                ["chatbot/requirements-actions.txt", CONSTRAINTS, "pyproject.toml"]),
 }
+# Venvs that also get the repo as a package, editable, without its dependencies: their code
+# (superset_config.py, the action server) imports lakewatch, and their own pins stay theirs
+# (Superset's SQLAlchemy 1.4). Only the packages pyproject.toml lists are importable from it:
+# superset/ and trino/ are not, so `import superset` stays Apache Superset.
+LAKEWATCH_WITHOUT_DEPS = ("superset", "actions")
 
 
 class BootstrapError(RuntimeError):
     pass
 
 
-def _fingerprint(interpreter: str, pip_args: list[str], inputs: list[str]) -> str:
+def _fingerprint(interpreter: str, pip_args: list[str], inputs: list[str], extra_steps: list[list[str]]) -> str:
     digest = hashlib.sha256(" ".join([interpreter, *pip_args]).encode())
+    for step in extra_steps:
+        digest.update(b"\0" + " ".join(step).encode())
     for name in inputs:
         digest.update((REPO_ROOT / name).read_bytes())
     return digest.hexdigest()
@@ -56,14 +75,22 @@ def find_interpreter(interpreter: str) -> str | None:
     return None
 
 
+def extra_pip_steps(name: str) -> list[list[str]]:
+    """pip arguments of the installs after the venv's own packages: the repo, without its dependencies."""
+    if name in LAKEWATCH_WITHOUT_DEPS:
+        return [["--no-deps", "-e", str(REPO_ROOT)]]
+    return []
+
+
 def ensure_venv(name: str) -> Path:
     """Return the venv's python, creating or updating the venv first if needed."""
     interpreter, pip_args, inputs = VENVS[name]
+    extra = extra_pip_steps(name)
     settings = load()
     venv = settings.venv_dir / name
     python = venv / "bin" / "python"
     stamp = venv / ".lakewatch-installed"
-    wanted = _fingerprint(interpreter, pip_args, inputs)
+    wanted = _fingerprint(interpreter, pip_args, inputs, extra)
     if python.exists() and stamp.exists() and stamp.read_text() == wanted:
         return python
 
@@ -82,6 +109,8 @@ def ensure_venv(name: str) -> Path:
             ("creating the venv", [found, "-m", "venv", str(venv)]),
             ("upgrading pip", [str(python), "-m", "pip", "install", "--upgrade", "pip>=24"]),
             ("installing packages", [str(python), "-m", "pip", "install", "--progress-bar", "off", *pip_args]),
+            *(("installing lakewatch itself (no dependencies)",
+               [str(python), "-m", "pip", "install", "--progress-bar", "off", *args]) for args in extra),
         ]
         for i, (what, command) in enumerate(steps, 1):
             print(f"lakewatch:   [{i}/{len(steps)}] {what} ...", flush=True)

@@ -10,7 +10,9 @@
 5. reads every dataset's columns from the lake, and saves each chart's query context so
    /api/v1/chart/<id>/data answers without a browser having opened the chart first.
 
-Runs in Superset's venv; settings arrive as LAKEWATCH_* variables like everywhere else.
+Runs in Superset's venv, where lakewatch is installed without its dependencies (stack/bootstrap.py);
+settings arrive as LAKEWATCH_* variables like everywhere else. Run by path, like superset_config.py:
+superset/ is not a package (`import superset` is Apache Superset).
 """
 from __future__ import annotations
 
@@ -101,8 +103,7 @@ def save_query_contexts(db, uuids: set[uuid.UUID]) -> None:
 
 
 def main() -> int:
-    sys.path.append(str(ASSETS.parent.parent))
-    from lakewatch import settings as lakewatch_settings
+    from lakewatch import settings as lakewatch_settings  # installed in Superset's venv without its dependencies
 
     settings = lakewatch_settings.load()
     username, password = settings.superset_admin_user, settings.superset_admin_password

@@ -9,17 +9,16 @@ The lake database is `duckdb:///:memory:` on the embedded profile. Superset buil
 for every query, and a fresh in-memory DuckDB would load the delta extension and create the
 `market` views each time (about 0.3 s). DB_CONNECTION_MUTATOR below hands Superset connections
 to one prepared in-memory database per process instead (lakewatch.sql.duckdb_lake.shared).
+
+lakewatch is installed in Superset's venv without its dependencies (stack/bootstrap.py), and in
+the compose image likewise (superset/Dockerfile). The patches of library internals that Superset's
+process needs are all in superset_patches.py beside this file, loaded by path as this file is.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(_REPO_ROOT) not in sys.path:
-    sys.path.append(str(_REPO_ROOT))  # appended: `import superset` stays Apache Superset
-
-from lakewatch import logs, settings as lakewatch_settings  # noqa: E402
+from lakewatch import logs, patches, settings as lakewatch_settings
 
 _settings = lakewatch_settings.load()
 
@@ -59,55 +58,8 @@ def DB_CONNECTION_MUTATOR(url, params, username, security_manager, source):  # n
     return url, params
 
 
-def _ask_duckdb_for_reserved_words_once():
-    """duckdb_engine asks DuckDB for its reserved words whenever a dialect is made, and Superset
-    makes an engine, so a dialect, for every query: about 10% of a chart-data request. The
-    answer is fixed per DuckDB version, so it is asked once per process here."""
-    import duckdb
-    import duckdb_engine
-    from sqlalchemy.dialects.postgresql.base import PGIdentifierPreparer
-
-    reserved = {word for (word,) in duckdb.connect().execute(
-        "SELECT keyword_name FROM duckdb_keywords() WHERE keyword_category = 'reserved'").fetchall()}
-    duckdb_engine.DuckDBIdentifierPreparer.reserved_words = PGIdentifierPreparer.reserved_words | reserved
-    duckdb_engine.DuckDBIdentifierPreparer.__init__ = PGIdentifierPreparer.__init__
-
-
-if _settings.sql_backend == "duckdb":  # the compose image has no DuckDB: its lake is Trino
-    _ask_duckdb_for_reserved_words_once()
-
-
-def _aggregate_post_processing_in_pandas():
-    """Superset hands pandas its post-processing aggregates as functools.partial(np.mean), which
-    pandas cannot recognise, so it calls the function once per group in Python: 270 ms to pivot
-    a day of 5-minute prices for 11 symbols, twice per Market overview load. Given the name
-    ("mean"), pandas aggregates in compiled code in 13 ms with the same result; that is also
-    what pandas does when handed np.mean itself. Only plain numpy reductions are renamed."""
-    import functools
-    import importlib
-
-    import numpy as np
-    from pandas import NamedAgg
-
-    by_name = {np.mean: "mean", np.sum: "sum", np.min: "min", np.max: "max", np.median: "median"}
-    for name in ("pivot", "aggregate"):
-        # By import_module: the package's attributes of these names are the functions, not the modules.
-        module = importlib.import_module(f"superset.utils.pandas_postprocessing.{name}")
-        supersets = module._get_aggregate_funcs
-
-        def named(df, aggregates, supersets=supersets):
-            funcs = supersets(df, aggregates)
-            for metric, agg in funcs.items():
-                func = agg.aggfunc
-                if isinstance(func, functools.partial) and not func.args and not func.keywords \
-                        and func.func in by_name:
-                    funcs[metric] = NamedAgg(column=agg.column, aggfunc=by_name[func.func])
-            return funcs
-
-        module._get_aggregate_funcs = named
-
-
-_aggregate_post_processing_in_pandas()
+# Patches of Superset's and duckdb_engine's internals: superset_patches.py, each with its guard.
+patches.load(str(Path(__file__).resolve().with_name("superset_patches.py"))).apply(_settings)
 
 _lake_cursor = None
 

@@ -6,7 +6,7 @@
 # the failure and can be restarted, instead of serving a page whose bot is gone.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python3 hosting/fetch_lake.py
+python3 -m hosting.fetch_lake
 venvs=$LAKEWATCH_VENV_HOME
 
 stop() {
@@ -15,10 +15,10 @@ stop() {
 }
 trap 'stop; exit 143' TERM INT
 
-"$venvs/actions/bin/python" chatbot/action_server.py &
+"$venvs/actions/bin/python" -m chatbot.action_server &
 # Rasa's environment as `make up` gives it (chatbot/training.py, RASA_ENV).
 env $(python3 -c 'from chatbot.training import RASA_ENV; print(" ".join(f"{k}={v}" for k, v in RASA_ENV.items()))') \
-  "$venvs/rasa/bin/python" chatbot/rasa_server.py &
+  "$venvs/rasa/bin/python" -m chatbot.rasa_server &
 "$venvs/actions/bin/python" -m chatbot.chat_page &
 
 status=0

@@ -4,8 +4,8 @@
 # the web server `make up` runs (stack/services/superset.py), bound to the Space's port.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-python3 hosting/fetch_lake.py
-"$LAKEWATCH_VENV_HOME/superset/bin/python" superset/provision.py
+python3 -m hosting.fetch_lake
+"$LAKEWATCH_VENV_HOME/superset/bin/python" superset/provision.py  # by path: superset/ is not a package
 exec python3 -c 'import os
 from stack.services.superset import command as superset_command
 from lakewatch.settings import load

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from chatbot.training import RASA_ENV, ensure_trained
-from lakewatch.settings import REPO_ROOT, Settings
+from lakewatch.settings import Settings
 from stack.bootstrap import ensure_venv
 from stack.services import Service, http_service, venv_python
 
@@ -16,6 +16,8 @@ def prepare(settings: Settings, say=print) -> dict[str, str]:
 
 
 def service(settings: Settings) -> Service:
-    return http_service(settings, "rasa", [str(venv_python(settings, "rasa")), str(REPO_ROOT / "chatbot" / "rasa_server.py")],
+    # As a module from the repo root (the runner's working directory): the rasa venv is Python 3.10,
+    # below lakewatch's requires-python, so the repo is not installed there.
+    return http_service(settings, "rasa", [str(venv_python(settings, "rasa")), "-m", "chatbot.rasa_server"],
                         settings.rasa_port, "/webhooks/rest/webhook", prepare=lambda: prepare(settings),
                         start_timeout=3 * settings.start_timeout)  # TensorFlow's import alone takes ~10 s

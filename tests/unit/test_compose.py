@@ -192,3 +192,27 @@ def test_the_checkpoint_file_manager_named_in_the_spark_conf_exists_in_this_spar
     with zipfile.ZipFile(jar) as classes:
         assert class_file in classes.namelist()
     assert conf["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"
+
+
+def built_dockerfiles() -> list[str]:
+    return sorted({s["build"]["dockerfile"] for s in SPEC["services"].values() if "build" in s})
+
+
+@pytest.mark.parametrize("dockerfile", built_dockerfiles())
+def test_every_file_an_image_copies_exists_and_its_command_runs_a_module_of_the_repo(dockerfile):
+    """No Docker engine here: a COPY of a moved file, or a CMD running a script by a path that
+    no longer exists, would show only at the first build. lakewatch's own code runs as
+    `python -m` (no sys.path edits); Superset's provisioning by path, like its config."""
+    text = (REPO_ROOT / dockerfile).read_text().replace("\\\n", " ")
+    copies = [line.split()[1:-1] for line in text.splitlines() if line.startswith("COPY ")]
+    missing = [src for sources in copies for src in sources if not src.startswith("--") and not (REPO_ROOT / src).exists()]
+    assert missing == []
+    commands = [line for line in text.splitlines() if line.startswith("CMD ")]
+    commands += [" ".join(s["command"]) for s in SPEC["services"].values()
+                 if isinstance(s.get("command"), list) and s.get("build", {}).get("dockerfile") == dockerfile]
+    for module in re.findall(r'"-m", "([\w.]+)"|-m ([\w.]+)', " ".join(commands)):
+        module = next(m for m in module if m)
+        path = REPO_ROOT.joinpath(*module.split("."))
+        assert path.with_suffix(".py").is_file() or (path / "__main__.py").is_file(), f"{dockerfile} runs {module}"
+    scripts = re.findall(r'python3? "?(/?[\w/]+\.py)', " ".join(commands))
+    assert [s for s in scripts if not s.endswith("superset/provision.py")] == [], f"{dockerfile} runs a script by path"

@@ -79,8 +79,23 @@ def test_the_chatbot_space_serves_the_chat_page_on_its_app_port_and_starts_rasa_
     settings = settings_module.load(environment("chatbot"))
     assert (settings.host, settings.chat_port) == ("0.0.0.0", front_matter("chatbot")["app_port"])
     script = entrypoint("chatbot").read_text()
-    for service in ("-m chatbot.chat_page", "chatbot/rasa_server.py", "chatbot/action_server.py"):
+    for service in ("-m chatbot.chat_page", "-m chatbot.rasa_server", "-m chatbot.action_server"):
         assert service in script
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_a_space_runs_each_module_of_the_repo_with_python_m_from_the_app_root_and_copies_it(space):
+    """No script edits sys.path: a Space's start runs lakewatch's modules as `python -m` from the
+    app's root (start.sh cds there), and the Dockerfile copies each of them."""
+    script = entrypoint(space).read_text()
+    assert 'cd "$(dirname "$0")/../.."' in script
+    modules = re.findall(r"-m ([a-z_]+(?:\.[a-z_]+)+)", script)
+    assert modules and not re.search(r"python3? [\w/]+\.py", script.replace("superset/provision.py", ""))
+    copied = copy_sources(space)
+    for module in modules:
+        path = module.replace(".", "/") + ".py"
+        assert (REPO_ROOT / path).is_file(), module
+        assert any(path == c or path.startswith(c.rstrip("/") + "/") for c in copied), f"{space} copies no {path}"
 
 
 @pytest.mark.parametrize("space", SPACES)
