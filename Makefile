@@ -6,7 +6,7 @@ BOOT := python3 -m stack.bootstrap
 CORE := $(BOOT) core --
 PYTEST_ARGS ?=
 
-.PHONY: help up down stop status logs sql train test test-unit bench backfill topics venv
+.PHONY: help up down stop status logs analyst sql train test test-unit bench backfill topics venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,10 @@ status:  ## every service, its pid and health
 
 logs:  ## follow the service logs
 	@$(CORE) -m stack.cli logs
+
+analyst:  ## add a Superset analyst U=name: dashboards and SQL Lab, no admin rights (asks for a password)
+	@$(if $(U),,$(error say who: make analyst U=ana))
+	@$(CORE) -m stack.cli analyst "$(U)"
 
 sql:  ## run Q="SELECT ..." on the lake (schema market) and print a table
 	@$(if $(Q),,$(error say what to run: make sql Q="SELECT count(*) FROM market.trades"))

@@ -2,6 +2,7 @@
 
     lakewatch up | down | stop SERVICE... | status | logs [-n N] [--no-follow] | backfill --days N | topics
     lakewatch sql "SELECT ..." [--format table|csv|json]
+    lakewatch analyst NAME [--email E]
 """
 from __future__ import annotations
 
@@ -56,6 +57,19 @@ def cmd_stop(s, args) -> int:
         if not stack.stop(s, name):
             print(f"  {name:<10} was not running")
     return 0
+
+
+def cmd_analyst(s, args) -> int:
+    """A Superset user on the Analyst role (superset/provision.py): dashboards and SQL Lab on
+    the lake, no admin rights. Superset's own `fab create-user` asks for the password."""
+    import subprocess
+
+    from stack.services import superset, venv_python
+
+    command = [str(venv_python(s, "superset").parent / "superset"), "fab", "create-user", "--role", "Analyst",
+               "--username", args.name, "--firstname", args.name, "--lastname", "analyst",
+               "--email", args.email or f"{args.name}@lakewatch.invalid"]
+    return subprocess.run(command, env=superset.environment(s)).returncode
 
 
 def cmd_status(s, args) -> int:
@@ -145,6 +159,9 @@ def main(argv: list[str] | None = None) -> int:
     backfill_parser = sub.add_parser("backfill", help="simulate N days of history into the broker")
     backfill_parser.add_argument("--days", type=float, default=1.0)
     sub.add_parser("topics", help="create the topics if missing and list them")
+    analyst_parser = sub.add_parser("analyst", help="add a Superset user with the Analyst role (asks for a password)")
+    analyst_parser.add_argument("name")
+    analyst_parser.add_argument("--email")
     sql_parser = sub.add_parser("sql", help="run a SQL query on the lake (schema market) and print the result")
     sql_parser.add_argument("query")
     sql_parser.add_argument("--format", choices=("table", "csv", "json"), default="table")

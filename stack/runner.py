@@ -28,8 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from stack.services import Service, services
 from lakewatch.settings import REPO_ROOT, Settings
+from stack.sandbox import read_only_lake
+from stack.services import Service, services
 
 
 class StackError(RuntimeError):
@@ -202,7 +203,7 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
     if not _port_free(settings.host, service.port):
         raise StackError(
             f"port {service.port} on {settings.host} is already taken by another program, so {service.name} "
-            f"cannot start; stop that program or choose another port in lakewatch/settings.py (environment LAKEWATCH_*_PORT)."
+            f"cannot start; stop that program or choose another port (setting LAKEWATCH_*_PORT, lakewatch/settings/)."
         )
     log_path = _log_file(settings, service.name)
     env = {**os.environ, **service.env}
@@ -211,7 +212,8 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
             env.update(service.prepare())
         except (RuntimeError, ValueError) as exc:
             raise StackError(f"{service.name} cannot start: {exc}.") from None
-    proc = _launch(settings, service.name, service.command, env, log_path)
+    command = read_only_lake(settings.lake_dir, service.command) if service.lake_read_only else service.command
+    proc = _launch(settings, service.name, command, env, log_path)
     timeout = service.start_timeout or settings.start_timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -8,7 +8,9 @@
 4. imports superset/assets: the lake database, a dataset per `market` table and view, the
    charts, dashboards and SQL Lab saved queries (UUID-keyed, so a second import updates in place),
 5. reads every dataset's columns from the lake, and saves each chart's query context so
-   /api/v1/chart/<id>/data answers without a browser having opened the chart first.
+   /api/v1/chart/<id>/data answers without a browser having opened the chart first,
+6. keeps the Analyst role: the dashboards and SQL Lab on the lake, no admin rights
+   (docs/superset.md, "Analysts").
 
 Runs in Superset's venv, where lakewatch is installed without its dependencies (stack/bootstrap.py);
 settings arrive as LAKEWATCH_* variables like everywhere else. Run by path, like superset_config.py:
@@ -55,6 +57,23 @@ def bundle(settings) -> dict[str, str]:
 
     return {str(path.relative_to(ASSETS)): yaml.safe_dump(fill(yaml.safe_load(path.read_text())))
             for path in sorted(ASSETS.rglob("*.yaml"))}
+
+
+ANALYST = "Analyst"
+
+
+def analyst_role(security_manager, db) -> None:
+    """What Superset's Gamma role may do (open dashboards and charts, explore) and its sql_lab
+    role (run queries, save them), on the lake database only. No role here can change a
+    database connection, a user or a role. The lake itself is read-only for every role
+    (docs/sql.md, "What SQL users can do"): this role keeps analysts out of Superset's admin."""
+    from superset.models.core import Database
+
+    lake = db.session.query(Database).filter_by(database_name="lake").one()
+    role = security_manager.find_role(ANALYST) or security_manager.add_role(ANALYST)
+    granted = {*security_manager.find_role("Gamma").permissions, *security_manager.find_role("sql_lab").permissions,
+               security_manager.add_permission_view_menu("database_access", lake.perm)}
+    role.permissions = sorted(granted, key=str)
 
 
 def admin_user(security_manager, username: str, password: str):
@@ -124,26 +143,29 @@ def main() -> int:
         from superset.commands.importers.v1.assets import ImportAssetsCommand
         from superset.utils.core import override_user
 
-        step(1, 5, "upgrading the metadata database")
+        step(1, 6, "upgrading the metadata database")
         upgrade(directory=str(Path(superset.__file__).parent / "migrations"))
-        step(2, 5, "syncing roles and permissions")
+        step(2, 6, "syncing roles and permissions")
         appbuilder.add_permissions(update_perms=True)
         security_manager.sync_role_definitions()
         db.session.commit()
-        step(3, 5, f"admin user {username!r}")
+        step(3, 6, f"admin user {username!r}")
         admin = admin_user(security_manager, username, password)
         db.session.commit()
 
         contents = bundle(settings)
-        step(4, 5, f"importing {len(contents) - 1} assets from {ASSETS}")
+        step(4, 6, f"importing {len(contents) - 1} assets from {ASSETS}")
         with override_user(admin):
             ImportAssetsCommand(contents).run()
         configs = [yaml.safe_load(text) for name, text in contents.items() if name != "metadata.yaml"]
         datasets = {uuid.UUID(c["uuid"]) for c in configs if "table_name" in c}
         charts = {uuid.UUID(c["uuid"]) for c in configs if "slice_name" in c}
-        step(5, 5, "reading dataset columns from the lake, saving chart queries")
+        step(5, 6, "reading dataset columns from the lake, saving chart queries")
         missing = refresh_columns(db, datasets)
         save_query_contexts(db, charts)
+        db.session.commit()
+        step(6, 6, f"the {ANALYST} role: dashboards and SQL Lab on the lake, no admin rights")
+        analyst_role(security_manager, db)
         db.session.commit()
     if missing:
         print(f"superset provision: not in the lake yet (their charts wait for data): {', '.join(missing)}",

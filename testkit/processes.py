@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
 from lakewatch import settings as settings_module
@@ -170,3 +171,16 @@ def kill_9_and_time_recovery(settings, name: str, healthy, timeout: float = 300)
 
     pid = wait_for(back, timeout, f"{name} restarted by the supervisor and healthy", every=0.25)
     return pid, time.monotonic() - killed_at
+
+
+def built_venv_python(name: str) -> Path:
+    """The python of a venv the tests' own venvs sit beside (var/venvs/<name>). A venv not built
+    yet skips the test on a developer's machine, and fails it in CI, where `make test` builds them all."""
+    venvs = settings_module.load({"LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}).venv_dir
+    python = venvs / name / "bin" / "python"
+    if not python.exists():
+        advice = f"the {name} venv is not built: python3 -m stack.bootstrap {name} (make test builds it)"
+        if os.environ.get("CI"):
+            pytest.fail(advice)
+        pytest.skip(advice)
+    return python

@@ -35,6 +35,8 @@ class Service:
     # Runs before the process starts (one-time installs, migrations); returns more environment.
     prepare: Callable[[], dict[str, str]] | None = None
     start_timeout: float | None = None  # seconds to become healthy; default settings.start_timeout
+    # Runs users' SQL: the runner starts it where the lake is read-only (stack/sandbox.py).
+    lake_read_only: bool = False
 
 
 def http_service(settings: Settings, name: str, command: list[str], port: int, shown: str = "/metrics",

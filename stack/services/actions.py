@@ -14,4 +14,4 @@ def prepare(settings: Settings) -> dict[str, str]:
 def service(settings: Settings) -> Service:
     # lakewatch is installed in the actions venv without its dependencies (stack/bootstrap.py).
     return http_service(settings, "actions", [str(venv_python(settings, "actions")), "-m", "chatbot.action_server"],
-                        settings.actions_port, prepare=lambda: prepare(settings))
+                        settings.actions_port, prepare=lambda: prepare(settings), lake_read_only=True)

@@ -14,7 +14,7 @@ CONFIG = REPO_ROOT / "superset" / "superset_config.py"
 
 def secrets(settings: Settings) -> dict[str, str]:
     """SUPERSET_SECRET_KEY and the admin's credentials for Superset's processes. A deployment
-    sets them in its environment (lakewatch/settings.py reads them); the embedded profile
+    sets them in its environment (lakewatch/settings/ reads them); the embedded profile
     generates a key per install, kept under the state folder, and its admin password defaults
     to "admin", the only default password lakewatch has."""
     key, password = settings.superset_secret_key, settings.superset_admin_password
@@ -62,4 +62,4 @@ def command(settings: Settings) -> list[str]:
 
 def service(settings: Settings) -> Service:
     return http_service(settings, "superset", command(settings), settings.superset_port, "/",
-                        prepare=lambda: prepare(settings))
+                        prepare=lambda: prepare(settings), lake_read_only=True)  # SQL Lab takes users' SQL

@@ -8,6 +8,7 @@ was written by that stack during this test. Screenshots land in var/test-artifac
 from __future__ import annotations
 
 import json
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -17,10 +18,12 @@ import yaml
 from deltalake import DeltaTable
 
 from lakewatch import tables
-from stack import runner as stack
-from stack.services import services
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import sql_engine, views
+from stack import runner as stack
+from stack.services import services, venv_python
+from stack.services import superset as superset_service
+from testkit import hostile_sql
 from testkit.processes import make, private_settings, wait_for
 from testkit.superset_client import SupersetAPI, browser_page, chart_holder, chart_of, open_dashboard
 
@@ -132,6 +135,55 @@ def test_a_bad_sql_lab_query_gets_an_error_that_names_the_reason(live):
     assert syntax.status_code == 422 and syntax.json()["errors"][0]["error_type"] == "INVALID_SQL_ERROR"
     unknown = run("SELECT nope FROM market.trades")  # Superset answers database errors with 500
     assert unknown.status_code == 500 and 'column "nope" not found' in unknown.json()["errors"][0]["message"]
+
+
+def _sql_lab_post(api, database_id: int, sql: str):
+    return api.post("/api/v1/sqllab/execute/", {"database_id": database_id, "sql": sql, "schema": "market",
+                                                 "runAsync": False, "client_id": uuid.uuid4().hex[:10], "tab": "api"})
+
+
+def test_sql_lab_refuses_every_hostile_statement_and_writes_nothing(live, tmp_path):
+    """The whole battery through SQL Lab's REST API, as the admin: Superset's guard and the
+    confined DuckDB (docs/sql.md, "What SQL users can do") answer each with an error."""
+    settings, api = live
+    lake = next(d for d in api.listing("database") if d["database_name"] == "lake")
+    planted = [tmp_path / "copied.csv", tmp_path / "exported", tmp_path / "attached.duckdb",
+               settings.lake_dir / "planted.parquet", settings.lake_dir / "trades" / "_delta_log" /
+               "99999999999999999999.json"]
+    accepted = []
+    for family, sql in hostile_sql.statements(tmp_path, settings.lake_dir):
+        response = _sql_lab_post(api, lake["id"], sql)
+        errors = response.json().get("errors") if response.status_code != 200 else None
+        if not errors or not errors[0].get("message"):
+            accepted.append((family, sql, response.status_code, response.text[:200]))
+    assert accepted == []
+    assert [p for p in planted if p.exists()] == [] and hostile_sql.files_under(tmp_path) == set()
+    # Nothing of the above broke the lake's connection: SQL Lab still answers from the lake.
+    assert api.sql_lab(lake["id"], "SELECT count(*) AS n FROM market.trades")["data"][0]["n"] > 0
+
+
+def test_an_analyst_runs_sql_lab_and_opens_dashboards_without_admin_rights(live):
+    settings, admin = live
+    created = subprocess.run(
+        [str(venv_python(settings, "superset").parent / "superset"), "fab", "create-user", "--role", "Analyst",
+         "--username", "ana", "--firstname", "Ana", "--lastname", "analyst", "--email", "ana@lakewatch.invalid",
+         "--password", "ana-password"], env=superset_service.environment(settings), capture_output=True, text=True,
+        timeout=300)
+    assert created.returncode == 0 and "created" in created.stdout.lower(), created.stdout + created.stderr
+    ana = SupersetAPI(settings.url(settings.superset_port), "ana", "ana-password")
+    lake = next(d for d in ana.listing("database") if d["database_name"] == "lake")
+    assert ana.sql_lab(lake["id"], "SELECT count(*) AS n FROM market.trades")["data"][0]["n"] > 0
+    for slug in DASHBOARDS:
+        assert ana.get(f"/api/v1/dashboard/{slug}/charts")["result"]
+    # No admin rights: no new database connection, no change to the lake's, no users, no roles.
+    assert ana.post("/api/v1/database/", {"database_name": "mine", "sqlalchemy_uri": "duckdb:///:memory:"}
+                    ).status_code in (401, 403)
+    assert ana.session.put(f"{ana.base}/api/v1/database/{lake['id']}", json={"allow_dml": True},
+                           timeout=30).status_code in (401, 403)
+    assert ana.session.get(f"{ana.base}/api/v1/security/roles/", timeout=30).status_code in (401, 403, 404)
+    # And the lake stays read-only for an analyst too.
+    copy = _sql_lab_post(ana, lake["id"], f"COPY (SELECT 1) TO '{settings.lake_dir / 'planted.csv'}'")
+    assert copy.status_code != 200 and not (settings.lake_dir / "planted.csv").exists()
 
 
 @pytest.mark.parametrize("slug", list(DASHBOARDS))

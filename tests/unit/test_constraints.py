@@ -5,18 +5,15 @@ hold its versions. Each service image installs only its own group of pyproject.t
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import tomllib
-from pathlib import Path
 
 import pytest
 
-from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
 from stack import bootstrap
+from testkit.processes import built_venv_python
 
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
@@ -165,22 +162,11 @@ def test_the_service_images_leave_out_what_other_services_need():
     assert not {"pyspark", "mlflow", "confluent-kafka"} & group_closure("sql")
 
 
-def venv_python(name: str) -> Path:
-    venvs = settings_module.load({"LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}).venv_dir
-    python = venvs / name / "bin" / "python"
-    if not python.exists():
-        advice = f"the {name} venv is not built: python3 -m stack.bootstrap {name} (make test builds it)"
-        if os.environ.get("CI"):
-            pytest.fail(advice)
-        pytest.skip(advice)
-    return python
-
-
 @pytest.mark.parametrize("venv", sorted(bootstrap.VENVS))
 def test_each_built_venv_holds_the_constrained_versions(venv):
     script = ("import importlib.metadata as m, json\n"
               "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))")
-    done = subprocess.run([str(venv_python(venv)), "-c", script], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(built_venv_python(venv)), "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     installed = {canonical(name): version for name, version in json.loads(done.stdout).items()}
     pins = constraints()

@@ -10,32 +10,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from chatbot.training import RASA_ENV
 from lakewatch import patches
-from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
-
-VENVS = settings_module.load({"LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}).venv_dir
-
-
-def venv_python(name: str) -> Path:
-    python = VENVS / name / "bin" / "python"
-    if not python.exists():
-        advice = f"the {name} venv is not built: python3 -m stack.bootstrap {name} (make test builds it)"
-        if os.environ.get("CI"):
-            pytest.fail(advice)
-        pytest.skip(advice)
-    return python
-
+from testkit.processes import built_venv_python
 
 def run(venv: str, *args: str, cwd: Path = REPO_ROOT, timeout: float = 120) -> subprocess.CompletedProcess:
     env = {**os.environ, **RASA_ENV} if venv == "rasa" else dict(os.environ)
-    return subprocess.run([str(venv_python(venv)), *args], cwd=cwd, env=env, capture_output=True, text=True,
+    return subprocess.run([str(built_venv_python(venv)), *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
 
 

@@ -122,7 +122,7 @@ def test_every_saved_query_runs_on_duckdb_over_an_empty_lake_and_parses_as_trino
 
 def test_no_secret_lives_in_the_superset_config():
     config = (REPO_ROOT / "superset" / "superset_config.py").read_text()
-    assert "SECRET_KEY = _settings.superset_secret_key" in config  # lakewatch/settings.py reads the environment
+    assert "SECRET_KEY = _settings.superset_secret_key" in config  # lakewatch/settings/ reads the environment
     assert "PASSWORD" not in config
 
 
