@@ -36,7 +36,11 @@ TRADES = Table("trades", pa.schema([
 
 REJECTS = Table("rejects", pa.schema([
     ("topic", pa.string()), ("kafka_partition", pa.int32()), ("kafka_offset", pa.int64()), ("key", pa.string()),
-    ("raw_value", pa.string()), ("reason", pa.string()), ("kafka_ts", TS), ("rejected_at", TS),
+    ("raw_value", pa.string()),  # the value as received, cut to its first 64 KiB (spark/parse.py)
+    ("reason", pa.string()), ("kafka_ts", TS), ("rejected_at", TS),
+    # The value's full size in UTF-8 bytes, so a cut raw_value still tells what arrived. Last,
+    # because the sink adds it to a rejects table written before it existed, at the end.
+    ("raw_length", pa.int64()),
 ]))
 
 BARS_1M = Table("bars_1m", pa.schema([

@@ -21,23 +21,36 @@ from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
 TOP_FEATURES = 3
-ANY_CLASS = "*"  # the scales for an asset class training never saw
+ANY_CLASS = "*"  # the scales of every class together: for a known class training had too few bars of
+# The asset classes lakewatch trades (lakewatch.settings.ASSET_CLASSES, copied: this file imports
+# nothing of lakewatch). Anything else is a caller's mistake, and a score for "bonds" would be a
+# made-up answer, so it is a 400 naming the value, not a score on ANY_CLASS's scales.
+ASSET_CLASSES = ("stocks", "forex", "crypto")
 
 
 def validated(model_input, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """(asset classes as text, features as a finite float matrix), or an error serving
-    answers with a 400."""
+    answers with a 400 (MlflowException with INVALID_PARAMETER_VALUE)."""
     frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
     missing = [c for c in ["asset_class", *features] if c not in frame.columns]
     if missing:
         raise MlflowException(f"missing columns: {', '.join(missing)}", INVALID_PARAMETER_VALUE)
+    classes = frame["asset_class"].astype(str).to_numpy()
+    # The distinct classes of a batch are a handful: a set difference over them, not a per-row test.
+    unknown = sorted(set(pd.unique(classes)) - set(ASSET_CLASSES))
+    if unknown:
+        raise MlflowException(f"unknown asset_class {', '.join(map(repr, unknown[:5]))}: "
+                              f"known asset classes are {', '.join(ASSET_CLASSES)}", INVALID_PARAMETER_VALUE)
     try:
         values = frame[features].to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:
         raise MlflowException(f"feature values must be numbers: {exc}", INVALID_PARAMETER_VALUE) from None
-    if not np.isfinite(values).all():
-        raise MlflowException("feature values must be finite numbers (no NaN or infinity)", INVALID_PARAMETER_VALUE)
-    return frame["asset_class"].astype(str).to_numpy(), values
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = [f for f, ok in zip(features, finite.all(axis=0)) if not ok]
+        raise MlflowException(f"feature values must be finite numbers (no NaN, missing value or infinity): "
+                              f"{', '.join(bad)}", INVALID_PARAMETER_VALUE)
+    return classes, values
 
 
 class Scorer:

@@ -35,6 +35,12 @@ def conform(data: pa.Table, table: tables.Table) -> pa.Table:
     return data.select(table.schema.names).cast(table.schema)
 
 
+def behind_contract(delta: DeltaTable, table: tables.Table) -> bool:
+    """Whether a table was written before a column joined its contract (rejects.raw_length): an
+    append then has to add the column (schema_mode="merge"), or delta-rs refuses the write."""
+    return bool(set(table.schema.names) - {field.name for field in delta.schema().fields})
+
+
 class DeltaSink:
     def __init__(self, lake_dir: Path, app_id: str, specs: list[TopicSpec], watermark_delay_s: int):
         tables.ensure(lake_dir)
@@ -42,6 +48,8 @@ class DeltaSink:
         self.specs = specs
         self.delay_s = watermark_delay_s
         self.delta = {t.name: DeltaTable(str(t.path(lake_dir))) for t in tables.STREAM_TABLES}
+        # Merged only while needed: the first append adds the column, later ones are plain.
+        self.evolve = {t.name for t in tables.STREAM_TABLES if behind_contract(self.delta[t.name], t)}
         self.watermarks = tables.bar_watermarks(self.delta[tables.BARS_1M.name], watermark_delay_s)
         self.last_batch_id: int | None = None
 
@@ -56,7 +64,9 @@ class DeltaSink:
         if len(data) == 0 or self._done(table, batch_id):
             return
         write_deltalake(self.delta[table.name], conform(data, table), mode="append",
-                        partition_by=list(table.partition_by) or None, commit_properties=self._commit(batch_id))
+                        partition_by=list(table.partition_by) or None, commit_properties=self._commit(batch_id),
+                        schema_mode="merge" if table.name in self.evolve else None)
+        self.evolve.discard(table.name)
         metrics.ROWS_WRITTEN.labels(table.name).inc(len(data))
 
     def _merge_bars(self, partial: pa.Table, watermarks: bars.Watermarks, batch_id: int) -> None:

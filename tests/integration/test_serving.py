@@ -97,6 +97,11 @@ def test_every_documented_payload_format_gets_scores(serving):
 @pytest.mark.parametrize("body, content_type, status, reason", [
     ({"dataframe_records": [{"asset_class": "stocks", "ret_z": 1.0}]}, "application/json", 400, "missing inputs"),
     ({"dataframe_records": [{**EXAMPLE.iloc[0].to_dict(), "ret_z": "abc"}]}, "application/json", 400, "ret_z"),
+    ({"dataframe_records": [{**EXAMPLE.iloc[0].to_dict(), "asset_class": "bonds"}]}, "application/json", 400,
+     "unknown asset_class 'bonds': known asset classes are stocks, forex, crypto"),
+    ("asset_class,ret_z,excursion_z,range_z,realised_vol_z,volume_z,count_z,gap_z,gap_minutes\nbonds,0,0,0,0,0,0,0,0",
+     "text/csv", 400, "unknown asset_class 'bonds'"),
+    ({"dataframe_records": [{**EXAMPLE.iloc[0].to_dict(), "gap_z": None}]}, "application/json", 400, "gap_z"),
     ("not json", "application/json", 400, ""),
     ({"rows": [1, 2]}, "application/json", 400, ""),
     ("asset_class,ret_z\nstocks,1", "text/plain", 415, ""),
@@ -107,6 +112,8 @@ def test_a_malformed_payload_gets_a_4xx_with_a_reason(serving, body, content_typ
     response = invoke(serving, body, content_type)
     assert response.status_code == status, response.text
     assert reason in response.text and response.text.strip()
+    if status == 400 and reason:
+        assert reason in response.json()["message"]  # a JSON body a client can read the reason from
 
 
 def test_metrics_count_requests_by_status(serving):

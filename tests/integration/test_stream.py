@@ -38,7 +38,11 @@ MALFORMED = [
     ("market.news", json.dumps({"id": 1, "headline": "", "published_at": NOW_MS}).encode(), "missing headline"),
     ("market.quotes", json.dumps({"symbol": "AAPL", "asset_class": "stocks", "current": 0, "quote_ts": NOW_MS}).encode(),
      "current must be positive"),
+    # issue 17: once the first row of "Latest prices"; under librdkafka's 1,000,000-byte message limit
+    ("market.trades", json.dumps({**GOOD, "symbol": "A" * 900_000}).encode(), "symbol longer than 64 characters (900000)"),
+    ("market.trades", json.dumps({**GOOD, "symbol": "AAPL\t"}).encode(), "symbol has characters outside"),
 ]
+RAW_KEPT = 65_536  # bytes of a reject's raw_value (spark/parse.py MAX_REJECT_VALUE_BYTES)
 
 
 def produce_raw(bootstrap: str, rows) -> None:
@@ -75,7 +79,7 @@ def test_malformed_records_go_to_rejects_with_reasons_and_valid_ones_to_their_ta
     for row in rejects:
         by_value.setdefault((row["topic"], row["raw_value"]), []).append(row["reason"])
     for topic, value, reason in MALFORMED:
-        text = None if value is None else value.decode("utf-8", "replace")
+        text = None if value is None else value.decode("utf-8", "replace")[:RAW_KEPT]  # ASCII where it is cut
         reasons = by_value[(topic, text)]
         assert any(r.startswith(reason) for r in reasons), (value, reasons)
 
@@ -83,6 +87,14 @@ def test_malformed_records_go_to_rejects_with_reasons_and_valid_ones_to_their_ta
     for topic, table in [("market.trades", "trades"), ("market.quotes", "quotes"), ("market.news", "news"),
                          ("market.fundamentals", "fundamentals"), ("market.labels", "anomaly_labels")]:
         assert lake.count(settings, table) == sent[topic] - malformed_per_topic[topic], table
+
+
+def test_an_oversized_symbol_goes_to_rejects_truncated_with_its_full_length(ingested):
+    settings, _, _ = ingested
+    (row,) = [r for r in lake.table(settings, "rejects").to_pylist() if r["reason"].startswith("symbol longer")]
+    assert len(row["raw_value"]) == RAW_KEPT and row["raw_length"] == len(json.dumps({**GOOD, "symbol": "A" * 900_000}))
+    symbols = lake.table(settings, "trades")["symbol"].to_pylist()
+    assert max(map(len, symbols)) <= 64 and not any(s.startswith("AAPL\t") for s in symbols)
 
 
 def test_every_trade_offset_lands_once_in_trades_or_rejects(ingested):

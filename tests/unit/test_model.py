@@ -114,9 +114,9 @@ def row(**overrides) -> dict:
 
 
 def test_pyfunc_scores_with_class_scales_and_names_the_top_features():
-    out = pyfunc.Scorer(PARAMS).predict(pd.DataFrame([row(count_z=-6.0, ret_z=3.0), row(asset_class="bonds", ret_z=3.0),
+    out = pyfunc.Scorer(PARAMS).predict(pd.DataFrame([row(count_z=-6.0, ret_z=3.0), row(asset_class="crypto", ret_z=3.0),
                                                    row(range_z=-9.0)]))
-    assert out["anomaly_score"].tolist() == [3.0, 3.0, 0.0]  # -6/2; unknown class: 3/1; a calm range counts 0
+    assert out["anomaly_score"].tolist() == [3.0, 3.0, 0.0]  # -6/2; a class without scales of its own: 3/1; a calm range counts 0
     assert out["is_anomaly"].tolist() == [True, True, False]
     assert out["top_features"][0].split(",")[:2] == ["count_z", "ret_z"]
 

@@ -94,3 +94,99 @@ def test_trade_time_limits_are_inclusive_to_the_millisecond_and_the_date_is_utc(
     last_ms_of_day = NOW_MS - NOW_MS % 86_400_000 - 1  # 23:59:59.999 UTC the day before
     row = PARSER.parse(batch(("market.trades", json.dumps({**TRADE, "trade_ts": last_ms_of_day})))).rows["trades"]
     assert row["trade_date"][0].as_py() == datetime.fromtimestamp(last_ms_of_day / 1000, timezone.utc).date()
+
+
+def parsed_one(topic: str, value) -> tuple[list[dict], list[dict]]:
+    """(valid rows of any table, rejects) of a single record."""
+    text = value if value is None or isinstance(value, str) else json.dumps(value)
+    parsed = PARSER.parse(batch((topic, text)))
+    return [r for t in parsed.rows.values() for r in t.to_pylist()], parsed.rejects.to_pylist()
+
+
+@pytest.mark.parametrize("symbol", ["AAPL", "BRK.B", "BRK-B", "0700.HK", "^GSPC", "OANDA:EUR_USD", "FXCM:EUR/USD",
+                                    "BINANCE:BTCUSDT", "COINBASE:BTC-USD", "IC MARKETS:1", "FOREX:401484347", "A" * 64])
+def test_every_finnhub_symbol_form_is_accepted(symbol):
+    assert reason_of("market.trades", {**TRADE, "symbol": symbol}) is None
+
+
+@pytest.mark.parametrize("symbol", [" AAPL", "AAPL ", "AA PL", "AAPL\n", "AA\tPL", "AA\x00PL", 'AA"PL', "AA'PL",
+                                    "<script>", "AAPL;DROP", "ÄPPL", "IC  MARKETS:1", "OANDA:EUR USD", "---", ":"])
+def test_a_symbol_outside_finnhub_forms_is_rejected_quoted(symbol):
+    assert reason_of("market.trades", {**TRADE, "symbol": symbol}) == (
+        f"symbol has characters outside [A-Za-z0-9.:_/^-] or no letter or digit: {json.dumps(symbol, ensure_ascii=False)}")
+
+
+def test_a_900k_symbol_goes_to_rejects_truncated_with_its_full_length():
+    value = json.dumps({**TRADE, "symbol": "A" * 900_000})
+    rows, (reject,) = parsed_one("market.trades", value)
+    assert rows == []
+    assert reject["reason"] == "symbol longer than 64 characters (900000)"
+    assert reject["raw_value"] == value[:65_536] and reject["raw_length"] == len(value)
+
+
+def test_a_10mb_record_is_not_parsed_and_its_reject_keeps_64_kib():
+    value = '{"symbol": "' + "x" * 10_000_000 + '"}'
+    _, (reject,) = parsed_one("market.trades", value)
+    assert reject["reason"] == f"value larger than 1048576 bytes ({len(value)})"
+    assert len(reject["raw_value"]) == 65_536 and reject["raw_length"] == len(value)
+
+
+def test_a_reject_cut_inside_a_character_stays_valid_utf8():
+    value = "é" * 40_000  # 80,000 bytes: byte 65,536 is the middle of a character
+    _, (reject,) = parsed_one("market.trades", value)
+    assert reject["raw_value"] == "é" * 32_768 and reject["raw_length"] == 80_000
+
+
+def test_every_reject_notes_its_full_length_and_an_empty_value_has_none():
+    assert parsed_one("market.trades", "garbage")[1][0]["raw_length"] == 7
+    assert parsed_one("market.trades", None)[1][0]["raw_length"] is None
+
+
+def test_a_reason_quotes_at_most_64_characters_of_a_bad_value():
+    reason = reason_of("market.trades", {**TRADE, "asset_class": "b" * 100_000})
+    assert reason == "unknown asset_class: " + "b" * 64 + "... (100000 characters)"
+    assert reason_of("market.trades", {**TRADE, "price": "9" * 70 + "x"}).endswith("... (71 characters)")
+
+
+def test_an_ingested_at_past_the_timestamp_range_is_rejected_not_a_crash():
+    assert reason_of("market.trades", {**TRADE, "ingested_at": 9 * 10**18}) == "ingested_at out of range: 9000000000000000000"
+
+
+@pytest.mark.parametrize("topic, value, reason", [
+    ("market.trades", {**TRADE, "source": "s" * 65}, "source longer than 64 characters (65)"),
+    ("market.trades", {**TRADE, "conditions": ["1"] * 17}, "conditions has more than 16 elements (17)"),
+    ("market.trades", {**TRADE, "conditions": ["1", "c" * 17]}, "conditions has an element longer than 16 characters"),
+    ("market.quotes", {"symbol": "AAPL ", "asset_class": "stocks", "current": 1, "quote_ts": NOW_MS},
+     'symbol has characters outside [A-Za-z0-9.:_/^-] or no letter or digit: "AAPL "'),
+    ("market.news", {"id": 1, "headline": "h" * 1025, "published_at": NOW_MS}, "headline longer than 1024 characters (1025)"),
+    ("market.news", {"id": 1, "headline": "h", "summary": "s" * 16_385, "published_at": NOW_MS},
+     "summary longer than 16384 characters (16385)"),
+    ("market.news", {"id": 1, "headline": "h", "url": "u" * 2049, "published_at": NOW_MS}, "url longer than 2048 characters (2049)"),
+    ("market.news", {"id": 1, "headline": "h", "image": "i" * 2049, "published_at": NOW_MS}, "image longer than 2048 characters (2049)"),
+    ("market.news", {"id": 1, "headline": "h", "source": "p" * 257, "published_at": NOW_MS}, "source longer than 256 characters (257)"),
+    ("market.news", {"id": 1, "headline": "h", "category": "c" * 65, "published_at": NOW_MS}, "category longer than 64 characters (65)"),
+    ("market.news", {"id": 1, "headline": "h", "origin": "o" * 65, "published_at": NOW_MS}, "origin longer than 64 characters (65)"),
+    ("market.news", {"id": 1, "headline": "h", "symbol": "A B", "published_at": NOW_MS},
+     'symbol has characters outside [A-Za-z0-9.:_/^-] or no letter or digit: "A B"'),
+    ("market.news", {"id": 1, "headline": "h", "related": ["AAPL"] * 101, "published_at": NOW_MS},
+     "related has more than 100 elements (101)"),
+    ("market.news", {"id": 1, "headline": "h", "related": ["R" * 65], "published_at": NOW_MS},
+     "related has an element longer than 64 characters"),
+    ("market.fundamentals", {"symbol": "AAPL", "asset_class": "bonds", "kind": "metrics", "data": {}}, "unknown asset_class: bonds"),
+    ("market.fundamentals", {"symbol": "AAPL", "kind": "metrics", "data": {}, "source": "s" * 65}, "source longer than 64 characters (65)"),
+    ("market.labels", {"anomaly_id": "a" * 129, "symbol": "AAPL", "kind": "k", "start_ts": 1, "end_ts": 2},
+     "anomaly_id longer than 128 characters (129)"),
+    ("market.labels", {"anomaly_id": "a", "symbol": "AAPL", "kind": "k" * 65, "start_ts": 1, "end_ts": 2},
+     "kind longer than 64 characters (65)"),
+])
+def test_every_text_field_has_a_length_limit(topic, value, reason):
+    assert reason_of(topic, value) == reason
+
+
+def test_text_limits_count_characters_not_bytes():
+    assert reason_of("market.news", {"id": 1, "headline": "é" * 1024, "published_at": NOW_MS}) is None
+
+
+def test_market_news_without_a_symbol_is_still_accepted():
+    rows, rejects = parsed_one("market.news", {"id": 1, "headline": "h", "published_at": NOW_MS, "symbol": None})
+    assert rejects == [] and rows[0]["symbol"] is None
