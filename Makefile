@@ -51,6 +51,7 @@ test-unit:  ## only the fast unit tests
 
 bench:  ## run the benchmarks and print their figures (docs/benchmarks.md records them)
 	@$(CORE) benchmarks/bench_ingestion.py
+	@$(CORE) benchmarks/bench_parse.py
 	@$(CORE) benchmarks/bench_stream.py
 	@$(CORE) benchmarks/bench_sql.py
 	@$(CORE) benchmarks/bench_model.py
