@@ -120,7 +120,8 @@ def cmd_sql(s, args) -> int:
     from stack import sandbox
 
     if s.sql_backend == "duckdb" and not sandbox.inside():  # run again where the lake is read-only
-        command = sandbox.read_only_lake(s.lake_dir, [sys.executable, "-m", "stack.cli", "sql", args.query, "--format", args.format])
+        again = [sys.executable, "-m", "stack.cli", "sql", args.query, "--format", args.format]
+        command = sandbox.read_only_lake(s.lake_dir, again)
         os.execvp(command[0], command)
     started = time.perf_counter()
     try:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from lakewatch.settings import REPO_ROOT, Settings
 from stack.sandbox import read_only_lake
-from stack.services import Service, services
+from stack.services import Service, http_service, services
 
 
 class StackError(RuntimeError):
@@ -266,11 +266,8 @@ def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
 
 def supervisor_service(settings: Settings, extra: list[str] = ()) -> Service:
     """The supervisor, started like a service (its own session, pid file, health wait)."""
-    from lakewatch.service_http import healthy
-
-    return Service(name=SUPERVISOR, command=[sys.executable, "-m", "stack.supervisor", *extra],
-                   port=settings.supervisor_port, url=settings.url(settings.supervisor_port, "/metrics"),
-                   health=lambda: healthy(settings.url(settings.supervisor_port, "/health")))
+    return http_service(settings, SUPERVISOR, [sys.executable, "-m", "stack.supervisor", *extra],
+                        settings.supervisor_port)
 
 
 def start_supervisor(settings: Settings, say=print, extra: list[str] = ()) -> None:

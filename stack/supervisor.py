@@ -192,8 +192,6 @@ class Supervisor:
             if runner.running(settings, name):
                 track.alive(now)
                 continue
-            if track.state == STOPPED and runner.recorded(settings, name) is None:
-                continue  # not started (again) yet
             if track.state in (RUNNING, STOPPED):
                 if runner.recorded(settings, name) is None:
                     continue  # never started while this supervisor watched: not ours to start

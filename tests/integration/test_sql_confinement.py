@@ -13,6 +13,7 @@ import pytest
 
 from lakewatch import settings as settings_module
 from lakewatch import tables
+from lakewatch.sql import sql_engine
 from stack.sandbox import read_only_lake
 from testkit import hostile_sql
 from testkit.known_lake import anomaly, write
@@ -57,10 +58,8 @@ def lake(tmp_path, monkeypatch):
 
 def test_every_hostile_statement_gets_an_error_and_writes_nothing(lake):
     settings, canary = lake
-    # Install DuckDB's delta extension into the state folder first: that write is the stack's, not a user's.
-    run = subprocess.run(read_only_lake(settings.lake_dir, [sys.executable, "-c", BATTERY, str(canary)]),
-                         capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stderr[-2000:]
+    with sql_engine(settings).connect():  # installs DuckDB's delta extension: the stack's write, not a user's
+        pass
     before = hostile_sql.files_under(settings.state_dir)
     run = subprocess.run(read_only_lake(settings.lake_dir, [sys.executable, "-c", BATTERY, str(canary)]),
                          capture_output=True, text=True, timeout=120)
