@@ -1,18 +1,21 @@
 # The front door. Every target builds the venv it needs first (once; later runs are instant);
-# `make up`, `make test` and `make venv` check what they need from the system before that (NEEDS).
+# `make up`, `make test` and `make venv` check what they need from the system before that (NEEDS),
+# then fetch the JVM jars from Maven Central once (JARS: stack/jars.py).
 # Settings come from the environment (LAKEWATCH_*, FINNHUB_API_KEY): see lakewatch/settings/.
 NEEDS := python3 -m stack.prerequisites
 BOOT := python3 -m stack.bootstrap
 CORE := $(BOOT) core --
+JARS := $(CORE) -m stack.jars
 PYTEST_ARGS ?=
 
-.PHONY: help up down stop status logs analyst sql train test test-unit bench backfill topics venv
+.PHONY: help up down stop status logs analyst sql train test test-unit bench backfill topics kafka venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 up:  ## start the whole embedded stack in the background and print its URLs
 	@$(NEEDS) up
+	@$(JARS)
 	@$(CORE) -m stack.cli up
 
 down:  ## stop everything `make up` started
@@ -41,6 +44,7 @@ train:  ## train the anomaly model on the lake's history; promote it if it beats
 
 test:  ## run the whole test suite (starts real services on free ports)
 	@$(NEEDS) test
+	@$(JARS)
 	@$(BOOT) superset
 	@$(BOOT) rasa
 	@$(BOOT) actions
@@ -50,6 +54,7 @@ test-unit:  ## only the fast unit tests
 	@$(CORE) -m pytest tests/unit $(PYTEST_ARGS)
 
 bench:  ## run the benchmarks and print their figures (docs/benchmarks.md records them)
+	@$(JARS)
 	@$(CORE) benchmarks/bench_ingestion.py
 	@$(CORE) benchmarks/bench_parse.py
 	@$(CORE) benchmarks/bench_stream.py
@@ -66,9 +71,13 @@ backfill:  ## simulate DAYS (default 1) of history into the broker, with a progr
 topics:  ## create the topics if missing and list them
 	@$(CORE) -m stack.cli topics
 
-venv:  ## build or update the venvs (core, superset, rasa, actions)
+kafka:  ## run a Kafka tool T="console-consumer --topic market.trades --from-beginning" (topics, get-offsets, ...)
+	@$(if $(T),,$(error say which: make kafka T="topics --list"))
+	@$(CORE) -m stack.cli kafka $(T)
+
+venv:  ## build or update the venvs (core, superset, rasa, actions) and fetch the jars (kafka, spark)
 	@$(NEEDS) venv
-	@$(BOOT) core
+	@$(JARS)
 	@$(BOOT) superset
 	@$(BOOT) rasa
 	@$(BOOT) actions

@@ -1,6 +1,6 @@
 """Ingestion benchmark: how fast records reach the embedded broker, against the broker's raw rate.
 
-Measured in one run, on a private tansu broker on a free port:
+Measured in one run, on a private Kafka broker (the stack's own, stack/services/broker.py) on free ports:
   raw broker      confluent-kafka producing pre-encoded bytes with lakewatch's producer settings
                   (idempotent, acks=all, lz4): the ceiling any producer can reach here.
   producer        ingestion.producer.RecordProducer.publish() of trade records (JSON encoding,
@@ -8,7 +8,8 @@ Measured in one run, on a private tansu broker on a free port:
   simulator       MarketSimulator.advance() alone: trades generated per second (no Kafka).
   sim -> broker   the backfill path: simulate, flatten Finnhub frames into records, produce.
 Figures are printed as a table with the ratio to the raw broker rate; docs/benchmarks.md
-records them. Usage: python benchmarks/bench_ingestion.py [--records N]
+records them, with the broker's resident memory after the runs.
+Usage: python benchmarks/bench_ingestion.py [--records N]
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from ingestion.producer import RecordProducer, producer_config
 from ingestion.simulator import MarketSimulator
 from ingestion.topics import ensure_topics
 from lakewatch import settings as settings_module
-from testkit.processes import free_port, start_tansu, stop_process
+from testkit.processes import free_port, rss_mb, start_kafka, stop_process
 
 START_MS = 1_763_712_000_000  # a fixed Friday 08:00 UTC, so every run simulates the same market
 
@@ -91,10 +92,10 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lakewatch-bench-"))
-    port = free_port()
-    settings = dataclasses.replace(settings_module.load({}), broker_port=port, sim_market_hours="always",
-                                   state_dir=work)
-    broker = start_tansu(port, work / "tansu.log")
+    settings = dataclasses.replace(settings_module.load({}), broker_port=free_port(), controller_port=free_port(),
+                                   broker_metrics_port=free_port(), sim_market_hours="always", state_dir=work)
+    settings.log_dir.mkdir(parents=True)
+    broker = start_kafka(settings, heap=settings.broker_heap)
     try:
         ensure_topics(settings)
         records = trade_records(args.records)
@@ -105,6 +106,7 @@ def main() -> None:
             runs["producer"].append(bench_producer(settings.bootstrap_servers, records, settings.topics.trades))
             runs["simulator"].append(bench_simulator(settings, minutes, 2000))
             runs["sim -> broker"].append(bench_sim_to_broker(settings, minutes, 2000))
+        broker_rss = rss_mb(broker.pid)
     finally:
         stop_process(broker)
 
@@ -114,6 +116,7 @@ def main() -> None:
     print(f"{'measurement':<16} {'msgs/s':>10}  {'x raw broker':>12}")
     for name, value in median.items():
         print(f"{name:<16} {value:>10,.0f}  {value / median['raw broker']:>12.2f}")
+    print(f"broker RSS after the runs: {broker_rss:,.0f} MiB (-Xmx{settings.broker_heap})")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Stream job benchmark: backlog throughput into Delta, and freshness at a steady live rate.
 
-Measured in one run, on a private tansu broker and lake:
+Measured in one run, on a private Kafka broker (the stack's own) and lake:
   raw consume     confluent-kafka reading the whole backlog from the same broker: the reference
   stream backlog  the stream job (--available-now) turning that backlog into Delta tables,
                   timed from its first batch's start to its last batch's end (JVM start-up excluded)
@@ -10,6 +10,8 @@ Measured in one run, on a private tansu broker and lake:
                   seen) - (time the row was produced): p50/p95/max over the rows produced after a
                   warm-up at the same rate (the JVM compiles its hot paths during the first
                   batches), and also over all rows
+  memory          resident memory of the broker and of the live stream job (its Python driver,
+                  the Spark JVM and Spark's Python workers), sampled every second; the peak
 Usage: python benchmarks/bench_stream.py [--backlog N] [--rate R] [--seconds S] [--warmup W]
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
 from lakewatch import settings as settings_module
 from testkit import lake
-from testkit.processes import free_port, start_tansu, stop_process, wait_for
+from testkit.processes import free_port, rss_mb, start_kafka, stop_process, tree_rss_mb, wait_for
 
 SYMBOLS = [("AAPL", "stocks"), ("MSFT", "stocks"), ("NVDA", "stocks"), ("AMZN", "stocks"), ("TSLA", "stocks"),
            ("OANDA:EUR_USD", "forex"), ("OANDA:GBP_USD", "forex"), ("OANDA:USD_JPY", "forex"),
@@ -82,8 +84,9 @@ def steady_producer(bootstrap: str, rate: float, seconds: float) -> None:
     producer.close(30)
 
 
-def freshness(settings, rate: float, seconds: float, work: Path) -> list[tuple[float, float]]:
-    """(produced at, seconds until readable) of every row the steady producer sent."""
+def freshness(settings, rate: float, seconds: float, work: Path, peaks: dict) -> list[tuple[float, float]]:
+    """(produced at, seconds until readable) of every row the steady producer sent; the job's
+    peak RSS goes to peaks["stream job"]."""
     job = lake.start_job(log_path=work / "stream-live.log")
     trades_path = str(settings.lake_dir / "trades")
     try:
@@ -98,8 +101,12 @@ def freshness(settings, rate: float, seconds: float, work: Path) -> list[tuple[f
         latencies, version = [], DeltaTable(trades_path).version()
         log_dir = Path(trades_path) / "_delta_log"
         deadline = time.monotonic() + seconds + 15
+        sampled = 0.0
         while time.monotonic() < deadline:
-            # A version is readable once its log file exists (delta-rs writes it atomically).
+            if time.monotonic() - sampled >= 1:
+                sampled = time.monotonic()
+                peaks["stream job"] = max(peaks.get("stream job", 0), tree_rss_mb(job.pid))
+            # A version is readable once its log file exists (Delta writes it atomically).
             # Polling for that file costs a stat; DeltaTable.update_incremental() took 5-6 ms of
             # CPU per poll, a third of a core taken from the job on a 2-core machine.
             while (added := written_files(log_dir, version + 1)) is not None:
@@ -150,16 +157,18 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lakewatch-bench-stream-"))
-    os.environ.update({"LAKEWATCH_STATE_DIR": str(work / "var"), "LAKEWATCH_BROKER_PORT": str(free_port()),
-                       "LAKEWATCH_STREAM_PORT": str(free_port())})
+    os.environ.update({"LAKEWATCH_STATE_DIR": str(work / "var"), **{f"LAKEWATCH_{name}": str(free_port()) for name in (
+        "BROKER_PORT", "CONTROLLER_PORT", "BROKER_METRICS_PORT", "STREAM_PORT")}})
     os.environ.pop("LAKEWATCH_KAFKA_BOOTSTRAP", None)
     settings = settings_module.load()
-    settings.state_dir.mkdir(parents=True)
-    broker = start_tansu(settings.broker_port, work / "tansu.log")
+    settings.log_dir.mkdir(parents=True)
+    broker = start_kafka(settings, heap=settings.broker_heap)
+    peaks: dict[str, float] = {}
     try:
         ensure_topics(settings)
         produce_backlog(settings.bootstrap_servers, args.backlog)
         raw = raw_consume_rate(settings.bootstrap_servers, args.backlog)
+        peaks["broker"] = rss_mb(broker.pid)
         result = lake.run_available_now(timeout=1800)
         batches = [e for e in lake.log_events(result.stderr) if e["msg"] == "batch written"]
         assert sum(b["trades"] for b in batches) == args.backlog
@@ -169,11 +178,12 @@ def main() -> None:
         # Freshness on a fresh lake and checkpoint: the live job starts with no backlog.
         live = dataclasses.replace(settings, state_dir=work / "live")
         os.environ["LAKEWATCH_STATE_DIR"] = str(live.state_dir)
-        live.state_dir.mkdir()
-        stop_process(broker)
-        broker = start_tansu(settings.broker_port, work / "tansu-live.log")
+        live.log_dir.mkdir(parents=True)
+        stop_process(broker, timeout=60)
+        broker = start_kafka(live, heap=settings.broker_heap)  # a new, empty broker in the live state folder
         ensure_topics(settings)
-        produced = freshness(live, args.rate, args.warmup + args.seconds, work)
+        produced = freshness(live, args.rate, args.warmup + args.seconds, work, peaks)
+        peaks["broker"] = max(peaks["broker"], rss_mb(broker.pid))
     finally:
         stop_process(broker)
 
@@ -191,6 +201,7 @@ def main() -> None:
                              ("freshness, all rows", everything)):
         print(f"{label:<32} rows {len(latencies):,}  p50 {percentile(latencies, 50):.2f} s  "
               f"p95 {percentile(latencies, 95):.2f} s  max {max(latencies):.2f} s")
+    print("peak RSS: " + ", ".join(f"{name} {mb:,.0f} MiB" for name, mb in peaks.items()))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 Run at every start: an existing topic is left alone (TOPIC_ALREADY_EXISTS is success), a
 missing one is created. A topic with fewer partitions than configured is reported, not
-repaired: tansu cannot add partitions, and on Kafka adding them reshuffles keys.
+repaired: adding partitions to a Kafka topic moves keys to other partitions, and with them
+the order of a symbol's records.
 """
 from __future__ import annotations
 

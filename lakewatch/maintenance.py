@@ -2,9 +2,11 @@
 
 Every micro-batch (and every scorer cycle) adds a small file and a log entry, so without
 maintenance readers slow down as files pile up (docs/benchmarks.md#sql-surface-issue-4). Each
-writer maintains its own tables between its writes, in the same thread (delta-rs would
-otherwise see two writers racing), one table per run so a run never stalls it for long: the
-stream job its tables, the scorer `anomalies`.
+writer maintains its own tables between its writes, in the same thread (so maintenance never
+races a write), one table per run so a run never stalls it for long: the stream job its
+tables, the scorer `anomalies`. One engine maintains every table, delta-rs, whichever engine
+writes it (delta-spark for the stream's tables): the scorer has no Spark, and one engine
+means one set of compaction and retention rules (docs/architecture.md).
 """
 from __future__ import annotations
 
@@ -44,8 +46,8 @@ def maintain(table: DeltaTable, name: str, retention_hours: float) -> dict:
 class Schedule:
     """Says when maintenance is due and on which table, round robin."""
 
-    def __init__(self, tables: dict[str, DeltaTable], every_minutes: float, retention_hours: float):
-        self.tables = tables
+    def __init__(self, tables: dict[str, str], every_minutes: float, retention_hours: float):
+        self.tables = tables  # name -> path
         self.every_s = every_minutes * 60
         self.retention_hours = retention_hours
         self._names = itertools.cycle(sorted(tables))
@@ -57,4 +59,5 @@ class Schedule:
         # Spread the tables over the period: each is maintained once per `every_minutes`.
         self._next_at = time.monotonic() + self.every_s / max(1, len(self.tables))
         name = next(self._names)
-        return maintain(self.tables[name], name, self.retention_hours)
+        # Opened afresh: another engine (delta-spark) may have committed since the last run.
+        return maintain(DeltaTable(self.tables[name]), name, self.retention_hours)

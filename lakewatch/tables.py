@@ -111,7 +111,9 @@ def in_lake(lake_dir: Path) -> tuple[str, ...]:
 
 # Commit metadata other writers read. The stream job records its per-symbol bar watermarks
 # (epoch microseconds) in every bars_1m commit: a bar whose window_end is at or below its
-# symbol's watermark is final (docs/tables.md#bars_1m).
+# symbol's watermark is final (docs/tables.md#bars_1m). delta-rs writers (the scorer) put a
+# value under its key in the commit itself; delta-spark (the stream job) has one string per
+# commit, userMetadata, which holds a JSON object of such keys.
 BAR_WATERMARKS_KEY = "lakewatch.watermarks_us"
 
 
@@ -119,16 +121,38 @@ def encode_commit_value(mapping: dict) -> str:
     return json.dumps(mapping, sort_keys=True, separators=(",", ":"))
 
 
-def commit_value(table, key: str, history: int = 50) -> dict | None:
-    """The newest of the last `history` commits of a DeltaTable that carries `key`, decoded."""
-    for commit in table.history(history):
-        if key in commit:
-            return json.loads(commit[key])
+def _value_in(commit: dict, key: str) -> dict | None:
+    if key in commit:
+        return json.loads(commit[key])
+    try:
+        user = json.loads(commit.get("userMetadata") or "null")
+    except ValueError:  # a user's own commit message
+        return None
+    return user.get(key) if isinstance(user, dict) else None
+
+
+def committed_value(commits, key: str) -> dict | None:
+    """The value under `key` of the first of `commits` (newest first, as a history lists them) that has one."""
+    for commit in commits:
+        value = _value_in(commit, key)
+        if value is not None:
+            return value
     return None
 
 
+def commit_value(table, key: str, history: int = 50) -> dict | None:
+    """The newest of the last `history` commits of a delta-rs DeltaTable that carries `key`, decoded."""
+    return committed_value(table.history(history), key)
+
+
+def watermarks_from_newest_bars(newest, delay_s: int) -> dict[str, int]:
+    """Watermarks from each symbol's newest bar: an Arrow table of symbol and its max(last_trade_ts)."""
+    symbols, last = newest.column(0).to_pylist(), newest.column(1).to_pylist()
+    return {symbol: int(ts.timestamp() * 1_000_000) - delay_s * 1_000_000 for symbol, ts in zip(symbols, last)}
+
+
 def bar_watermarks(bars, delay_s: int) -> dict[str, int]:
-    """The watermarks the last bars merge recorded ({} before the first one).
+    """The watermarks the last bars merge recorded ({} before the first one), from a delta-rs DeltaTable.
 
     Maintenance commits carry none; past a long run of them (hours without a trade) each
     symbol's newest bar stands in.
@@ -138,8 +162,7 @@ def bar_watermarks(bars, delay_s: int) -> dict[str, int]:
         return {symbol: int(us) for symbol, us in saved.items()}
     newest = bars.to_pyarrow_table(columns=["symbol", "last_trade_ts"]).group_by("symbol").aggregate(
         [("last_trade_ts", "max")])
-    return {symbol: int(ts.timestamp() * 1_000_000) - delay_s * 1_000_000
-            for symbol, ts in zip(newest["symbol"].to_pylist(), newest["last_trade_ts_max"].to_pylist())}
+    return watermarks_from_newest_bars(newest, delay_s)
 
 
 def ensure(lake_dir: Path, tables=ALL_TABLES) -> None:

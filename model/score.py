@@ -175,8 +175,8 @@ def main() -> int:
         signal.signal(sig, lambda *_: stop.set())
     tables.ensure(settings.lake_dir, (tables.ANOMALIES,))
     anomalies = DeltaTable(str(tables.ANOMALIES.path(settings.lake_dir)))
-    maintenance = Schedule({tables.ANOMALIES.name: anomalies}, settings.maintenance_minutes,
-                           settings.vacuum_retention_hours)
+    maintenance = Schedule({tables.ANOMALIES.name: str(tables.ANOMALIES.path(settings.lake_dir))},
+                           settings.maintenance_minutes, settings.vacuum_retention_hours)
     status = {"scored": 0, "last_cycle_ok": None, "waiting_for": None}
     memo: dict = {}
 

@@ -4,9 +4,10 @@ Every lakewatch service serves /metrics on the port settings gives it, so the co
 generated, not kept: tests and benchmarks move every port, and one settings module owns them.
 The alert rules (monitoring/rules/) and the console page (monitoring/consoles/) are files in
 the repo; compose mounts the same rules beside its own config (monitoring/prometheus-compose.yml).
-The broker (tansu) has no metrics endpoint: its trouble shows as stream lag and a failing
-stream /health. The embedded stack's supervisor (stack/supervisor.py) is a target too: it
-reports every service's restarts, crash loops and health, the broker's included.
+The embedded broker serves its metrics through the JMX exporter agent (kafka/jmx-exporter.yaml);
+compose's Kafka image has none, so there its trouble shows as stream lag and a failing stream
+/health. The embedded stack's supervisor (stack/supervisor.py) is a target too: it reports
+every service's restarts, crash loops and health, the broker's included.
 """
 from __future__ import annotations
 
@@ -38,10 +39,12 @@ JOBS = {
     "chat": ("chat_port", "/metrics"),
     "prometheus": ("prometheus_port", "/metrics"),
 }
-# Jobs of the embedded stack only: its supervisor (stack/supervisor.py: restarts, crash loops).
-# Compose restarts its containers itself and has no supervisor.
+# Jobs of the embedded stack only: its supervisor (stack/supervisor.py: restarts, crash loops)
+# and its broker's JMX exporter. Compose restarts its containers itself and has no supervisor,
+# and its Kafka image no exporter.
 EMBEDDED_JOBS = {
     "supervisor": ("supervisor_port", "/metrics"),
+    "broker": ("broker_metrics_port", "/metrics"),
 }
 
 
@@ -64,6 +67,8 @@ def targets(settings: Settings) -> dict[str, str]:
              for job, (port, _) in jobs.items()}
     if settings.mlflow_url:  # an external tracking server is not ours to watch
         found.pop("mlflow")
+    if settings.kafka_bootstrap:  # nor an external Kafka
+        found.pop("broker", None)
     return found
 
 

@@ -50,15 +50,20 @@ FROM gaps
 GROUP BY symbol, window_start
 """
 
-# The silence between this batch's trades of a bar and the stored ones, when they do not interleave.
-_JUNCTIONS = {"s.first_trade_ts": "(CAST(s.first_trade_ts AS BIGINT) - CAST(t.last_trade_ts AS BIGINT)) / 1e6",
-              "t.first_trade_ts": "(CAST(t.first_trade_ts AS BIGINT) - CAST(s.last_trade_ts AS BIGINT)) / 1e6"}
-_LONGEST = f"greatest(coalesce(t.longest_silence_s, 0), s.longest_silence_s, {', '.join(_JUNCTIONS.values())})"
-_LONGEST_END = ("CASE " + " ".join(f"WHEN {_LONGEST} = {gap} THEN {end}" for end, gap in _JUNCTIONS.items())
-                + f" WHEN {_LONGEST} = s.longest_silence_s THEN s.longest_silence_end"
-                + " ELSE coalesce(t.longest_silence_end, t.first_trade_ts) END")
+# A bar's longest silence after a merge, as (seconds, the trade that ended it): the largest of
+# the stored bar's, this batch's, and the junction between the two when they do not interleave
+# (negative when they do). One struct comparison: the same as a CASE over the candidates, but an
+# expression Spark generates code for in milliseconds (the CASE repeated the comparison in each
+# branch, and its generated code took seconds to compile on every MERGE).
+_CANDIDATES = [("coalesce(t.longest_silence_s, 0)", "coalesce(t.longest_silence_end, t.first_trade_ts)"),
+               ("s.longest_silence_s", "s.longest_silence_end"),
+               ("(unix_micros(s.first_trade_ts) - unix_micros(t.last_trade_ts)) / 1e6", "s.first_trade_ts"),
+               ("(unix_micros(t.first_trade_ts) - unix_micros(s.last_trade_ts)) / 1e6", "t.first_trade_ts")]
+_LONGEST = "greatest(" + ", ".join(f"named_struct('s', CAST({gap} AS DOUBLE), 'end', {end})"
+                                   for gap, end in _CANDIDATES) + ")"
 
-# A later batch's partial bar combined with the stored one (t = table, s = this batch).
+# A later batch's partial bar combined with the stored one (t = table, s = this batch), in Spark SQL
+# for delta-spark's MERGE.
 MERGE_UPDATES = {
     "open": "CASE WHEN s.first_trade_ts < t.first_trade_ts THEN s.open ELSE t.open END",
     "close": "CASE WHEN s.last_trade_ts >= t.last_trade_ts THEN s.close ELSE t.close END",
@@ -71,8 +76,8 @@ MERGE_UPDATES = {
     "first_trade_ts": "CASE WHEN s.first_trade_ts < t.first_trade_ts THEN s.first_trade_ts ELSE t.first_trade_ts END",
     "last_trade_ts": "CASE WHEN s.last_trade_ts >= t.last_trade_ts THEN s.last_trade_ts ELSE t.last_trade_ts END",
     "updated_at": "s.updated_at",
-    "longest_silence_s": _LONGEST,
-    "longest_silence_end": _LONGEST_END,
+    "longest_silence_s": f"{_LONGEST}.s",
+    "longest_silence_end": f"{_LONGEST}.end",
 }
 MERGE_PREDICATE = "t.symbol = s.symbol AND t.window_start = s.window_start"
 

@@ -1,106 +1,180 @@
-"""Writes each micro-batch into the Delta tables exactly once, whatever crashes in between.
+"""Writes each micro-batch into the Delta tables with delta-spark, exactly once, whatever crashes in between.
 
 Spark may run a micro-batch again after a crash (its offsets were logged, its commit was
-not). Every Delta commit made here therefore carries an application transaction
-(app_id, batch_id), and a table whose recorded transaction version already reached the batch
-is skipped. app_id is fixed per checkpoint folder, so a new checkpoint (a deliberate
-re-ingest) never collides with an old one. Tables are written in tables.STREAM_TABLES order,
-bars last: the bars commit also stores the watermark the next batch starts from.
+not). Every commit made here therefore records, in its userMetadata, the query's id (fixed
+for the life of its checkpoint) and the batch id, and a table whose newest such commit
+already holds the batch is skipped. A new checkpoint (a deliberate re-ingest) is a new query
+id and never collides with an old one.
+
+Why not Delta's own idempotent writes (txnAppId/txnVersion)? On delta-spark 4.4 looking the
+key up replays the table's log in a Spark job on every write: 1-5 s per table and batch on
+two cores (docs/benchmarks.md), where this costs a few file reads once at start and nothing
+after. The job is the only writer of these keys, so the newest commit decides.
+
+The small tables are appended concurrently (Spark runs jobs from several threads), trades
+among them; bars last, alone: the bars MERGE also records the watermarks the next batch
+starts from, so it must not commit before the batch's trades. A table of the contract the job
+finds missing it creates with Spark, with its schema and partitioning (lakewatch/tables.py).
 """
 from __future__ import annotations
 
-import uuid
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
 
 from lakewatch import tables
 from spark import bars
 from spark import stream_metrics as metrics
 from spark.parse import ParsedBatch, TopicSpec
 
-
-def app_id_for(checkpoint: Path) -> str:
-    """The writer id of a checkpoint folder: created with it, kept for its lifetime."""
-    checkpoint.mkdir(parents=True, exist_ok=True)
-    marker = checkpoint / "lakewatch_app_id"
-    if not marker.exists():
-        marker.write_text(f"lakewatch-stream-{uuid.uuid4()}")
-    return marker.read_text().strip()
+BATCH_KEY = "lakewatch.stream_batch"  # {"query": <query id>, "batch": <batch id>}
+_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"  # the session's, which MERGE takes
+# Spark generates and compiles code for the MERGE's projections (an expression per bars column)
+# on every MERGE: 4-6 s a batch, the generated source being formatted before its cache is even
+# looked up. Interpreted, the few hundred rows of a batch's bars take milliseconds.
+_INTERPRETED = "spark.sql.codegen.factoryMode"
+LOOKBACK_COMMITS = 200  # maintenance commits between two batch commits: at most a few
 
 
 def conform(data: pa.Table, table: tables.Table) -> pa.Table:
     return data.select(table.schema.names).cast(table.schema)
 
 
-def behind_contract(delta: DeltaTable, table: tables.Table) -> bool:
-    """Whether a table was written before a column joined its contract (rejects.raw_length): an
-    append then has to add the column (schema_mode="merge"), or delta-rs refuses the write."""
-    return bool(set(table.schema.names) - {field.name for field in delta.schema().fields})
+def _commit_info(log_dir: Path, version: int) -> dict | None:
+    try:
+        lines = (log_dir / f"{version:020d}.json").read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        action = json.loads(line)
+        if "commitInfo" in action:
+            return action["commitInfo"]
+    return {}
+
+
+def latest_version(log_dir: Path) -> int:
+    """The table's newest version: from its last checkpoint (or 0), the last commit file that follows."""
+    try:
+        version = json.loads((log_dir / "_last_checkpoint").read_text())["version"]
+    except FileNotFoundError:
+        version = 0
+    while (log_dir / f"{version + 1:020d}.json").exists():
+        version += 1
+    return version
+
+
+def last_batch(table_dir: Path, query: str) -> int | None:
+    """The newest batch id the query committed to the table, from its newest commits' userMetadata."""
+    log_dir = table_dir / "_delta_log"
+    newest = latest_version(log_dir)
+    for version in range(newest, max(-1, newest - LOOKBACK_COMMITS), -1):
+        info = _commit_info(log_dir, version)
+        written = tables.committed_value([info or {}], BATCH_KEY)
+        if written is not None and written.get("query") == query:
+            return int(written["batch"])
+    return None
 
 
 class DeltaSink:
-    def __init__(self, lake_dir: Path, app_id: str, specs: list[TopicSpec], watermark_delay_s: int):
-        tables.ensure(lake_dir)
-        self.app_id = app_id
+    def __init__(self, spark, lake_dir, specs: list[TopicSpec], watermark_delay_s: int):
+        from delta.tables import DeltaTable
+
+        self.spark = spark
+        self.lake_dir = lake_dir
         self.specs = specs
         self.delay_s = watermark_delay_s
-        self.delta = {t.name: DeltaTable(str(t.path(lake_dir))) for t in tables.STREAM_TABLES}
-        # Merged only while needed: the first append adds the column, later ones are plain.
-        self.evolve = {t.name for t in tables.STREAM_TABLES if behind_contract(self.delta[t.name], t)}
-        self.watermarks = tables.bar_watermarks(self.delta[tables.BARS_1M.name], watermark_delay_s)
+        self.paths = {t.name: str(t.path(lake_dir)) for t in tables.STREAM_TABLES}
+        # Every table of the contract, the scorer's too, so SQL shows them all from the first minute.
+        for table in tables.ALL_TABLES:
+            if not DeltaTable.isDeltaTable(spark, str(table.path(lake_dir))):
+                self._save(table, table.schema.empty_table(), {})
+        self.bars = DeltaTable.forPath(spark, self.paths[tables.BARS_1M.name])
+        self.watermarks = self._saved_watermarks()
+        self.query: str | None = None  # the query's id, known once the query started
+        self.written: dict[str, int] = {}  # table -> the newest batch id committed to it by this query
         self.last_batch_id: int | None = None
+        self.seconds: dict[str, float] = {}  # the last batch's write time per table
+        self.pool = ThreadPoolExecutor(len(specs) + 1, thread_name_prefix="delta-append")
+
+    def start(self, query: str) -> None:
+        """Learn what the query already committed: once, before its first batch."""
+        self.query = query
+        for name, path in self.paths.items():
+            batch = last_batch(Path(path), query)
+            if batch is not None:
+                self.written[name] = batch
 
     def _done(self, table: tables.Table, batch_id: int) -> bool:
-        version = self.delta[table.name].transaction_version(self.app_id)
-        return version is not None and version >= batch_id
+        return self.written.get(table.name, -1) >= batch_id
 
-    def _commit(self, batch_id: int, **metadata: str) -> CommitProperties:
-        return CommitProperties(app_transactions=[Transaction(self.app_id, batch_id)], custom_metadata=metadata or None)
+    def _metadata(self, batch_id: int, **more) -> str:
+        return tables.encode_commit_value({BATCH_KEY: {"query": self.query, "batch": batch_id}, **more})
+
+    def _saved_watermarks(self) -> bars.Watermarks:
+        history = self.bars.history(50).select("userMetadata").collect()
+        saved = tables.committed_value((row.asDict() for row in history), tables.BAR_WATERMARKS_KEY)
+        if saved is not None:
+            return {symbol: int(us) for symbol, us in saved.items()}
+        newest = (self.spark.read.format("delta").load(self.paths[tables.BARS_1M.name])
+                  .groupBy("symbol").agg({"last_trade_ts": "max"}).toArrow())
+        return tables.watermarks_from_newest_bars(newest, self.delay_s)
+
+    def _save(self, table: tables.Table, data: pa.Table, options: dict[str, str]) -> None:
+        # mergeSchema: a lake written before a column joined the contract (rejects.raw_length)
+        # takes it on its next append; conform() lets no other column through.
+        (self.spark.createDataFrame(conform(data, table)).write.format("delta").mode("append")
+         .partitionBy(*table.partition_by).option("mergeSchema", "true").options(**options)
+         .save(str(table.path(self.lake_dir))))
 
     def _append(self, table: tables.Table, data: pa.Table, batch_id: int) -> None:
         if len(data) == 0 or self._done(table, batch_id):
             return
-        write_deltalake(self.delta[table.name], conform(data, table), mode="append",
-                        partition_by=list(table.partition_by) or None, commit_properties=self._commit(batch_id),
-                        schema_mode="merge" if table.name in self.evolve else None)
-        self.evolve.discard(table.name)
+        started = time.monotonic()
+        self._save(table, data, {"userMetadata": self._metadata(batch_id)})
+        self.written[table.name] = batch_id
+        self.seconds[table.name] = round(time.monotonic() - started, 3)
         metrics.ROWS_WRITTEN.labels(table.name).inc(len(data))
 
     def _merge_bars(self, partial: pa.Table, watermarks: bars.Watermarks, batch_id: int) -> None:
         if len(partial) == 0 or self._done(tables.BARS_1M, batch_id):
             return
-        (self.delta[tables.BARS_1M.name]
-         .merge(partial, predicate=bars.MERGE_PREDICATE, source_alias="s", target_alias="t",
-                merge_schema=True,  # bars from before longest_silence_s
-                commit_properties=self._commit(batch_id, **{tables.BAR_WATERMARKS_KEY: tables.encode_commit_value(watermarks)}))
-         .when_matched_update(updates=bars.MERGE_UPDATES)
-         .when_not_matched_insert_all()
-         .execute())
+        started = time.monotonic()
+        conf = self.spark.conf
+        conf.set(_USER_METADATA, self._metadata(batch_id, **{tables.BAR_WATERMARKS_KEY: watermarks}))
+        conf.set(_INTERPRETED, "NO_CODEGEN")
+        try:
+            (self.bars.alias("t").merge(self.spark.createDataFrame(conform(partial, tables.BARS_1M)).alias("s"),
+                                        bars.MERGE_PREDICATE)
+             .whenMatchedUpdate(set=bars.MERGE_UPDATES).whenNotMatchedInsertAll()
+             .withSchemaEvolution()  # bars from before longest_silence_s
+             .execute())
+        finally:
+            conf.unset(_USER_METADATA)
+            conf.unset(_INTERPRETED)
+        self.written[tables.BARS_1M.name] = batch_id
+        self.seconds[tables.BARS_1M.name] = round(time.monotonic() - started, 3)
         metrics.ROWS_WRITTEN.labels(tables.BARS_1M.name).inc(len(partial))
 
     def write(self, parsed: ParsedBatch, batch_id: int) -> dict:
         """Write one parsed batch to every table; return counts."""
+        self.seconds = {}
         trades = parsed.rows[tables.TRADES.name]
         in_bar = bars.in_bar_mask(trades, self.watermarks)
         trades = trades.append_column("in_bar", in_bar)
         late = len(trades) - (pc.sum(in_bar).as_py() or 0)
         metrics.LATE_TRADES.inc(late)
-        self._append(tables.TRADES, trades, batch_id)
-        counts = {"trades": len(trades), "late": late}
-
         rejects = parsed.rejects
         for item in pc.value_counts(rejects["topic"]).to_pylist():
             metrics.REJECTS.labels(item["values"]).inc(item["counts"])
-        self._append(tables.REJECTS, rejects, batch_id)
-        counts["rejects"] = len(rejects)
-
-        for spec in self.specs[1:]:
-            rows = parsed.rows[spec.table.name]
-            self._append(spec.table, rows, batch_id)
-            counts[spec.table.name] = len(rows)
+        appends = [(tables.TRADES, trades), (tables.REJECTS, rejects),
+                   *((spec.table, parsed.rows[spec.table.name]) for spec in self.specs[1:])]
+        for done in [self.pool.submit(self._append, table, rows, batch_id) for table, rows in appends]:
+            done.result()
+        counts = {"trades": len(trades), "late": late, **{table.name: len(rows) for table, rows in appends[1:]}}
 
         watermarks = bars.advance(self.watermarks, trades, self.delay_s)
         partial = bars.aggregate(trades.filter(in_bar))
@@ -110,4 +184,5 @@ class DeltaSink:
         self.last_batch_id = batch_id
         if watermarks:
             metrics.WATERMARK.set(max(watermarks.values()) / 1e6)
+        counts["write_seconds"] = self.seconds
         return counts

@@ -1,20 +1,49 @@
 """The one SparkSession builder: the stream job and the tests start Spark the same way.
 
-`spark_conf` is a pure function, so tests check the configuration without a JVM.
+`spark_conf` is a pure function of the settings and the jars, so tests check the
+configuration without a JVM. The jars (Spark's Kafka source, delta-spark) are local files
+fetched once by stack/jars.py: nothing is downloaded when Spark starts.
 """
 from __future__ import annotations
 
 import os
 import sys
 
+from pathlib import Path
+
 from lakewatch.settings import Settings
 
 APP_NAME = "lakewatch-stream"
 
+# delta-spark on the local file system. Each was measured on 2 cores (docs/benchmarks.md).
+DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+    # Delta's default log store for file: goes through Hadoop's FileContext, which forks
+    # `chmod` for every log file it writes; the local one renames with plain Java calls.
+    "spark.delta.logStore.file.impl": "io.delta.storage.LocalLogStore",
+    "spark.hadoop.fs.AbstractFileSystem.file.impl": "org.apache.hadoop.fs.local.RawLocalFs",
+    # Each commit carries the table's app transactions (the exactly-once keys) into its .crc
+    # file, so the next batch's "was this batch written?" can be answered without replaying the log.
+    "spark.databricks.delta.setTransactionsInCrc.writeOnCommit": "true",
+    # A full state reconstruction every few commits to re-verify the .crc: seconds per table
+    # on a long-running stream, for a check meant for tests.
+    "spark.databricks.delta.versionChecksum.forcedValidationInterval": "-1",
+    # MERGE's source is a batch already on the driver, deterministic: no need to copy it first.
+    "spark.databricks.delta.merge.materializeSource": "none",
+    # On this version every new table version is read back in a Spark job (its state: files,
+    # sizes) before the next write. One task instead of 50 for a log this small, and no
+    # adaptive re-planning of these tiny jobs: the bars MERGE went from 3.5 s to 1.3-1.8 s.
+    "spark.databricks.delta.snapshotPartitions": "1",
+    "spark.sql.adaptive.enabled": "false",
+}
 
-def spark_conf(settings: Settings) -> dict[str, str]:
-    """The stream job's Spark configuration."""
+
+def spark_conf(settings: Settings, jars: list[Path]) -> dict[str, str]:
+    """The stream job's Spark configuration, with `jars` on its classpath."""
     return {
+        "spark.jars": ",".join(str(j) for j in jars),
+        **DELTA_CONF,
         "spark.master": settings.spark_master,
         "spark.driver.memory": settings.spark_driver_memory,
         # The driver listens on `host`; executors, local or on a worker, connect back to this name.
@@ -42,13 +71,21 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
 
 
+def spark_jars(settings: Settings) -> list[Path]:
+    folder = settings.jars_dir / "spark"
+    jars = sorted(folder.glob("*.jar"))
+    if not jars:
+        raise FileNotFoundError(f"Spark's Kafka source and delta-spark are not in {folder}; fetch them with: make venv")
+    return jars
+
+
 def spark_session(settings: Settings, app_name: str = APP_NAME):
-    """A SparkSession on `spark_conf(settings)`. Its Python workers run this interpreter, so they
-    import this venv's packages (the Kafka data source among them), not whatever `python3` is on PATH."""
+    """A SparkSession on `spark_conf(settings)` with the spark jars. Its Python workers run this
+    interpreter, so they import this venv's packages, not whatever `python3` is on PATH."""
     from pyspark.sql import SparkSession
 
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("SPARK_LOCAL_IP", settings.host)
-    spark = SparkSession.builder.appName(app_name).config(map=spark_conf(settings)).getOrCreate()
+    spark = SparkSession.builder.appName(app_name).config(map=spark_conf(settings, spark_jars(settings))).getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     return spark

@@ -3,11 +3,11 @@
     python -m spark.stream_job                 # run until SIGTERM (the stack starts it)
     python -m spark.stream_job --available-now # process what is on the broker, then exit
 
-Spark reads every topic through the one Kafka seam (kafka_source.read_kafka) and hands each
-micro-batch to the driver as one Arrow table; parse.py types and validates it (DuckDB), and
-DeltaSink writes all tables with idempotent commits. Checkpoints live in
-<state>/checkpoints/stream, the tables in <state>/lake. /health and /metrics are served on
-settings.stream_port.
+Read, transform, write: Spark's own Kafka source reads every topic (source.py) and hands
+each micro-batch to the driver as one Arrow table; parse.py types and validates it (DuckDB),
+and DeltaSink writes all tables with delta-spark, with idempotent commits keyed by the
+query's id and the batch id. Checkpoints live in <state>/checkpoints/stream, the tables in
+<state>/lake. /health and /metrics are served on settings.stream_port.
 """
 from __future__ import annotations
 
@@ -26,13 +26,19 @@ from lakewatch.logs import event
 from lakewatch.maintenance import Schedule
 from lakewatch.settings import Settings, load
 from spark import stream_metrics as metrics
-from spark.delta_sink import DeltaSink, app_id_for
-from spark.kafka_source import flat_offsets, read_kafka
+from spark.delta_sink import DeltaSink
 from spark.parse import Parser, topic_specs
 from spark.session import APP_NAME, spark_session
+from spark.source import end_offsets, read_kafka
 
 log = logging.getLogger("spark.stream_job")
 QUERY_NAME = APP_NAME
+
+
+def query_id(checkpoint) -> str:
+    """A streaming query's id, which Spark writes in its checkpoint before the first batch and
+    keeps for the checkpoint's life (unlike the run id, new at every start)."""
+    return json.loads((checkpoint / "metadata").read_text())["id"]
 
 
 class Job:
@@ -44,12 +50,14 @@ class Job:
         self.specs = topic_specs(settings)
         self.parser = Parser(self.specs)
         self.checkpoint = settings.checkpoint_dir / "stream"
-        self.sink = DeltaSink(settings.lake_dir, app_id_for(self.checkpoint), self.specs, settings.bar_watermark_seconds)
-        self.maintenance = Schedule(self.sink.delta, settings.maintenance_minutes, settings.vacuum_retention_hours)
+        self.sink = DeltaSink(spark, settings.lake_dir, self.specs, settings.bar_watermark_seconds)
+        self.maintenance = Schedule(self.sink.paths, settings.maintenance_minutes, settings.vacuum_retention_hours)
         self.query = None
         self.last_batch_at: float | None = None
 
     def process(self, batch, batch_id: int) -> None:
+        if self.sink.query is None:
+            self.sink.start(query_id(self.checkpoint))
         started = time.monotonic()
         raw = batch.toArrow()
         read_s = time.monotonic() - started
@@ -66,9 +74,8 @@ class Job:
 
     def start(self, available_now: bool = False):
         topics = list(self.settings.topics.partitions(self.settings.trades_partitions))
-        stream = read_kafka(self.spark, self.settings, topics, self.settings.max_offsets_per_trigger)
-        writer = (stream.writeStream.queryName(QUERY_NAME).foreachBatch(self.process)
-                  .option("checkpointLocation", str(self.checkpoint)))
+        writer = (read_kafka(self.spark, self.settings, topics).writeStream.queryName(QUERY_NAME)
+                  .foreachBatch(self.process).option("checkpointLocation", str(self.checkpoint)))
         writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
             processingTime=f"{self.settings.trigger_seconds} seconds")
         self.query = writer.start()
@@ -94,11 +101,8 @@ class Job:
         metrics.INPUT_RATE.set(progress.get("inputRowsPerSecond") or 0)
         metrics.PROCESSED_RATE.set(progress.get("processedRowsPerSecond") or 0)
         for source in progress.get("sources", []):
-            end = source.get("endOffset")
-            if isinstance(end, str):
-                end = json.loads(end)
-            for (topic, partition), offset in flat_offsets(end or {}).items():
-                try:  # tansu under-reports the high watermark by up to one produce batch
+            for (topic, partition), offset in end_offsets(source).items():
+                try:
                     _, high = lag_consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=2)
                 except Exception:
                     continue

@@ -109,6 +109,13 @@ def cmd_topics(s, args) -> int:
     return 0
 
 
+def cmd_kafka(s, args) -> int:
+    from stack.services.broker import tool_command
+
+    command = tool_command(s, args.tool, args.args)
+    os.execvp(command[0], command)
+
+
 def cmd_sql(s, args) -> int:
     import csv
     import time
@@ -163,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     analyst_parser = sub.add_parser("analyst", help="add a Superset user with the Analyst role (asks for a password)")
     analyst_parser.add_argument("name")
     analyst_parser.add_argument("--email")
+    kafka_parser = sub.add_parser("kafka", help="run one of Kafka's tools against the broker, e.g. "
+                                                "kafka console-consumer --topic market.trades --from-beginning")
+    kafka_parser.add_argument("tool")
+    kafka_parser.add_argument("args", nargs=argparse.REMAINDER)
     sql_parser = sub.add_parser("sql", help="run a SQL query on the lake (schema market) and print the result")
     sql_parser.add_argument("query")
     sql_parser.add_argument("--format", choices=("table", "csv", "json"), default="table")

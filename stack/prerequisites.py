@@ -64,6 +64,9 @@ REQUIREMENTS = {r.name: r for r in (
                 package="python3.11-venv"),
     Requirement("python3.10", "with venv, for Rasa 3.6; Debian 12 has no package, pyenv's works",
                 _python_with_venv("python3.10"), install="pyenv install 3.10"),
+    Requirement("java", "the Kafka broker and Spark", _command("java"), package="openjdk-17-jre-headless"),
+    Requirement("mvn", "fetching the Kafka and Spark jars from Maven Central", _command("mvn"), package="maven"),
+    Requirement("kcat", "the test that a standard Kafka client talks to the broker", _command("kcat"), package="kcat"),
     Requirement("prometheus", "the stack's monitoring", _command("prometheus"), package="prometheus"),
     Requirement("Prometheus's console libraries", "its console page",
                 lambda: prometheus.console_libraries() is not None, package="prometheus"),
@@ -74,9 +77,9 @@ REQUIREMENTS = {r.name: r for r in (
 )}
 # `make venv` needs the interpreters bootstrap.py builds venvs from, `make up` those and what the
 # stack runs, `make test` all that and the tools of the tests.
-VENV = tuple(dict.fromkeys(interpreter for interpreter, _, _ in VENVS.values()))
+VENV = tuple(dict.fromkeys(interpreter for interpreter, _, _ in VENVS.values())) + ("java", "mvn")
 UP = VENV + ("prometheus", "Prometheus's console libraries")
-SETS = {"venv": VENV, "up": UP, "test": UP + ("promtool", "chromium", "docker-compose")}
+SETS = {"venv": VENV, "up": UP, "test": UP + ("promtool", "chromium", "docker-compose", "kcat")}
 
 
 def missing(names: Iterable[str]) -> list[Requirement]:

@@ -59,10 +59,10 @@ def fill_with_history(settings: Settings, hours: float, rate: float) -> None:
     """Simulated history the whole way into the lake: a private broker, a backfill, one
     --available-now run of the stream job."""
     from ingestion.topics import ensure_topics
-    from testkit.processes import start_tansu, stop_process
+    from testkit.processes import start_kafka, stop_process
 
     settings.log_dir.mkdir(parents=True, exist_ok=True)
-    broker = start_tansu(settings.broker_port, settings.log_dir / "broker.log")
+    broker = start_kafka(settings)
     try:
         ensure_topics(settings)
         backfill(settings, minutes=hours * 60, rate=rate)

@@ -1,4 +1,4 @@
-"""Child processes for tests and benchmarks: a private tansu broker, free ports, stopping by PID.
+"""Child processes for tests and benchmarks: a private Kafka broker, free ports, stopping by PID.
 
 Each process gets its own session so stopping it also stops anything it started.
 """
@@ -20,11 +20,11 @@ from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
 from lakewatch.service_http import healthy
 from stack.services import kafka_healthy, mlflow
-from stack.services.broker import tansu_command
+from stack.services import broker
 
 
-SERVICE_PORTS = ("broker_port", "ingestion_port", "stream_port", "scorer_port", "mlflow_port", "serving_port",
-                 "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port", "supervisor_port")
+SERVICE_PORTS = ("broker_port", "controller_port", "broker_metrics_port", "ingestion_port", "stream_port",
+                 "scorer_port", "mlflow_port", "serving_port", "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port", "supervisor_port")
 
 
 def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
@@ -51,16 +51,20 @@ def make(target: str, timeout: float = 180) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=timeout)
 
 
-def start_tansu(port: int, log_path) -> subprocess.Popen:
+def start_kafka(settings, log_path=None, heap: str = "512m") -> subprocess.Popen:
+    """The stack's own broker (stack/services/broker.py) on settings' ports, its data in
+    settings' state folder (formatted on first use, kept across restarts), ready for clients."""
+    broker.format_storage(settings)
+    log_path = log_path or settings.log_dir / "broker.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen(tansu_command("127.0.0.1", port), stdout=log, stderr=subprocess.STDOUT,
+        proc = subprocess.Popen(broker.command(settings, heap), stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
-    deadline = time.monotonic() + 20
-    while not kafka_healthy(f"127.0.0.1:{port}", timeout=1):
+    deadline = time.monotonic() + 60
+    while not kafka_healthy(settings.bootstrap_servers, timeout=1):
         if proc.poll() is not None or time.monotonic() > deadline:
             stop_process(proc)
-            raise RuntimeError(f"tansu did not start on port {port}; see {log_path}")
-        time.sleep(0.1)
+            raise RuntimeError(f"Kafka did not start on port {settings.broker_port}; see {log_path}")
+        time.sleep(0.2)
     return proc
 
 
@@ -91,6 +95,33 @@ def serving_health(settings) -> dict | None:
         return requests.get(settings.url(settings.serving_port, "/health"), timeout=2).json()
     except requests.RequestException:
         return None
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (VmRSS), MiB; 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmRSS:")), 0.0)
+
+
+def tree_rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its descendants (a job's Python driver, its JVM and
+    Spark's Python workers), MiB."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss_mb(current)
+        todo += children.get(current, [])
+    return total
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 10) -> None:

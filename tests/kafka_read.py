@@ -1,7 +1,5 @@
-"""Reads a topic back from the start, for tests that check what reached the broker.
-
-tansu under-reports a partition's end offset (docs/platform.md), so the end is found by reading until
-the expected count arrives or nothing new comes for `idle` seconds.
+"""Reads a topic back from the start, for tests that check what reached the broker: until the
+expected count arrives, or nothing new comes for `idle` seconds.
 """
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The Kafka broker and its topics: the contract between ingestion and the stream job.
 
-The embedded profile runs its own broker (tansu) at host:broker_port; `kafka_bootstrap` points
-everything at another Kafka instead (compose's, or any external one) and removes the embedded
-broker from the stack.
+The embedded profile runs its own broker, Apache Kafka in KRaft mode (stack/services/broker.py),
+at host:broker_port, its controller at controller_port and its Prometheus metrics at
+broker_metrics_port; `kafka_bootstrap` points everything at another Kafka instead (compose's,
+or any external one) and removes the embedded broker from the stack.
 """
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class Topics:
 class Broker:
     # `kafka_bootstrap` empty means the embedded broker at host:broker_port.
     broker_port: int = 9092
+    controller_port: int = 9093  # KRaft's controller listener, loopback only
+    broker_metrics_port: int = 9105  # the JMX exporter agent's /metrics
+    broker_heap: str = "1g"  # -Xmx of the embedded broker
     kafka_bootstrap: str = ""
     trades_partitions: int = 3
     topics: Topics = Topics()  # not read from the environment

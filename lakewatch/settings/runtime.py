@@ -31,6 +31,11 @@ class Runtime:
     def venv_dir(self) -> Path:
         return self.venv_home or self.state_dir / "venvs"
 
+    @property
+    def jars_dir(self) -> Path:
+        """The JVM jars built from pins like the venvs, one folder per set (stack/jars.py)."""
+        return self.venv_dir / "jars"
+
     def url(self, port: int, path: str = "") -> str:
         return f"http://{self.host}:{port}{path}"
 

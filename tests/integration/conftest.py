@@ -1,4 +1,4 @@
-"""Fixtures that start real services: a tansu broker per test, settings on free ports.
+"""Fixtures that start real services: a Kafka broker per test, settings on free ports.
 
 Every process started here is stopped by its PID in the fixture's teardown, pass or fail.
 """
@@ -7,11 +7,13 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lakewatch.settings import load
-from testkit.processes import private_settings, start_tansu, stop_process
+from testkit.processes import private_settings, start_kafka, stop_process
 
 
 @pytest.fixture
@@ -23,8 +25,8 @@ def lw_settings(tmp_path, monkeypatch):
 
 @pytest.fixture
 def broker(lw_settings):
-    """A real tansu broker on lw_settings' port; yields the settings."""
-    proc = start_tansu(lw_settings.broker_port, lw_settings.log_dir / "broker.log")
+    """A real Kafka broker on lw_settings' ports, its data in the test's state folder; yields the settings."""
+    proc = start_kafka(lw_settings)
     try:
         yield lw_settings
     finally:
@@ -76,7 +78,9 @@ def spark(spark_log):
 
     saved = {key: os.environ.get(key) for key in ("PYSPARK_PYTHON", "SPARK_LOCAL_IP")}
     with _stderr_to(spark_log):
-        session = spark_session(load({"LAKEWATCH_STATE_DIR": str(spark_log.parent)}), app_name="lakewatch-tests")
+        session = spark_session(load({"LAKEWATCH_STATE_DIR": str(spark_log.parent),
+                                      "LAKEWATCH_VENV_HOME": str(Path(sys.prefix).parent)}),  # this venv's jars
+                                app_name="lakewatch-tests")
     try:
         yield session
     finally:

@@ -11,7 +11,7 @@ import pytest
 from ingestion import metrics, sim_feed
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
-from testkit.processes import start_tansu, stop_process
+from testkit.processes import start_kafka, stop_process
 from tests.kafka_read import read_topic
 
 pytestmark = pytest.mark.integration
@@ -73,7 +73,7 @@ def test_delivery_errors_are_counted_and_retried_until_the_broker_is_back(lw_set
     while metrics.DELIVERY_ERRORS.labels("market.trades")._value.get() - errors_before < len(records):
         producer.poll(0.2)
         assert time.monotonic() < deadline, "records without a broker never reported a delivery error"
-    proc = start_tansu(lw_settings.broker_port, lw_settings.log_dir / "broker.log")
+    proc = start_kafka(lw_settings)
     try:
         ensure_topics(lw_settings)
         assert producer.close(timeout=60) == 0

@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
 from testkit import lake
-from testkit.processes import private_settings, start_tansu, stop_process, wait_for
+from testkit.processes import private_settings, start_kafka, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -59,7 +59,7 @@ def ingested(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         settings = private_settings(mp, state / "var", sim_anomalies_per_hour=4, sim_news_per_hour=20,
                                     max_offsets_per_trigger=7000)
-        proc = start_tansu(settings.broker_port, state / "broker.log")
+        proc = start_kafka(settings, state / "broker.log")
         try:
             ensure_topics(settings)
             sent = lake.backfill(settings, minutes=20, rate=20)

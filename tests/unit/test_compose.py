@@ -147,13 +147,13 @@ def test_the_environment_table_knows_every_variable_the_code_reads():
 def test_spark_cluster_executors_can_reach_the_driver():
     services = SPEC["services"]
     # Executors on spark-worker connect to the driver at the stream service's name; it binds to all interfaces.
-    compose = spark_conf(settings.load(environment("stream")))
+    compose = spark_conf(settings.load(environment("stream")), [])
     assert (compose["spark.driver.host"], compose["spark.driver.bindAddress"]) == ("stream", "0.0.0.0")
     assert compose["spark.driver.host"] in services
     # The master and workers run the stream image, whose $SPARK_HOME/jars holds Spark's Kafka source.
     assert services["spark-master"]["image"] == services["spark-worker"]["image"] == services["stream"]["image"]
     # The embedded profile is unchanged: local[2] on loopback.
-    embedded = spark_conf(settings.load({}))
+    embedded = spark_conf(settings.load({}), [])
     assert (embedded["spark.master"], embedded["spark.driver.host"], embedded["spark.driver.bindAddress"]) == (
         "local[2]", "127.0.0.1", "127.0.0.1")
 
@@ -186,7 +186,7 @@ def test_the_checkpoint_file_manager_named_in_the_spark_conf_exists_in_this_spar
     # Spark 4 moved these classes to another package; a wrong name fails only when a query starts.
     import pyspark
 
-    conf = spark_conf(settings.load({}))
+    conf = spark_conf(settings.load({}), [])
     jar = next((Path(pyspark.__file__).parent / "jars").glob("spark-sql_*.jar"))
     class_file = conf["spark.sql.streaming.checkpointFileManagerClass"].replace(".", "/") + ".class"
     with zipfile.ZipFile(jar) as classes:

@@ -33,11 +33,12 @@ APT = f"{SUDO}apt-get install -y --no-install-recommends"
 
 
 def tools(folder: Path, *names: str) -> Path:
-    """A folder for PATH with python3 and python3.11 (this interpreter) and the named tools of this machine."""
+    """A folder for PATH with python3 and python3.11 (this interpreter), Java, Maven and kcat (so
+    the tests below are about the others), and the named tools of this machine."""
     folder.mkdir()
     for name in ("python3", "python3.11"):
         (folder / name).symlink_to(PYTHON)
-    for name in names:
+    for name in ("java", "mvn", "kcat", *names):
         (folder / name).symlink_to(shutil.which(name))
     return folder
 

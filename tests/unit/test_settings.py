@@ -83,7 +83,7 @@ def test_only_the_settings_read_the_secrets_from_the_environment():
 # Every field of Settings before it was split by concern (issue 16). Their LAKEWATCH_ names are
 # an interface users and compose files set: none may disappear in a move between concerns.
 FIELDS_BEFORE_THE_SPLIT = """
-    profile host peers_by_name state_dir venv_home broker_port kafka_bootstrap trades_partitions ingestion_port
+    profile host peers_by_name state_dir venv_home broker_port controller_port broker_metrics_port broker_heap kafka_bootstrap trades_partitions ingestion_port
     stream_port scorer_port mlflow_port serving_port rasa_port actions_port superset_port prometheus_port trino_port
     grafana_port stocks forex crypto finnhub_api_key finnhub_ws_url finnhub_rest_url finnhub_calls_per_minute
     finnhub_calls_per_second quote_poll_seconds news_poll_seconds fundamentals_poll_seconds sim_seed sim_rate
