@@ -92,8 +92,10 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lakewatch-bench-"))
-    settings = dataclasses.replace(settings_module.load({}), broker_port=free_port(), controller_port=free_port(),
-                                   broker_metrics_port=free_port(), sim_market_hours="always", state_dir=work)
+    base = settings_module.load({})
+    settings = dataclasses.replace(base, broker_port=free_port(), controller_port=free_port(),
+                                   broker_metrics_port=free_port(), sim_market_hours="always", state_dir=work,
+                                   venv_home=base.venv_dir)  # the jars stay with the venvs
     settings.log_dir.mkdir(parents=True)
     broker = start_kafka(settings, heap=settings.broker_heap)
     try:

@@ -38,7 +38,7 @@ def main() -> int:
     args = parser.parse_args()
     base = settings_module.load()
     settings = dataclasses.replace(
-        base, state_dir=base.state_dir / "bench" / "model", broker_port=free_port(), stream_port=free_port(),
+        base, state_dir=base.state_dir / "bench" / "model", venv_home=base.venv_dir, broker_port=free_port(), stream_port=free_port(),
         mlflow_port=free_port(), mlflow_url="", kafka_bootstrap="", sim_market_hours="always",
         sim_anomalies_per_hour=1.5)
     marker = settings.state_dir / "history.json"
@@ -47,7 +47,7 @@ def main() -> int:
         shutil.rmtree(settings.state_dir, ignore_errors=True)
         import os
 
-        os.environ.update({"LAKEWATCH_STATE_DIR": str(settings.state_dir),
+        os.environ.update({"LAKEWATCH_STATE_DIR": str(settings.state_dir), "LAKEWATCH_VENV_HOME": str(settings.venv_dir),
                            "LAKEWATCH_BROKER_PORT": str(settings.broker_port),
                            "LAKEWATCH_STREAM_PORT": str(settings.stream_port),
                            "LAKEWATCH_SIM_MARKET_HOURS": "always", "LAKEWATCH_SIM_ANOMALIES_PER_HOUR": "1.5"})
@@ -113,7 +113,8 @@ def report_speed(settings, champion, rows) -> None:
         return json.dumps({"dataframe_split": frame.to_dict(orient="split", index=False)})
 
     serving = start_module(settings, "model.serve", {
-        "LAKEWATCH_STATE_DIR": str(settings.state_dir), "LAKEWATCH_MLFLOW_PORT": str(settings.mlflow_port),
+        "LAKEWATCH_STATE_DIR": str(settings.state_dir), "LAKEWATCH_VENV_HOME": str(settings.venv_dir),
+        "LAKEWATCH_MLFLOW_PORT": str(settings.mlflow_port),
         "LAKEWATCH_SERVING_PORT": str(settings.serving_port), "LAKEWATCH_MLFLOW_URL": ""})
     session = requests.Session()
     try:

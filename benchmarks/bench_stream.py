@@ -26,6 +26,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from confluent_kafka import Consumer, TopicPartition
@@ -114,7 +115,7 @@ def freshness(settings, rate: float, seconds: float, work: Path, peaks: dict) ->
                 readable_at_us = time.time() * 1e6
                 for name in added:
                     rows = pq.read_table(Path(trades_path) / name, columns=["ingested_at", "source"])
-                    stamps = pc.filter(rows["ingested_at"], pc.equal(rows["source"], "bench")).cast("int64")
+                    stamps = pc.filter(rows["ingested_at"], pc.equal(rows["source"], "bench")).cast(pa.timestamp("us")).cast("int64")
                     latencies += [(us / 1e6, (readable_at_us - us) / 1e6) for us in stamps.to_pylist()]
             time.sleep(0.01)
         producer.join()
@@ -157,7 +158,8 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lakewatch-bench-stream-"))
-    os.environ.update({"LAKEWATCH_STATE_DIR": str(work / "var"), **{f"LAKEWATCH_{name}": str(free_port()) for name in (
+    os.environ.update({"LAKEWATCH_STATE_DIR": str(work / "var"), "LAKEWATCH_VENV_HOME": str(settings_module.load().venv_dir),
+                       **{f"LAKEWATCH_{name}": str(free_port()) for name in (
         "BROKER_PORT", "CONTROLLER_PORT", "BROKER_METRICS_PORT", "STREAM_PORT")}})
     os.environ.pop("LAKEWATCH_KAFKA_BOOTSTRAP", None)
     settings = settings_module.load()
@@ -201,6 +203,11 @@ def main() -> None:
                              ("freshness, all rows", everything)):
         print(f"{label:<32} rows {len(latencies):,}  p50 {percentile(latencies, 50):.2f} s  "
               f"p95 {percentile(latencies, 95):.2f} s  max {max(latencies):.2f} s")
+    steps = [("whole batch", [b["seconds"] for b in batches[1:]]),
+             ("Spark read + collect", [b["spark_seconds"] for b in batches[1:]])]
+    steps += [(f"{name} write", [b["write_seconds"].get(name, 0) for b in batches[1:]])
+              for name in ("trades", "bars_1m")]
+    print("backlog batch, median s: " + ", ".join(f"{name} {percentile(values, 50):.2f}" for name, values in steps))
     print("peak RSS: " + ", ".join(f"{name} {mb:,.0f} MiB" for name, mb in peaks.items()))
 
 

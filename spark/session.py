@@ -36,6 +36,9 @@ DELTA_CONF = {
     # adaptive re-planning of these tiny jobs: the bars MERGE went from 3.5 s to 1.3-1.8 s.
     "spark.databricks.delta.snapshotPartitions": "1",
     "spark.sql.adaptive.enabled": "false",
+    # Spark's default INT96 timestamps are deprecated in Parquet; delta-rs, pyarrow and the
+    # tables the lake had before delta-spark use microseconds, which every reader takes as such.
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
 }
 
 
