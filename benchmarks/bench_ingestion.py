@@ -14,21 +14,20 @@ Usage: python benchmarks/bench_ingestion.py [--records N]
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import platform
 import tempfile
 import time
 from pathlib import Path
 
+import pytest
 from confluent_kafka import Producer
 
 from ingestion import sim_feed
 from ingestion.producer import RecordProducer, producer_config
 from ingestion.simulator import MarketSimulator
 from ingestion.topics import ensure_topics
-from lakewatch import settings as settings_module
-from testkit.processes import free_port, rss_mb, start_kafka, stop_process
+from testkit.processes import private_settings, rss_mb, start_kafka, stop_process
 
 START_MS = 1_763_712_000_000  # a fixed Friday 08:00 UTC, so every run simulates the same market
 
@@ -92,11 +91,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lakewatch-bench-"))
-    base = settings_module.load({})
-    settings = dataclasses.replace(base, broker_port=free_port(), controller_port=free_port(),
-                                   broker_metrics_port=free_port(), sim_market_hours="always", state_dir=work,
-                                   venv_home=base.venv_dir)  # the jars stay with the venvs
-    settings.log_dir.mkdir(parents=True)
+    settings = private_settings(pytest.MonkeyPatch(), work)  # free ports, this process's venvs and jars
     broker = start_kafka(settings, heap=settings.broker_heap)
     try:
         ensure_topics(settings)

@@ -29,14 +29,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 from confluent_kafka import Consumer, TopicPartition
 from deltalake import DeltaTable
 
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
-from lakewatch import settings as settings_module
 from testkit import lake
-from testkit.processes import free_port, rss_mb, start_kafka, stop_process, tree_rss_mb, wait_for
+from testkit.processes import private_settings, rss_mb, start_kafka, stop_process, tree_rss_mb, wait_for
 
 SYMBOLS = [("AAPL", "stocks"), ("MSFT", "stocks"), ("NVDA", "stocks"), ("AMZN", "stocks"), ("TSLA", "stocks"),
            ("OANDA:EUR_USD", "forex"), ("OANDA:GBP_USD", "forex"), ("OANDA:USD_JPY", "forex"),
@@ -158,12 +158,7 @@ def main() -> None:
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lakewatch-bench-stream-"))
-    os.environ.update({"LAKEWATCH_STATE_DIR": str(work / "var"), "LAKEWATCH_VENV_HOME": str(settings_module.load().venv_dir),
-                       **{f"LAKEWATCH_{name}": str(free_port()) for name in (
-        "BROKER_PORT", "CONTROLLER_PORT", "BROKER_METRICS_PORT", "STREAM_PORT")}})
-    os.environ.pop("LAKEWATCH_KAFKA_BOOTSTRAP", None)
-    settings = settings_module.load()
-    settings.log_dir.mkdir(parents=True)
+    settings = private_settings(pytest.MonkeyPatch(), work / "var")  # free ports, this process's venvs and jars
     broker = start_kafka(settings, heap=settings.broker_heap)
     peaks: dict[str, float] = {}
     try:
