@@ -72,8 +72,15 @@ def _agent(settings: Settings) -> Path:
 
 
 def cluster_id() -> str:
-    """A new cluster id, as Kafka writes them: a random UUID in URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A new cluster id, as Kafka writes them: a random UUID in URL-safe base64.
+
+    Like Kafka's own Uuid.randomUuid, never one starting with a dash: the storage
+    tool's argument parser would read it as an option (one id in 64 did).
+    """
+    while True:
+        found = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not found.startswith("-"):
+            return found
 
 
 def format_storage(settings: Settings) -> None:
@@ -86,7 +93,7 @@ def format_storage(settings: Settings) -> None:
         raise RuntimeError("the broker needs Java, which is missing; install it with: "
                            "apt-get install -y openjdk-17-jre-headless")
     done = subprocess.run(["java", "-cp", classpath(settings), "kafka.tools.StorageTool", "format", "--standalone",
-                           "--cluster-id", cluster_id(), "--config", str(props)], capture_output=True, text=True)
+                           f"--cluster-id={cluster_id()}", "--config", str(props)], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"formatting the broker's storage in {kafka_dir(settings) / 'data'} failed: "
                            f"{(done.stderr or done.stdout).strip()[-500:]}")
