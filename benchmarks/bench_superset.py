@@ -4,7 +4,7 @@ The lake is bench_sql.py's (a week of synthetic trades, default 10.5M, their 1-m
 one `anomalies` row per bar, today's rows in one commit per minute as a live lake has them
 between maintenance runs), plus a week of headlines and the fundamentals payloads, under
 var/bench/superset. Superset is started as `make up` starts it (its venv, provisioning, gunicorn)
-on a free port.
+on a free port, once on Trino (make up's engine) and once on DuckDB, the reference of the same run.
 
 Measured per dashboard, N times after a warm-up, p50/p95/max, in three lake states: today's
 700 one-minute commits never maintained (a stack whose maintenance was off all day); right
@@ -46,7 +46,7 @@ from lakewatch.maintenance import maintain
 from lakewatch.service_http import healthy
 from lakewatch.sql import sql_engine
 from stack.services import superset
-from testkit.processes import free_port, stop_process, wait_for
+from testkit.processes import free_port, start_trino, stop_process, wait_for
 from testkit.superset_client import SupersetAPI, browser_page, chart_of
 
 DASHBOARDS = ("market-overview", "anomalies", "news-and-fundamentals")
@@ -139,10 +139,12 @@ def browser_load(page, base: str, slug: str, chart_ids: set[int]) -> tuple[float
     return last - min(sent[c] for c in chart_ids), last - started, bodies
 
 
-def measure(api, engine, page, base: str, runs: int, title: str) -> tuple[float, float]:
-    """Every dashboard, `runs` times each way; prints a table, returns the worst p95s (browser, REST)."""
+def measure(api, engine, page, base: str, runs: int, title: str) -> tuple[float, float, dict[str, float]]:
+    """Every dashboard, `runs` times each way; prints a table, returns the worst p95s (browser,
+    REST) and each dashboard's browser p95."""
     print(f"\n{title}\n{'dashboard':<24} {'measure':<36} {'p50 s':>7} {'p95 s':>7} {'max s':>7}")
     worst_browser = worst_rest = 0.0
+    per_dashboard = {}
     for slug in DASHBOARDS:
         ids = {c["id"] for c in api.get(f"/api/v1/dashboard/{slug}/charts")["result"]}
         # Warm-up, and the query contexts the dashboard really sends (its filters' defaults
@@ -179,13 +181,14 @@ def measure(api, engine, page, base: str, runs: int, title: str) -> tuple[float,
         served = bench_sql.summary([timed(rest) for _ in range(runs)])
         direct = bench_sql.summary([timed(sql) for _ in range(runs)])
         worst_browser, worst_rest = max(worst_browser, data_phase["p95"]), max(worst_rest, served["p95"])
+        per_dashboard[slug] = data_phase["p95"]
         for name, s in ((f"browser: chart data ({len(ids)} charts)", data_phase),
                         ("browser: navigation to last data", whole_page),
                         (f"REST: same {len(contexts)} requests, 6 at a time", served),
                         ("SQL on sql_engine (reference)", direct)):
             print(f"{slug:<24} {name:<36} {s['p50']:7.2f} {s['p95']:7.2f} {s['max']:7.2f}")
         print(f"{'':<24} {'REST / SQL at p50':<36} {served['p50'] / direct['p50']:6.2f}x")
-    return worst_browser, worst_rest
+    return worst_browser, worst_rest, per_dashboard
 
 
 def main() -> int:
@@ -194,15 +197,14 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     state = settings_module.load().state_dir / "bench" / "superset"
-    os.environ.update({"LAKEWATCH_STATE_DIR": str(state), "LAKEWATCH_SUPERSET_PORT": str(free_port())})
     os.environ.setdefault("LAKEWATCH_VENV_HOME", str(Path(sys.prefix).parent))
-    settings = settings_module.load()
-    settings.log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update({"LAKEWATCH_STATE_DIR": str(state), "LAKEWATCH_TRINO_PORT": str(free_port())})
+    base_settings = settings_module.load()
     now = datetime.now(timezone.utc)
-    bench_sql.ready_lake(settings, args.trades, now)
-    tables.ensure(settings.lake_dir)
-    add_news_and_fundamentals(settings, now)
-    lake = settings.lake_dir
+    bench_sql.ready_lake(base_settings, args.trades, now)
+    tables.ensure(base_settings.lake_dir)
+    add_news_and_fundamentals(base_settings, now)
+    lake = base_settings.lake_dir
 
     def files(name: str) -> int:
         return len(DeltaTable(str(lake / name)).file_uris())
@@ -210,32 +212,59 @@ def main() -> int:
     print(f"lake: {DeltaTable(str(lake / 'trades')).count():,} trades, {DeltaTable(str(lake / 'bars_1m')).count():,} "
           f"bars, {DeltaTable(str(lake / 'anomalies')).count():,} anomalies, "
           f"{DeltaTable(str(lake / 'news')).count():,} headlines ({lake})")
-    proc = start_superset(settings)
+    # One Superset per engine, side by side over the same lake: the Trino one (make up's) is
+    # measured, the DuckDB one is the reference of the same run. Each has its own state folder
+    # (metadata database, secrets) with a link to the one lake.
+    stacks = {}
     try:
-        base = settings.url(settings.superset_port)
-        api, engine = SupersetAPI(base), sql_engine(settings)
-        with browser_page(base) as page:
-            between = measure(api, engine, page, base, args.runs,
-                              f"today in one commit per minute, never maintained ({files('bars_1m')} bars_1m files, "
-                              f"{files('anomalies')} anomalies files):")
-            for name in ("trades", "bars_1m", "anomalies"):
-                maintain(DeltaTable(str(lake / name)), name, settings.vacuum_retention_hours)
-            (settings.state_dir / "generated.json").unlink()  # compacted: the next run rebuilds the small commits
-            after = measure(api, engine, page, base, args.runs,
-                            f"right after maintenance ({files('bars_1m')} bars_1m files, {files('anomalies')} "
-                            f"anomalies files):")
-            recommit_last_minutes(settings, 10)
-            later = measure(api, engine, page, base, args.runs,
-                            f"10 minutes after maintenance, when the next run is due ({files('bars_1m')} bars_1m "
-                            f"files, {files('anomalies')} anomalies files):")
-        for i, name in enumerate(("server (REST replay of the dashboard's requests)", "in the browser")):
-            live = max(after[1 - i], later[1 - i])
-            print(f"\ngoal, {name}: every dashboard's charts have their data within 3 s at p95 on a lake the "
-                  f"stack maintains: {'met' if live <= 3 else 'NOT met'} (worst p95 {after[1 - i]:.2f} s right "
-                  f"after a maintenance run, {later[1 - i]:.2f} s 10 minutes after; {between[1 - i]:.2f} s with a "
-                  f"day of per-minute commits never maintained)")
+        for engine_name in ("trino", "duckdb"):
+            folder = state.parent / f"superset-{engine_name}"
+            (folder / "lake").parent.mkdir(parents=True, exist_ok=True)
+            if not (folder / "lake").is_symlink():
+                (folder / "lake").symlink_to(lake)
+            os.environ.update({"LAKEWATCH_STATE_DIR": str(folder), "LAKEWATCH_SQL_ENGINE": engine_name,
+                               "LAKEWATCH_SUPERSET_PORT": str(free_port())})
+            settings = settings_module.load()
+            settings.log_dir.mkdir(parents=True, exist_ok=True)
+            if engine_name == "trino":
+                started = time.perf_counter()
+                stacks["trino-server"] = start_trino(settings)
+                print(f"Trino: healthy, tables registered, in {time.perf_counter() - started:.1f} s")
+            stacks[engine_name] = (settings, start_superset(settings))
+        results = {}
+        for state_name, prepare in (
+                ("never maintained", lambda: None),
+                ("right after maintenance", lambda: [maintain(DeltaTable(str(lake / n)), n,
+                                                              base_settings.vacuum_retention_hours)
+                                                     for n in ("trades", "bars_1m", "anomalies")]),
+                ("10 minutes after maintenance", lambda: recommit_last_minutes(base_settings, 10))):
+            prepare()
+            if state_name == "right after maintenance":
+                (base_settings.state_dir / "generated.json").unlink()  # compacted: the next run rebuilds the commits
+            for engine_name in ("trino", "duckdb"):
+                settings, _ = stacks[engine_name]
+                base = settings.url(settings.superset_port)
+                with browser_page(base) as page:
+                    results[state_name, engine_name] = measure(
+                        SupersetAPI(base), sql_engine(settings), page, base, args.runs,
+                        f"{engine_name}, {state_name} ({files('bars_1m')} bars_1m files, {files('anomalies')} "
+                        f"anomalies files):")
+        print("\nbrowser p95 per dashboard, Trino against DuckDB in the same run:")
+        for state_name in ("never maintained", "right after maintenance", "10 minutes after maintenance"):
+            for slug in DASHBOARDS:
+                trino_s, duck_s = results[state_name, "trino"][2][slug], results[state_name, "duckdb"][2][slug]
+                print(f"  {state_name:<30} {slug:<24} Trino {trino_s:5.2f} s  DuckDB {duck_s:5.2f} s  "
+                      f"{trino_s / duck_s:5.2f}x")
+        for i, name in enumerate(("in the browser", "server (REST replay of the dashboard's requests)")):
+            live = max(results["right after maintenance", "trino"][i], results["10 minutes after maintenance", "trino"][i])
+            print(f"\ngoal on Trino, {name}: every dashboard's charts have their data within 3 s at p95 on a lake "
+                  f"the stack maintains: {'met' if live <= 3 else 'NOT met'} (worst p95 "
+                  f"{results['right after maintenance', 'trino'][i]:.2f} s right after a maintenance run, "
+                  f"{results['10 minutes after maintenance', 'trino'][i]:.2f} s 10 minutes after; "
+                  f"{results['never maintained', 'trino'][i]:.2f} s with a day of per-minute commits never maintained)")
     finally:
-        stop_process(proc)
+        for name, entry in stacks.items():
+            stop_process(entry if name == "trino-server" else entry[1], timeout=30)
     return 0
 
 

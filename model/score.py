@@ -102,7 +102,7 @@ def pending(settings, anomalies: DeltaTable, bars: DeltaTable, memo: dict) -> tu
     if scored_until and set(watermarks) <= set(scored_until):  # else some symbol was never scored: read all
         query = query.where(b.c.window_start >= datetime.fromtimestamp(min(scored_until.values()) / 1e6,
                                                                       timezone.utc) - CONTEXT)
-    with sql_engine(settings).connect() as connection:
+    with sql_engine(settings, "duckdb").connect() as connection:
         context = pd.read_sql_query(query, connection)
     if context.empty:
         return context, scored_until

@@ -56,7 +56,7 @@ def step(n: int, text: str) -> None:
 
 
 def read_history(settings) -> tuple[pd.DataFrame, pd.DataFrame]:
-    with sql_engine(settings).connect() as connection:
+    with sql_engine(settings, "duckdb").connect() as connection:
         bars = pd.read_sql_query(f"SELECT {', '.join(BAR_COLUMNS)} FROM market.bars_1m", connection)
         labels = pd.read_sql_query("SELECT symbol, asset_class, kind, start_ts, end_ts, magnitude "
                                    "FROM market.anomaly_labels", connection)

@@ -37,8 +37,13 @@ JOBS = {
     "actions": ("actions_port", "/metrics"),
     "rasa": ("rasa_port", "/metrics"),
     "chat": ("chat_port", "/metrics"),
+    "trino": ("trino_port", "/metrics"),
+    "trino-sync": ("trino_sync_port", "/metrics"),
     "prometheus": ("prometheus_port", "/metrics"),
 }
+# Trino serves /metrics to a named user that its rules let read system information
+# (trino/etc/rules.json); without authentication configured, the name is the whole login.
+TRINO_METRICS_USER = "prometheus"
 # Jobs of the embedded stack only: its supervisor (stack/supervisor.py: restarts, crash loops)
 # and its broker's JMX exporter. Compose restarts its containers itself and has no supervisor,
 # and its Kafka image no exporter.
@@ -55,7 +60,9 @@ def config(targets: dict[str, str], rule_files: list[str]) -> dict:
                    "external_labels": {"system": "lakewatch"}},
         "rule_files": rule_files,
         "scrape_configs": [{"job_name": job, "metrics_path": {**JOBS, **EMBEDDED_JOBS}[job][1],
-                            "static_configs": [{"targets": [target]}]} for job, target in targets.items()],
+                            "static_configs": [{"targets": [target]}],
+                            **({"basic_auth": {"username": TRINO_METRICS_USER}} if job == "trino" else {})}
+                           for job, target in targets.items()],
     }
 
 
@@ -69,6 +76,9 @@ def targets(settings: Settings) -> dict[str, str]:
         found.pop("mlflow")
     if settings.kafka_bootstrap:  # nor an external Kafka
         found.pop("broker", None)
+    if settings.sql_engine != "trino":  # the light stack runs no Trino
+        found.pop("trino")
+        found.pop("trino-sync")
     return found
 
 

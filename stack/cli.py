@@ -126,7 +126,7 @@ def cmd_sql(s, args) -> int:
     from lakewatch.sql import sql_engine
     from stack import sandbox
 
-    if s.sql_backend == "duckdb" and not sandbox.inside():  # run again where the lake is read-only
+    if s.sql_engine == "duckdb" and not sandbox.inside():  # run again where the lake is read-only
         again = [sys.executable, "-m", "stack.cli", "sql", args.query, "--format", args.format]
         command = sandbox.read_only_lake(s.lake_dir, again)
         os.execvp(command[0], command)

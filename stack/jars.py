@@ -3,8 +3,9 @@
     python -m stack.jars          # every set (make up, make test and make venv run this)
     python -m stack.jars spark    # one set
 
-Two sets: `kafka` (kafka/pom.xml: the broker, its console tools, log4j2, the JMX exporter) and
-`spark` (spark/pom.xml: Spark's Kafka source and delta-spark). Each is copied out of Maven's
+Three sets: `kafka` (kafka/pom.xml: the broker, its console tools, log4j2, the JMX exporter),
+`spark` (spark/pom.xml: Spark's Kafka source and delta-spark) and `trino` (trino/pom.xml: Trino's
+server tarball, unpacked with only the plugins the POM names). Each is copied out of Maven's
 local repository into <venvs>/jars/<set>, beside the venvs, since it is built from pins like
 them. A set is fetched again only when its POM changed (a hash stored with it), so later runs
 cost a file read and need no network: nothing is downloaded when a service starts (no Ivy).
@@ -26,7 +27,7 @@ from pathlib import Path
 
 from lakewatch.settings import REPO_ROOT, load
 
-POMS = {"kafka": REPO_ROOT / "kafka" / "pom.xml", "spark": REPO_ROOT / "spark" / "pom.xml"}
+POMS = {name: REPO_ROOT / name / "pom.xml" for name in ("kafka", "spark", "trino")}
 # Pinned: the plugin version Maven would pick by default (2.8) lacks `list`'s absolute paths.
 _LIST = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:list"
 _NS = {"m": "http://maven.apache.org/POM/4.0.0"}
@@ -116,8 +117,57 @@ def _resolve(name: str, log_path: Path) -> list[Path]:
         errors = [ln for ln in log_path.read_text(errors="replace").splitlines() if ln.startswith("[ERROR]")][:3]
         raise JarsError(f"Maven could not resolve {POMS[name].relative_to(REPO_ROOT)} (is Maven Central reachable?); "
                         f"{log_path} says:\n" + "\n".join(errors))
-    paths = re.findall(r":(?:compile|runtime):(/\S+\.jar)", listing.read_text())
+    paths = re.findall(r":(?:compile|runtime):(/\S+\.(?:jar|tar\.gz))", listing.read_text())
     return [Path(p) for p in paths]
+
+
+def _unpack_trino(tarball: Path, folder: Path) -> int:
+    """Unpack Trino's server without the plugins trino/pom.xml does not name; returns the files kept.
+
+    The tarball stores a jar shared by several folders once and hard-links the others to it,
+    often from a plugin left out: such a target is kept aside until its links are made.
+    """
+    import tarfile
+
+    plugins = {p.strip() for p in pom_property("trino", "trino.plugins").split(",") if p.strip()}
+
+    def wanted(member: str) -> bool:
+        inner = member.partition("/")[2]
+        top, _, rest = inner.partition("/")
+        return top in ("lib", "NOTICE") or (top == "plugin" and rest.partition("/")[0] in plugins)
+
+    with tarfile.open(tarball, "r|gz") as archive:  # one cheap pass over the headers
+        linked = {m.linkname for m in archive if m.islnk() and wanted(m.name)}
+    aside = folder / ".link-targets"
+    kept = 0
+    with tarfile.open(tarball, "r|gz") as archive:
+        for member in archive:
+            inner = member.name.partition("/")[2]
+            if member.islnk():
+                if wanted(member.name):
+                    source = folder / member.linkname.partition("/")[2]
+                    if not source.exists():
+                        source = aside / member.linkname.partition("/")[2]
+                    (folder / inner).parent.mkdir(parents=True, exist_ok=True)
+                    (folder / inner).hardlink_to(source)
+                    kept += 1
+            elif member.isfile() and (wanted(member.name) or member.name in linked):
+                target = folder / inner if wanted(member.name) else aside / inner
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with archive.extractfile(member) as data, open(target, "wb") as out:
+                    shutil.copyfileobj(data, out, 1 << 20)
+                target.chmod(member.mode & 0o755 | 0o644)
+                kept += wanted(member.name)
+    shutil.rmtree(aside, ignore_errors=True)
+    return kept
+
+
+def install_dir(name: str) -> Path:
+    """An unpacked set's folder (trino: lib/ and plugin/); one sentence if it was never fetched."""
+    folder = jar_dir(name)
+    if not (folder / ".lakewatch-installed").exists():
+        raise JarsError(f"the {name} server is not in {folder}; fetch it with: make venv")
+    return folder
 
 
 def ensure_jars(name: str) -> Path:
@@ -140,6 +190,11 @@ def ensure_jars(name: str) -> Path:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+    if name == "trino":
+        files = _unpack_trino(jars[0], folder)
+        stamp.write_text(wanted)
+        print(f"lakewatch: trino server ready: {files} files in {time.monotonic() - started:.0f} s.", flush=True)
+        return folder
     kept = [p for p in jars if _artifact_of(p.name) not in skip]
     for path in kept:
         shutil.copy2(path, folder / path.name)

@@ -55,6 +55,11 @@ def _python_with_venv(interpreter: str) -> Callable[[], bool]:
     return present
 
 
+def _trino_java() -> bool:
+    loaded = settings.load()
+    return loaded.sql_engine != "trino" or (loaded.trino_java_home / "bin" / "java").is_file()
+
+
 def _command(name: str) -> Callable[[], bool]:
     return lambda: shutil.which(name) is not None
 
@@ -65,7 +70,10 @@ REQUIREMENTS = {r.name: r for r in (
     Requirement("python3.10", "with venv, for Rasa 3.6; Debian 12 has no package, pyenv's works",
                 _python_with_venv("python3.10"), install="pyenv install 3.10"),
     Requirement("java", "the Kafka broker and Spark", _command("java"), package="openjdk-17-jre-headless"),
-    Requirement("mvn", "fetching the Kafka and Spark jars from Maven Central", _command("mvn"), package="maven"),
+    Requirement("mvn", "fetching the Kafka, Spark and Trino jars from Maven Central", _command("mvn"), package="maven"),
+    Requirement("Java 24 or newer", "Trino 476 (LAKEWATCH_SQL_ENGINE=duckdb runs without it)", _trino_java,
+                install="install a JDK 25 (Temurin) at /usr/lib/jvm/temurin-25-jdk-amd64 or set "
+                        "LAKEWATCH_TRINO_JAVA_HOME to one"),
     Requirement("kcat", "the test that a standard Kafka client talks to the broker", _command("kcat"), package="kcat"),
     Requirement("prometheus", "the stack's monitoring", _command("prometheus"), package="prometheus"),
     Requirement("Prometheus's console libraries", "its console page",
@@ -78,7 +86,7 @@ REQUIREMENTS = {r.name: r for r in (
 # `make venv` needs the interpreters bootstrap.py builds venvs from, `make up` those and what the
 # stack runs, `make test` all that and the tools of the tests.
 VENV = tuple(dict.fromkeys(interpreter for interpreter, _, _ in VENVS.values())) + ("java", "mvn")
-UP = VENV + ("prometheus", "Prometheus's console libraries")
+UP = VENV + ("Java 24 or newer", "prometheus", "Prometheus's console libraries")
 SETS = {"venv": VENV, "up": UP, "test": UP + ("promtool", "chromium", "docker-compose", "kcat")}
 
 

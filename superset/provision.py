@@ -36,7 +36,7 @@ def step(n: int, total: int, text: str) -> None:
 
 def lake_uri(settings) -> str:
     """Superset's URI for the lake: DuckDB in memory (superset_config.py prepares it) or Trino."""
-    if settings.sql_backend == "duckdb":
+    if settings.sql_engine == "duckdb":
         return "duckdb:///:memory:"
     return settings.trino_url.rsplit("/", 1)[0]  # the catalog; datasets name their schema
 

@@ -71,7 +71,7 @@ def aggregate_post_processing_in_pandas() -> None:
 
 def apply(settings) -> None:
     """Every patch above that this configuration needs, in the Superset process."""
-    if settings.sql_backend == "duckdb":  # the compose image has no DuckDB: its lake is Trino
+    if settings.sql_engine == "duckdb":  # the compose image has no DuckDB: its lake is Trino
         ask_duckdb_for_reserved_words_once()
     aggregate_post_processing_in_pandas()
 

@@ -44,5 +44,36 @@ def statements(canary_dir: Path, lake_dir: Path) -> list[tuple[str, str]]:
     ]
 
 
+TRINO_FAMILIES = ("write", "DDL", "procedure", "configuration")
+
+
+def trino_statements(canary_dir: Path) -> list[tuple[str, str]]:
+    """(family, statement) Trino's access control (trino/etc/rules.json) must refuse to a reader."""
+    return [
+        ("write", "INSERT INTO market.rejects SELECT * FROM market.rejects"),
+        ("write", "DELETE FROM market.trades"),
+        ("write", "UPDATE market.bars_1m SET close = 0"),
+        ("write", "MERGE INTO market.news t USING market.news s ON t.id = s.id WHEN MATCHED THEN DELETE"),
+        ("write", "TRUNCATE TABLE market.anomalies"),
+        ("DDL", "CREATE TABLE market.planted AS SELECT 1 AS x"),
+        ("DDL", f"CREATE TABLE market.planted (x integer) WITH (location = 'local://{canary_dir}/planted')"),
+        ("DDL", "DROP TABLE market.trades"),
+        ("DDL", "ALTER TABLE market.trades RENAME TO gone"),
+        ("DDL", "ALTER TABLE market.trades ADD COLUMN planted integer"),
+        ("DDL", "CREATE OR REPLACE VIEW market.latest_prices AS SELECT 1 AS x"),
+        ("DDL", "DROP VIEW market.latest_prices"),
+        ("DDL", "CREATE SCHEMA delta.planted"),
+        ("DDL", "COMMENT ON TABLE market.trades IS 'planted'"),
+        ("DDL", "GRANT SELECT ON market.trades TO USER anyone"),
+        ("procedure", "CALL delta.system.unregister_table(schema_name => 'market', table_name => 'trades')"),
+        ("procedure", "CALL delta.system.register_table(schema_name => 'market', table_name => 'planted', "
+                      "table_location => 'local:///lake/trades')"),
+        ("procedure", "CALL delta.system.vacuum('market', 'trades', '0s')"),
+        ("procedure", "ALTER TABLE market.trades EXECUTE optimize"),
+        ("configuration", "SET SESSION query_max_memory = '100GB'"),
+        ("configuration", "SET SESSION delta.vacuum_min_retention = '0s'"),
+    ]
+
+
 def files_under(folder: Path) -> set[Path]:
     return {p for p in folder.rglob("*")} if folder.exists() else set()

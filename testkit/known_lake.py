@@ -84,16 +84,18 @@ BOT = ("actions", "rasa", "chat")
 @contextlib.contextmanager
 def bot_running(settings):
     """MLflow with register_champion's version and the bot's three services as `make up` starts
-    them, on settings' ports; yields the champion's version; stops all of them by PID."""
+    them, on settings' ports, behind Trino and its table registration when settings' engine is
+    Trino; yields the champion's version; stops all of them by PID."""
     from stack import runner as stack
     from testkit.processes import start_mlflow, stop_process
 
+    names = (("trino", "trino-sync") if settings.sql_engine == "trino" else ()) + BOT
     tracking = start_mlflow(settings)
     try:
         version = register_champion(settings)
-        stack.up(settings, only=BOT)
+        stack.up(settings, only=names)
         yield version
     finally:
-        for name in reversed(BOT):
+        for name in reversed(names):
             stack.stop(settings, name)
         stop_process(tracking)

@@ -19,12 +19,13 @@ import requests
 from lakewatch import settings as settings_module
 from lakewatch.settings import REPO_ROOT
 from lakewatch.service_http import healthy
-from stack.services import kafka_healthy, mlflow
+from stack.services import kafka_healthy, mlflow, trino
 from stack.services import broker
 
 
 SERVICE_PORTS = ("broker_port", "controller_port", "broker_metrics_port", "ingestion_port", "stream_port",
-                 "scorer_port", "mlflow_port", "serving_port", "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port", "supervisor_port")
+                 "scorer_port", "mlflow_port", "serving_port", "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port", "supervisor_port",
+                 "trino_port", "trino_sync_port")
 
 
 def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
@@ -34,6 +35,7 @@ def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
     env = {"state_dir": state_dir, **{name: free_port() for name in SERVICE_PORTS},
            "sim_market_hours": "always", "bootstrap_hours": 0,
            "venv_home": Path(sys.prefix).parent,  # the venvs (and trained bot) this test runs in
+           "sql_engine": "duckdb",  # in-process reads need no server; tests of Trino ask for it
            **overrides}
     for name, value in env.items():
         patch.setenv(f"LAKEWATCH_{name.upper()}", str(value))
@@ -78,6 +80,31 @@ def start_mlflow(settings) -> subprocess.Popen:
                  "the MLflow server", every=0.5)
     except AssertionError:
         stop_process(proc)
+        raise
+    return proc
+
+
+def start_trino(settings) -> subprocess.Popen:
+    """The stack's Trino (stack/services/trino.py) on settings' port over settings' lake, with
+    the lake's tables registered and the views created once; ready for queries."""
+    from lakewatch import logs
+    from lakewatch.sql import trino_lake
+    from lakewatch.sql.engine import trino_engine
+
+    trino.write_config(settings)
+    with open(settings.log_dir / "trino.log", "ab") as log:
+        proc = subprocess.Popen(trino.command(settings), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        def up() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"Trino exited with {proc.returncode}; see {settings.log_dir / 'trino.log'}")
+            return trino.healthy(settings)
+
+        wait_for(up, 180, "Trino", every=0.5)
+        trino_lake.sync(trino_engine(settings, settings.trino_admin_user), settings.lake_dir, "local:///lake",
+                        logs.setup("trino-sync"))
+    except BaseException:
+        stop_process(proc, timeout=30)
         raise
     return proc
 

@@ -14,7 +14,7 @@ def project(q: Question) -> str:
         "trades, quotes, news and 1-minute bars to Delta Lake tables, exactly once.\n"
         "3. An anomaly model, tracked and served with MLflow, scores every finished 1-minute bar; its verdicts "
         "land in the anomalies table.\n"
-        f"4. SQL ({'Trino' if q.settings.sql_backend == 'trino' else 'DuckDB'}) serves the tables to Superset's "
+        f"4. SQL ({'Trino' if q.settings.sql_engine == 'trino' else 'DuckDB'}) serves the tables to Superset's "
         "dashboards, SQL Lab and to me: I answer by querying the same tables.\n"
         "5. Prometheus scrapes every service's metrics.")
 

@@ -22,11 +22,11 @@ class NoDataYet(LookupError):
 
 def rows(settings: Settings, name: str, query: sa.Select, needs: tuple[str, ...]) -> list[dict]:
     """The query's rows as dicts. `needs` names the tables it reads, so a lake without them yet
-    gets a plain answer instead of a missing-table error (Trino registers every table up front)."""
-    if settings.sql_backend == "duckdb":
-        missing = set(needs) - set(tables.in_lake(settings.lake_dir))
-        if missing:
-            raise NoDataYet(", ".join(sorted(missing)))
+    gets a plain answer instead of a missing-table error (on both engines: Trino registers a table
+    once the lake has it)."""
+    missing = set(needs) - set(tables.in_lake(settings.lake_dir))
+    if missing:
+        raise NoDataYet(", ".join(sorted(missing)))
     with QUERY_SECONDS.labels(name).time(), sql_engine(settings).connect() as connection:
         return [dict(row) for row in connection.execute(query).mappings()]
 

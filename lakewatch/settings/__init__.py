@@ -104,6 +104,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     settings = Settings(**overrides)
     if settings.sim_market_hours not in ("us", "always"):
         raise ValueError("LAKEWATCH_SIM_MARKET_HOURS must be 'us' or 'always'")
+    if settings.sql_engine not in ("trino", "duckdb"):
+        raise ValueError("LAKEWATCH_SQL_ENGINE must be 'trino' or 'duckdb'")
     if settings.profile not in ("embedded", "distributed"):
         raise ValueError("LAKEWATCH_PROFILE must be 'embedded' or 'distributed'")
     return settings

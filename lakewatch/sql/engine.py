@@ -1,7 +1,8 @@
-"""`sql_engine()`: the SQLAlchemy engine for the profile's SQL engine, DuckDB or Trino.
+"""`sql_engine()`: the SQLAlchemy engine for the configured SQL engine, Trino or DuckDB.
 
 Callers never ask which engine they got: the names (schema `market`, its tables and views)
-and the answers are the same on both.
+and the answers are the same on both. Users' SQL runs on `settings.sql_engine`; in-process
+work that must not wait for a server (training, scoring) asks for "duckdb" by name.
 """
 from __future__ import annotations
 
@@ -15,16 +16,21 @@ from lakewatch import tables
 from lakewatch.sql import duckdb_lake
 
 
-def sql_engine(settings=None) -> sa.Engine:
+def sql_engine(settings=None, engine: str | None = None) -> sa.Engine:
+    """engine: "trino" or "duckdb"; default the settings' `sql_engine`."""
     settings = settings or settings_module.load()
-    return _engine(settings)
+    return _engine(settings, engine or settings.sql_engine)
 
 
 @functools.lru_cache(maxsize=8)
-def _engine(settings) -> sa.Engine:
-    if settings.sql_backend == "trino":
-        return sa.create_engine(settings.trino_url, connect_args={"timezone": settings.day_timezone})
+def _engine(settings, engine: str) -> sa.Engine:
+    if engine == "trino":
+        return trino_engine(settings, settings.trino_user)
     return _duckdb_engine(settings)
+
+
+def trino_engine(settings, user: str) -> sa.Engine:
+    return sa.create_engine(settings.trino_url_for(user), connect_args={"timezone": settings.day_timezone})
 
 
 def _duckdb_engine(settings) -> sa.Engine:

@@ -2,19 +2,22 @@
 `market`) with the curated views, so Trino answers with the same names as the embedded DuckDB
 (duckdb_lake.py is its embedded twin).
 
-    python -m lakewatch.sql.trino_lake [--watch SECONDS]
+    python -m lakewatch.sql.trino_lake [--watch SECONDS [--port PORT]]
 
 Idempotent: a table already registered is left alone, the schema is created only if missing
 and views are created or replaced. With --watch it runs again every N seconds, so a table
 the lake gains later (the scorer's first write, a user's own table) shows up in Trino too.
-Run in compose by the `trino-init` service (trino/Dockerfile); settings come from LAKEWATCH_*
-as everywhere.
+It runs as the `trino-sync` service in `make up` (stack/services/trino_sync.py) and in compose
+(trino/Dockerfile), as Trino's admin user: readers may only SELECT (trino/etc/rules.json).
+Settings come from LAKEWATCH_* as everywhere.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -24,8 +27,14 @@ from lakewatch.sql import schema, views
 
 
 def plan(lake_tables: tuple[str, ...], registered: set[str], location_root: str) -> list[str]:
-    """The statements that bring Trino from `registered` to the lake's tables and views."""
+    """The statements that bring Trino from `registered` to the lake's tables and views.
+
+    A registered table the lake no longer has (a lake deleted and started again) is
+    unregistered, so Trino never answers from a folder that is gone.
+    """
     statements = [f"CREATE SCHEMA IF NOT EXISTS {schema.SCHEMA}"]
+    for name in sorted(registered - set(lake_tables)):
+        statements.append(f"CALL system.unregister_table(schema_name => '{schema.SCHEMA}', table_name => '{name}')")
     for name in lake_tables:
         if name not in registered:
             statements.append(
@@ -51,8 +60,9 @@ def sync(engine, lake_dir: Path, location_root: str, log: logging.Logger) -> int
         statements = plan(lake_tables, registered_tables(connection), location_root)
         for statement in statements:
             connection.exec_driver_sql(statement)
-    added = sum(s.startswith("CALL") for s in statements)
-    logs.event(log, "trino_sync", tables=len(lake_tables), registered=added, views=len(statements) - 1 - added)
+    added = sum(s.startswith("CALL system.register") for s in statements)
+    logs.event(log, "trino_sync", tables=len(lake_tables), registered=added,
+               unregistered=sum(s.startswith("CALL system.unregister") for s in statements))
     return added
 
 
@@ -61,21 +71,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--location-root", default="local:///lake",
                         help="the lake folder as Trino sees it (default local:///lake, see delta.properties)")
     parser.add_argument("--watch", type=float, default=0, help="run again every this many seconds")
+    parser.add_argument("--port", type=int, default=0, help="serve /health and /metrics here while watching")
     args = parser.parse_args(argv)
     s = settings_module.load()
-    if s.sql_backend != "trino":
-        print("trino_lake: LAKEWATCH_PROFILE=distributed is needed (Trino is the distributed profile's engine)",
-              file=sys.stderr)
+    if s.sql_engine != "trino":
+        print("trino_lake: LAKEWATCH_SQL_ENGINE is duckdb, which needs no registration", file=sys.stderr)
         return 2
-    log = logs.setup("trino-init")
-    from lakewatch.sql import sql_engine
+    log = logs.setup("trino-sync")
+    from lakewatch.sql.engine import trino_engine
 
-    engine = sql_engine(s)
-    while True:
+    engine = trino_engine(s, s.trino_admin_user)
+    if not args.watch:
         sync(engine, s.lake_dir, args.location_root, log)
-        if not args.watch:
-            return 0
-        time.sleep(args.watch)
+        return 0
+    return watch(engine, s, args, log)
+
+
+def watch(engine, s, args, log: logging.Logger) -> int:
+    """Sync every --watch seconds until SIGTERM; healthy while the last pass is recent and worked."""
+    from prometheus_client import Counter, Gauge
+
+    from lakewatch import service_http
+
+    passes = Counter("lakewatch_trino_sync_passes", "Registration passes, by outcome", ["outcome"])
+    last_ok = Gauge("lakewatch_trino_sync_last_success_timestamp_seconds", "When a pass last worked")
+    registered = Counter("lakewatch_trino_sync_tables_registered", "Tables registered in Trino since start")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    state = {"ok_at": 0.0, "error": ""}
+
+    def health() -> tuple[bool, dict]:
+        age = time.time() - state["ok_at"]
+        return age <= 3 * args.watch + 30, {"last_success_age_s": round(age, 1), "error": state["error"]}
+
+    server = service_http.serve(s.host, args.port, health) if args.port else None
+    while not stop.is_set():
+        try:
+            registered.inc(sync(engine, s.lake_dir, args.location_root, log))
+            state.update(ok_at=time.time(), error="")
+            last_ok.set_to_current_time()
+            passes.labels("ok").inc()
+        except Exception as exc:  # Trino restarting: say so, try again next period
+            state["error"] = str(exc).splitlines()[0][:300]
+            passes.labels("error").inc()
+            logs.event(log, "trino_sync_failed", level=logging.WARNING, error=state["error"])
+        stop.wait(args.watch)
+    if server:
+        server.shutdown()
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,7 +7,8 @@ knows nothing about any particular service. A new service is a new module here, 
 ORDER.
 
 The stream job starts before ingestion so it is ready when the first records arrive (it would
-catch up anyway: it reads every topic from the beginning).
+catch up anyway: it reads every topic from the beginning). Trino and its table registration
+start before Superset and the bot, which query it.
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from typing import Callable
 
 from lakewatch.settings import Settings
 
-ORDER = ("broker", "mlflow", "serving", "stream", "scorer", "ingestion", "superset", "actions", "rasa", "chat",
-         "prometheus")
+ORDER = ("broker", "mlflow", "serving", "stream", "scorer", "ingestion", "trino", "trino_sync", "superset", "actions",
+         "rasa", "chat", "prometheus")
 
 
 @dataclass(frozen=True)

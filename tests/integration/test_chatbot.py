@@ -1,7 +1,7 @@
 """The bot as the stack runs it: Rasa, the action server and the chat page, real processes on a
 lake with known rows and an MLflow registry with a known champion, so every answer is exact.
 
-The answers are checked three ways: by calling them directly against DuckDB over the Delta
+The answers are checked three ways: by calling them directly against Trino (make up's engine) over the Delta
 fixture, through Rasa's REST webhook (understanding, rules, the action server, SQL), and in
 headless Chromium on the chat page Superset links to. Screenshots land in var/test-artifacts/chatbot/.
 """
@@ -128,7 +128,7 @@ def answered_around(question: Callable[[], str], expected: Callable[[datetime], 
 def bot(tmp_path_factory):
     state = tmp_path_factory.mktemp("chatbot")
     with pytest.MonkeyPatch.context() as mp:
-        settings = private_settings(mp, state / "var")
+        settings = private_settings(mp, state / "var", sql_engine="trino")  # make up's engine
         tables.ensure(settings.lake_dir)
         with bot_running(settings) as version:
             # Written once the bot is up, so the rows' times are as close as they can be to the questions'.

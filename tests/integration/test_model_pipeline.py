@@ -18,7 +18,9 @@ from model.features import MODEL_INPUT, build_features
 from testkit import lake
 from testkit.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
 
-pytestmark = pytest.mark.integration
+# The module's fixture streams 48 h of history through the real Spark job before the first
+# test: about 2-3 minutes on an idle machine, more than 300 s on a loaded one.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 HOURS = 48
 

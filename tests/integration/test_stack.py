@@ -1,6 +1,7 @@
 """`make up / status / down` on the real embedded stack, in a private state folder and ports."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -28,8 +29,16 @@ def recorded_pids(settings) -> dict[str, int]:
     return {p.stem: json.loads(p.read_text())["pid"] for p in settings.run_dir.glob("*.pid")}
 
 
+@pytest.fixture
+def trino_settings(lw_settings, monkeypatch):
+    """make up's own default: Trino serves users' SQL (the other tests here run the lighter DuckDB stack)."""
+    monkeypatch.setenv("LAKEWATCH_SQL_ENGINE", "trino")
+    return dataclasses.replace(lw_settings, sql_engine="trino")
+
+
 @pytest.mark.timeout(2400)  # a first make up, then a kill -9 of every service in turn and the drain
-def test_up_status_down_leaves_no_process_behind(lw_settings):
+def test_up_status_down_leaves_no_process_behind(trino_settings):
+    lw_settings = trino_settings
     try:
         up = make("up", timeout=600)
         assert up.returncode == 0, up.stdout + up.stderr
@@ -39,13 +48,13 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         assert lw_settings.mlflow_tracking_uri in up.stdout
         assert lw_settings.url(lw_settings.superset_port, "/") in up.stdout
         assert lw_settings.url(lw_settings.chat_port, "/") in up.stdout
-        assert set(pids) == {"broker", "mlflow", "serving", "stream", "scorer", "ingestion", "superset", "actions",
-                             "rasa", "chat", "prometheus", "supervisor"}
+        assert lw_settings.url(lw_settings.trino_port, "/ui/") in up.stdout
+        assert set(pids) == {*SERVICES, "supervisor"}
 
         status = make("status")
         assert status.returncode == 0, status.stdout + status.stderr
         assert [[r["state"], r["restarts"], r["health"]] for r in status_rows().values()] == [
-            ["running", "0", "ok"]] * 11 + [["running", "-", "ok"]]
+            ["running", "0", "ok"]] * len(SERVICES) + [["running", "-", "ok"]]
         assert list(status_rows()) == [*SERVICES, "supervisor"]
 
         # Prometheus scrapes every service, and its console page shows them all.
@@ -62,7 +71,7 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
         assert console.status_code == 200 and all(f"<td>{job}</td>" in console.text for job in jobs)
 
         again = make("up")  # refuses to start a second copy
-        assert again.returncode == 0 and again.stdout.count("already running") == 12
+        assert again.returncode == 0 and again.stdout.count("already running") == len(SERVICES) + 1
         assert recorded_pids(lw_settings) == pids
 
         logs = subprocess.run([sys.executable, "-m", "stack.cli", "logs", "--no-follow", "-n", "5"],
@@ -79,11 +88,11 @@ def test_up_status_down_leaves_no_process_behind(lw_settings):
     assert [pid for pid in pids.values() if stack.session_members(pid)] == []  # nothing of any service's session
     assert list(lw_settings.run_dir.glob("*.pid")) == []
     after = make("status")
-    assert after.returncode != 0 and after.stdout.count("stopped") == 12  # make exits 2 when status says 1
+    assert after.returncode != 0 and after.stdout.count("stopped") == len(SERVICES) + 1  # make exits 2 when status says 1
 
 
-SERVICES = ["broker", "mlflow", "serving", "stream", "scorer", "ingestion", "superset", "actions", "rasa", "chat",
-            "prometheus"]
+SERVICES = ["broker", "mlflow", "serving", "stream", "scorer", "ingestion", "trino", "trino-sync", "superset",
+            "actions", "rasa", "chat", "prometheus"]
 # The broker keeps records in memory only: a restart loses what the stream has not read yet and
 # starts offsets at 0 again (docs/tables.md), so it is killed last, after the exactly-once checks.
 KILLED_IN_TURN = [name for name in SERVICES if name != "broker"]
@@ -91,7 +100,7 @@ KILLED_IN_TURN = [name for name in SERVICES if name != "broker"]
 
 def lake_offsets(settings) -> pd.DataFrame:
     """Every (partition, offset) of market.trades the lake holds, from trades and rejects."""
-    with sql_engine(settings).connect() as connection:
+    with sql_engine(settings, "duckdb").connect() as connection:  # in-process: Trino is killed in turn too
         return pd.DataFrame(connection.exec_driver_sql(
             "SELECT kafka_partition, kafka_offset FROM market.trades UNION ALL "
             "SELECT kafka_partition, kafka_offset FROM market.rejects WHERE topic = 'market.trades'").fetchall(),
@@ -99,7 +108,7 @@ def lake_offsets(settings) -> pd.DataFrame:
 
 
 def doubled_verdicts(settings) -> int:
-    with sql_engine(settings).connect() as connection:
+    with sql_engine(settings, "duckdb").connect() as connection:  # in-process: Trino is killed in turn too
         return connection.exec_driver_sql("SELECT count(*) FROM (SELECT symbol, window_start FROM market.anomalies "
                                           "GROUP BY ALL HAVING count(*) > 1)").scalar()
 

@@ -101,7 +101,7 @@ def test_a_space_runs_each_module_of_the_repo_with_python_m_from_the_app_root_an
 @pytest.mark.parametrize("space", SPACES)
 def test_the_spaces_read_the_lake_with_duckdb_in_a_state_folder_the_container_user_owns(space):
     settings = settings_module.load(environment(space))
-    assert settings.sql_backend == "duckdb"
+    assert settings.sql_engine == "duckdb"
     home = environment(space)["HOME"]
     assert settings.state_dir.is_relative_to(home) and settings.venv_dir.is_relative_to(home)
     assert re.search(r"--uid 1000\b", " ".join(arguments(space, "RUN"))), "Spaces run the container as uid 1000"

@@ -20,6 +20,12 @@ def test_a_pyspark_pin_the_jars_do_not_match_stops_with_one_sentence(monkeypatch
         jars.check_spark_pins()
 
 
+def test_compose_runs_the_trino_version_the_embedded_one_runs():
+    services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    version = jars.pom_property("trino", "trino.version")
+    assert services["trino"]["image"] == services["trino-worker"]["image"] == f"trinodb/trino:{version}"
+
+
 def test_compose_runs_the_kafka_version_the_embedded_broker_runs():
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     assert compose["services"]["kafka"]["image"] == f"apache/kafka:{jars.pom_property('kafka', 'kafka.version')}"

@@ -107,6 +107,7 @@ def lake(request, tmp_path_factory):
     with pytest.MonkeyPatch.context() as env:
         env.setenv("LAKEWATCH_STATE_DIR", str(tmp_path_factory.mktemp("state")))
         env.setenv("LAKEWATCH_DAY_TIMEZONE", request.param)
+        env.setenv("LAKEWATCH_SQL_ENGINE", "duckdb")  # in-process; tests/integration/test_sql.py runs Trino
         settings = settings_module.load()
     fill_lake(settings.lake_dir, request.param)
     return settings

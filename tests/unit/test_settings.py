@@ -103,7 +103,8 @@ def test_no_field_of_before_the_split_went_missing():
 def another_value(f: dataclasses.Field, tmp_path: Path) -> tuple[str, object]:
     """A raw environment value for field f that differs from its default, and what it parses to."""
     kind, default = str(f.type), f.default
-    valid = {"profile": ("distributed", "distributed"), "sim_market_hours": ("always", "always")}
+    valid = {"profile": ("distributed", "distributed"), "sim_market_hours": ("always", "always"),
+             "sql_engine": ("duckdb", "duckdb")}
     if f.name in valid:
         return valid[f.name]
     if "tuple" in kind:
@@ -145,7 +146,8 @@ def test_every_hidden_field_is_a_secret_the_logs_redact():
 
 
 @pytest.mark.parametrize("variable, message", [("LAKEWATCH_PROFILE", "'embedded' or 'distributed'"),
-                                               ("LAKEWATCH_SIM_MARKET_HOURS", "'us' or 'always'")])
+                                               ("LAKEWATCH_SIM_MARKET_HOURS", "'us' or 'always'"),
+                                               ("LAKEWATCH_SQL_ENGINE", "'trino' or 'duckdb'")])
 def test_a_choice_refuses_anything_else(variable, message):
     with pytest.raises(ValueError, match=f"{variable} must be {message}"):
         settings.load({variable: "sometimes"})

@@ -1,8 +1,8 @@
 """Shared queries and curated views compile for both engines, and both engines' parsers read them.
 
-Trino cannot run here, so its side is checked statically: every statement is compiled with
-the Trino SQLAlchemy dialect and parsed by sqlglot's Trino grammar; DuckDB runs them for real
-in tests/integration/test_sql.py.
+A fast static check before the real one: every statement is compiled with the Trino SQLAlchemy
+dialect and parsed by sqlglot's Trino grammar; tests/integration/test_sql.py runs them on real
+DuckDB and real Trino and compares the answers.
 """
 from datetime import date, datetime, timezone
 

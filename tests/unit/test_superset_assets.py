@@ -109,6 +109,7 @@ def test_the_live_dashboards_filter_by_asset_class_and_refresh_within_a_minute()
 
 def test_every_saved_query_runs_on_duckdb_over_an_empty_lake_and_parses_as_trino(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKEWATCH_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("LAKEWATCH_SQL_ENGINE", "duckdb")
     settings = settings_module.load()
     tables.ensure(settings.lake_dir)
     from lakewatch.sql import sql_engine
@@ -136,7 +137,9 @@ def test_the_bundle_fills_its_placeholders_from_settings():
     settings = settings_module.Settings(chatbot_url="http://chat.example:1/x")
     filled = provision.bundle(settings)
     assert "${" not in "".join(filled.values())
-    assert yaml.safe_load(filled["databases/lake.yaml"])["sqlalchemy_uri"] == "duckdb:///:memory:"
+    assert yaml.safe_load(filled["databases/lake.yaml"])["sqlalchemy_uri"] == "trino://lakewatch@127.0.0.1:8080/delta"
+    light = provision.bundle(settings_module.Settings(sql_engine="duckdb"))
+    assert yaml.safe_load(light["databases/lake.yaml"])["sqlalchemy_uri"] == "duckdb:///:memory:"
     assert "http://chat.example:1/x" in filled["dashboards/market_overview.yaml"]
     distributed = provision.bundle(settings_module.Settings(profile="distributed", trino_host="trino"))
     assert yaml.safe_load(distributed["databases/lake.yaml"])["sqlalchemy_uri"] == "trino://lakewatch@trino:8080/delta"

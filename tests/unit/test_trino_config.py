@@ -1,9 +1,10 @@
-"""Trino's config and the table registration, checked statically (Trino cannot run here)."""
+"""Trino's config and the table registration, checked statically (tests/integration/test_sql.py runs Trino)."""
 from pathlib import Path
 
 import sqlglot
 import yaml
 
+from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import trino_lake, views
@@ -29,7 +30,7 @@ def test_delta_catalog_reads_local_delta_tables_with_the_file_metastore():
     assert catalog["connector.name"] == "delta_lake"
     assert catalog["delta.register-table-procedure.enabled"] == "true"
     assert catalog["hive.metastore"] == "file" and catalog["hive.metastore.catalog.dir"].startswith("local:///")
-    assert catalog["fs.native-local.enabled"] == "true" and catalog["local.location"] == "local:///data"
+    assert catalog["fs.native-local.enabled"] == "true" and catalog["local.location"] == "/data"
 
 
 def test_server_config_parses_and_sessions_run_in_utc():
@@ -45,7 +46,7 @@ def test_compose_mounts_the_config_and_the_lake_where_the_catalog_expects_them()
     assert "./trino/etc:/etc/trino:ro" in trino_volumes
     assert any(v.split(":")[1] == "/data/lake" for v in trino_volumes)
     assert any(v.split(":")[1] == "/data/metastore" for v in trino_volumes)  # catalog.dir local:///metastore
-    assert services["trino-init"]["environment"]["LAKEWATCH_PROFILE"] == "distributed"
+    assert services["trino-sync"]["environment"]["LAKEWATCH_PROFILE"] == "distributed"
 
 
 def test_registration_names_every_table_the_lake_has(tmp_path):
@@ -80,3 +81,51 @@ def test_views_wait_for_their_tables():
 def test_every_registration_statement_parses_as_trino_sql():
     for statement in trino_lake.plan(tuple(t.name for t in tables.ALL_TABLES), set(), "local:///lake"):
         sqlglot.parse_one(statement, read="trino")
+
+
+def test_make_up_runs_composes_config_with_this_machines_port_paths_and_memory(tmp_path):
+    from stack.services import trino
+
+    s = settings_module.Settings(state_dir=tmp_path, trino_port=18080, trino_heap="2G")
+    files = trino.config(s)
+    server, catalog = files["config.properties"], files["catalog/delta.properties"]
+    composes = properties(ETC / "config.properties")
+    assert server["coordinator"] == composes["coordinator"] and server["node-scheduler.include-coordinator"] == "true"
+    assert server["http-server.http.port"] == "18080" and server["node.bind-ip"] == "127.0.0.1"
+    # Trino refuses to start unless a query's memory and the headroom fit in the heap.
+    heap_mb = 2048
+    assert int(server["query.max-memory-per-node"][:-2]) + int(server["memory.heap-headroom-per-node"][:-2]) < heap_mb
+    assert {k: v for k, v in catalog.items() if k != "local.location"} == {
+        k: v for k, v in properties(ETC / "catalog" / "delta.properties").items() if k != "local.location"}
+    assert catalog["local.location"] == str(tmp_path / "trino" / "fs")
+    assert files["access-control.properties"]["security.config-file"] == str(ETC / "rules.json")
+
+
+def test_write_config_links_the_lake_where_the_catalog_looks_for_it(tmp_path):
+    from stack.services import trino
+
+    s = settings_module.Settings(state_dir=tmp_path)
+    trino.write_config(s)
+    trino.write_config(s)  # idempotent
+    assert (tmp_path / "trino" / "fs" / "lake").resolve() == s.lake_dir.resolve()
+    assert (tmp_path / "trino" / "fs" / "metastore").is_dir()
+    assert properties(tmp_path / "trino" / "etc" / "config.properties")["http-server.http.port"] == "8080"
+
+
+def test_readers_may_only_select_and_only_the_admin_registers(tmp_path):
+    import json
+
+    rules = json.loads((ETC / "rules.json").read_text())
+    admin = settings_module.Settings().trino_admin_user
+    assert rules["catalogs"][-1] == {"catalog": "(delta|system)", "allow": "read-only"}
+    assert rules["tables"][-1] == {"privileges": ["SELECT"]}
+    assert all(rule["user"] == admin for rule in rules["procedures"])
+    assert properties(ETC / "access-control.properties")["access-control.name"] == "file"
+
+
+def test_the_light_stack_runs_no_trino():
+    from stack.services import trino, trino_sync
+
+    light = settings_module.Settings(sql_engine="duckdb")
+    assert trino.service(light) is None and trino_sync.service(light) is None
+    assert trino.service(settings_module.Settings()) is not None

@@ -1,0 +1,121 @@
+"""Trino, the SQL engine users meet: one node that coordinates and runs the work, over the lake.
+
+Its server comes from trino/pom.xml (stack/jars.py unpacks lib/ and the delta-lake plugin
+only); its config is written under <state>/trino from the files compose mounts (trino/etc),
+with this machine's port, paths and heap. The catalog's native local file system is rooted at
+<state>/trino/fs, which holds a `lake` link to the lake and the file metastore, so the
+catalog's `local:///lake` and `local:///metastore` mean the same here as in compose.
+Trino 476 needs Java 24 or newer: the Temurin 25 JDK. SIGTERM makes it shut down in order.
+Health is /v1/info saying it is no longer starting; metrics are Trino's own /metrics.
+"""
+from __future__ import annotations
+
+import json
+import resource
+import urllib.request
+from pathlib import Path
+
+from lakewatch.settings import REPO_ROOT, Settings
+from stack.services import Service
+
+ETC = REPO_ROOT / "trino" / "etc"
+# Trino's recommended JVM flags (its jvm.config) without the heap, which follows settings.
+JVM_FLAGS = ["-XX:G1HeapRegionSize=32M", "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
+             "-XX:-OmitStackTraceInFastThrow", "-XX:ReservedCodeCacheSize=256M", "-XX:PerMethodRecompilationCutoff=10000",
+             "-XX:PerBytecodeRecompilationCutoff=10000", "-Djdk.attach.allowAttachSelf=true",
+             "-Djdk.nio.maxCachedBufferSize=2000000", "-Dfile.encoding=UTF-8", "-XX:+EnableDynamicAgentLoading",
+             "-Duser.timezone=UTC"]
+
+
+def trino_dir(settings: Settings) -> Path:
+    return settings.state_dir / "trino"
+
+
+def read_properties(path: Path) -> dict[str, str]:
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if line.strip() and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def _heap_bytes(heap: str) -> int:
+    return int(heap[:-1]) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[heap[-1].upper()]
+
+
+def config(settings: Settings) -> dict[str, dict[str, str]]:
+    """The files of <state>/trino/etc: compose's, with this machine's port, paths and memory."""
+    home, heap_mb = trino_dir(settings), _heap_bytes(settings.trino_heap) >> 20
+    server = read_properties(ETC / "config.properties") | {
+        "http-server.http.port": str(settings.trino_port),
+        "discovery.uri": f"http://{settings.host}:{settings.trino_port}",
+        # A query may use half the heap; a quarter stays free for Trino itself.
+        "query.max-memory": f"{heap_mb // 2}MB", "query.max-memory-per-node": f"{heap_mb // 2}MB",
+        "memory.heap-headroom-per-node": f"{heap_mb // 4}MB",
+        "node.environment": read_properties(ETC / "node.properties")["node.environment"],
+        "node.id": "lakewatch-1",
+        "node.bind-ip": settings.host, "node.internal-address": settings.host,
+        "plugin.dir": str(settings.jars_dir / "trino" / "plugin"),
+        "catalog.config-dir": str(home / "etc" / "catalog"),
+        "access-control.config-files": str(home / "etc" / "access-control.properties"),
+        "log.levels-file": str(ETC / "log.properties"),
+        "http-server.log.enabled": "false",
+    }
+    catalog = read_properties(ETC / "catalog" / "delta.properties") | {"local.location": str(home / "fs")}
+    access = read_properties(ETC / "access-control.properties") | {"security.config-file": str(ETC / "rules.json")}
+    return {"config.properties": server, "catalog/delta.properties": catalog, "access-control.properties": access}
+
+
+def write_config(settings: Settings) -> Path:
+    home = trino_dir(settings)
+    for name, values in config(settings).items():
+        path = home / "etc" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
+    (home / "fs" / "metastore").mkdir(parents=True, exist_ok=True)
+    link = home / "fs" / "lake"
+    if link.is_symlink() and link.resolve() != settings.lake_dir.resolve():
+        link.unlink()
+    if not link.is_symlink():
+        link.symlink_to(settings.lake_dir.resolve(), target_is_directory=True)
+    settings.lake_dir.mkdir(parents=True, exist_ok=True)
+    return home / "etc" / "config.properties"
+
+
+def java(settings: Settings) -> Path:
+    return settings.trino_java_home / "bin" / "java"
+
+
+def command(settings: Settings) -> list[str]:
+    """The server's command line (write_config first). Trino wants many open files (it refuses to
+    start with fewer than 4096): prlimit raises the soft limit to the hard one, as its launcher does."""
+    home = trino_dir(settings)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    files = 131072 if hard == resource.RLIM_INFINITY else min(hard, 131072)
+    return ["prlimit", f"--nofile={files}", str(java(settings)), f"-Xmx{settings.trino_heap}", "-Xms256m", *JVM_FLAGS,
+            f"-Dconfig={home / 'etc' / 'config.properties'}",
+            "-cp", str(settings.jars_dir / "trino" / "lib" / "*"), "io.trino.server.TrinoServer"]
+
+
+def healthy(settings: Settings) -> bool:
+    try:
+        with urllib.request.urlopen(settings.url(settings.trino_port, "/v1/info"), timeout=2) as response:
+            return json.load(response).get("starting") is False
+    except Exception:
+        return False
+
+
+def service(settings: Settings) -> Service | None:
+    if settings.sql_engine != "trino" or settings.trino_host:  # DuckDB, or a Trino elsewhere
+        return None
+
+    def prepare() -> dict[str, str]:
+        from stack import jars
+
+        jars.install_dir("trino")  # one sentence if the server was never fetched
+        if not java(settings).exists():
+            raise RuntimeError(f"Trino needs Java 24 or newer, which is not at {settings.trino_java_home}; "
+                               "install a JDK 25 (Temurin) there or set LAKEWATCH_TRINO_JAVA_HOME")
+        write_config(settings)
+        return {"JAVA_HOME": str(settings.trino_java_home)}
+
+    return Service(name="trino", command=command(settings), port=settings.trino_port,
+                   url=settings.url(settings.trino_port, "/ui/"), health=lambda: healthy(settings), prepare=prepare,
+                   start_timeout=120, lake_read_only=True)
