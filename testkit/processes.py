@@ -4,6 +4,7 @@ Each process gets its own session so stopping it also stops anything it started.
 """
 from __future__ import annotations
 
+import logging
 import os
 import random
 import signal
@@ -87,7 +88,6 @@ def start_mlflow(settings) -> subprocess.Popen:
 def start_trino(settings) -> subprocess.Popen:
     """The stack's Trino (stack/services/trino.py) on settings' port over settings' lake, with
     the lake's tables registered and the views created once; ready for queries."""
-    from lakewatch import logs
     from lakewatch.sql import trino_lake
     from lakewatch.sql.engine import trino_engine
 
@@ -102,7 +102,7 @@ def start_trino(settings) -> subprocess.Popen:
 
         wait_for(up, 180, "Trino", every=0.5)
         trino_lake.sync(trino_engine(settings, settings.trino_admin_user), settings.lake_dir, "local:///lake",
-                        logs.setup("trino-sync"))
+                        logging.getLogger("lakewatch.trino_sync"))
     except BaseException:
         stop_process(proc, timeout=30)
         raise

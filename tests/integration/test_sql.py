@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 import sqlglot
 from deltalake import write_deltalake
 
-from lakewatch import logs, tables
+from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
 from lakewatch.sql import periods, queries, sql_engine, views
 from lakewatch.sql import trino_lake
@@ -172,7 +173,7 @@ def test_a_table_created_later_appears_without_a_restart(lake_settings):
     write_deltalake(str(lake_settings.lake_dir / name), pa.table({"x": [1, 2, 3]}))
     if lake_settings.sql_engine == "trino":  # the trino-sync service's pass, which make up runs every 10 s
         trino_lake.sync(trino_engine(lake_settings, lake_settings.trino_admin_user), lake_settings.lake_dir,
-                        "local:///lake", logs.setup("trino-sync"))
+                        "local:///lake", logging.getLogger("lakewatch.trino_sync"))
     with engine.connect() as connection:
         assert connection.exec_driver_sql(f"SELECT sum(x) FROM market.{name}").scalar() == 6
 
@@ -269,8 +270,8 @@ def test_a_table_gone_from_the_lake_is_unregistered_from_trino(trino):
     name = "short_lived"
     write_deltalake(str(trino.lake_dir / name), pa.table({"x": [1]}))
     admin = trino_engine(trino, trino.trino_admin_user)
-    assert trino_lake.sync(admin, trino.lake_dir, "local:///lake", logs.setup("trino-sync")) == 1
+    assert trino_lake.sync(admin, trino.lake_dir, "local:///lake", logging.getLogger("lakewatch.trino_sync")) == 1
     shutil.rmtree(trino.lake_dir / name)
-    trino_lake.sync(admin, trino.lake_dir, "local:///lake", logs.setup("trino-sync"))
+    trino_lake.sync(admin, trino.lake_dir, "local:///lake", logging.getLogger("lakewatch.trino_sync"))
     with sql_engine(trino).connect() as connection:
         assert name not in connection.exec_driver_sql("SHOW TABLES FROM market").scalars().all()
