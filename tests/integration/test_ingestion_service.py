@@ -105,7 +105,7 @@ def test_rejected_key_stops_make_up_with_one_readable_line(lw_settings):
     with FakeFinnhub(key=FAKE_KEY) as fake:
         os.environ.update(finnhub_env(fake, "wrong-key-42"))
         try:
-            up = make("up")
+            up = make("up", timeout=600)  # five services start before ingestion: minutes on a loaded machine
         finally:
             for name in finnhub_env(fake, ""):
                 os.environ.pop(name)

@@ -48,6 +48,7 @@ print(json.dumps({"errors": errors, "count": count}))
 @pytest.fixture
 def lake(tmp_path, monkeypatch):
     monkeypatch.setenv("LAKEWATCH_STATE_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("LAKEWATCH_SQL_ENGINE", "duckdb")  # DuckDB's confinement; Trino's is in test_sql.py
     settings = settings_module.load()
     tables.ensure(settings.lake_dir)
     write(settings.lake_dir, tables.ANOMALIES, [anomaly("AAPL", "stocks", datetime.now(timezone.utc))])
