@@ -10,4 +10,7 @@ from stack.services import Service, http_service
 
 def service(settings: Settings) -> Service:
     return http_service(settings, "stream", [sys.executable, "-m", "spark.stream_job"],
-                        settings.stream_port, after_start=lambda: first_model.backfill_if_needed(settings))
+                        settings.stream_port, after_start=lambda: first_model.backfill_if_needed(settings),
+                        # A JVM, Spark's session and its first Kafka and Delta contact: about 20 s idle,
+                        # over 60 s on two loaded cores.
+                        start_timeout=2 * settings.start_timeout)
