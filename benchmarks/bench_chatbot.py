@@ -7,7 +7,7 @@ Rasa and the chat page are started as `make up` starts them (their venvs, the tr
 free ports.
 
 Each question goes where a browser sends it: POST /api/message on the chat page, which forwards
-to Rasa's REST channel; Rasa understands it and calls the action server, which queries DuckDB.
+to Rasa's REST channel; Rasa understands it and calls the action server, which queries Trino (make up's engine).
 200 questions cycle through every kind the bot answers (anomaly counts over each period and
 asset class, top symbols, prices, what happened, latest anomalies, news, the model, the project,
 greetings and nonsense), one user at a time, then four at a time. Measured in two lake states:
@@ -126,7 +126,8 @@ def main() -> int:
     parser.add_argument("--questions", type=int, default=200)
     args = parser.parse_args()
     state = settings_module.load().state_dir / "bench" / "chatbot"
-    settings = private_settings(pytest.MonkeyPatch(), state)  # free ports, this process's venvs
+    # free ports, this process's venvs; make up's engine, so bot_running starts Trino and trino-sync too
+    settings = private_settings(pytest.MonkeyPatch(), state, sql_engine="trino")
     now = datetime.now(timezone.utc)
     bench_sql.ready_lake(settings, args.trades, now)
     tables.ensure(settings.lake_dir)
