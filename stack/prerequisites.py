@@ -57,7 +57,7 @@ def _python_with_venv(interpreter: str) -> Callable[[], bool]:
 
 def _trino_java() -> bool:
     loaded = settings.load()
-    return loaded.sql_engine != "trino" or (loaded.trino_java_home / "bin" / "java").is_file()
+    return loaded.sql_engine != "trino" or loaded.trino_java.is_file()
 
 
 def _command(name: str) -> Callable[[], bool]:

@@ -29,6 +29,10 @@ class Sql:
         return f"trino://{user}@{self.trino_host or self.host}:{self.trino_port}/{self.trino_catalog}/market"
 
     @property
+    def trino_java(self) -> Path:
+        return self.trino_java_home / "bin" / "java"
+
+    @property
     def trino_url(self) -> str:
         return self.trino_url_for(self.trino_user)
 

@@ -79,17 +79,13 @@ def write_config(settings: Settings) -> Path:
     return home / "etc" / "config.properties"
 
 
-def java(settings: Settings) -> Path:
-    return settings.trino_java_home / "bin" / "java"
-
-
 def command(settings: Settings) -> list[str]:
     """The server's command line (write_config first). Trino wants many open files (it refuses to
     start with fewer than 4096): prlimit raises the soft limit to the hard one, as its launcher does."""
     home = trino_dir(settings)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     files = 131072 if hard == resource.RLIM_INFINITY else min(hard, 131072)
-    return ["prlimit", f"--nofile={files}", str(java(settings)), f"-Xmx{settings.trino_heap}", "-Xms256m", *JVM_FLAGS,
+    return ["prlimit", f"--nofile={files}", str(settings.trino_java), f"-Xmx{settings.trino_heap}", "-Xms256m", *JVM_FLAGS,
             f"-Dconfig={home / 'etc' / 'config.properties'}",
             "-cp", str(settings.jars_dir / "trino" / "lib" / "*"), "io.trino.server.TrinoServer"]
 
@@ -107,12 +103,12 @@ def service(settings: Settings) -> Service | None:
         return None
 
     def prepare() -> dict[str, str]:
-        from stack import jars
+        from stack import jars, prerequisites
 
         jars.install_dir("trino")  # one sentence if the server was never fetched
-        if not java(settings).exists():
-            raise RuntimeError(f"Trino needs Java 24 or newer, which is not at {settings.trino_java_home}; "
-                               "install a JDK 25 (Temurin) there or set LAKEWATCH_TRINO_JAVA_HOME")
+        # make up checked it first; a restart or a test's `up(only=...)` did not
+        if missing := prerequisites.missing(["Java 24 or newer"]):
+            raise RuntimeError(prerequisites.advice("Trino", missing))
         write_config(settings)
         return {"JAVA_HOME": str(settings.trino_java_home)}
 
