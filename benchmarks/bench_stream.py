@@ -200,8 +200,8 @@ def main() -> None:
               f"p95 {percentile(latencies, 95):.2f} s  max {max(latencies):.2f} s")
     steps = [("whole batch", [b["seconds"] for b in batches[1:]]),
              ("Spark read + collect", [b["spark_seconds"] for b in batches[1:]])]
-    steps += [(f"{name} write", [b["write_seconds"].get(name, 0) for b in batches[1:]])
-              for name in ("trades", "bars_1m")]
+    steps += [("trades write", [b["write_seconds"].get("trades", 0) for b in batches[1:]]),
+              ("bars_1m merge (in the background)", [b["bars_merge_seconds"] or 0 for b in batches[1:]])]
     print("backlog batch, median s: " + ", ".join(f"{name} {percentile(values, 50):.2f}" for name, values in steps))
     print("peak RSS: " + ", ".join(f"{name} {mb:,.0f} MiB" for name, mb in peaks.items()))
 

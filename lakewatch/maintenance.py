@@ -53,8 +53,11 @@ class Schedule:
         self._names = itertools.cycle(sorted(tables))
         self._next_at = time.monotonic() + self.every_s / max(1, len(tables))
 
+    def due(self) -> bool:
+        return time.monotonic() >= self._next_at
+
     def run_if_due(self) -> dict | None:
-        if time.monotonic() < self._next_at:
+        if not self.due():
             return None
         # Spread the tables over the period: each is maintained once per `every_minutes`.
         self._next_at = time.monotonic() + self.every_s / max(1, len(self.tables))

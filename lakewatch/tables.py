@@ -26,6 +26,10 @@ class Table:
     def path(self, lake_dir: Path) -> Path:
         return lake_dir / self.name
 
+    def conform(self, data: pa.Table) -> pa.Table:
+        """`data` with exactly this table's columns, in its order and types."""
+        return data.select(self.schema.names).cast(self.schema)
+
 
 TRADES = Table("trades", pa.schema([
     ("symbol", pa.string()), ("asset_class", pa.string()), ("price", pa.float64()), ("volume", pa.float64()),

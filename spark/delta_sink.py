@@ -11,10 +11,11 @@ key up replays the table's log in a Spark job on every write: 1-5 s per table an
 two cores (docs/benchmarks.md), where this costs a few file reads once at start and nothing
 after. The job is the only writer of these keys, so the newest commit decides.
 
-The small tables are appended concurrently (Spark runs jobs from several threads), trades
-among them; bars last, alone: the bars MERGE also records the watermarks the next batch
-starts from, so it must not commit before the batch's trades. A table of the contract the job
-finds missing it creates with Spark, with its schema and partitioning (lakewatch/tables.py).
+The tables are appended concurrently (Spark runs jobs from several threads); the trades commit
+also records the watermarks after its batch. Bars are merged into bars_1m in the background
+every few seconds (bars_merge.py), never before the trades they come from. A table of the
+contract the job finds missing it creates with Spark, with its schema and partitioning
+(lakewatch/tables.py).
 """
 from __future__ import annotations
 
@@ -29,19 +30,15 @@ import pyarrow.compute as pc
 from lakewatch import tables
 from spark import bars
 from spark import stream_metrics as metrics
+from spark.bars_merge import BarsMerge, pending_trades_commits
 from spark.parse import ParsedBatch, TopicSpec
 
-BATCH_KEY = "lakewatch.stream_batch"  # {"query": <query id>, "batch": <batch id>}
-_USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"  # the session's, which MERGE takes
-# Spark generates and compiles code for the MERGE's projections (an expression per bars column)
-# on every MERGE: 4-6 s a batch, the generated source being formatted before its cache is even
-# looked up. Interpreted, the few hundred rows of a batch's bars take milliseconds.
-_INTERPRETED = "spark.sql.codegen.factoryMode"
+BATCH_KEY = "lakewatch.stream_batch"  # {"query": <query id>, "batch": <batch id>}; trades' also "watermarks"
 LOOKBACK_COMMITS = 200  # maintenance commits between two batch commits: at most a few
-
-
-def conform(data: pa.Table, table: tables.Table) -> pa.Table:
-    return data.select(table.schema.names).cast(table.schema)
+# delta-spark checkpoints a table's log every 10 commits by default: a Spark job of 1-2 s on the
+# trigger's path, every 10 s for trades. Maintenance (delta-rs) checkpoints every table every
+# few minutes anyway, so readers replay at most this many small JSON commits.
+CHECKPOINT_INTERVAL = 100
 
 
 def _commit_info(log_dir: Path, version: int) -> dict | None:
@@ -80,7 +77,7 @@ def last_batch(table_dir: Path, query: str) -> int | None:
 
 
 class DeltaSink:
-    def __init__(self, spark, lake_dir, specs: list[TopicSpec], watermark_delay_s: int):
+    def __init__(self, spark, lake_dir, specs: list[TopicSpec], watermark_delay_s: int, bars_merge_seconds: float):
         from delta.tables import DeltaTable
 
         self.spark = spark
@@ -92,6 +89,8 @@ class DeltaSink:
         for table in tables.ALL_TABLES:
             if not DeltaTable.isDeltaTable(spark, str(table.path(lake_dir))):
                 self._save(table, table.schema.empty_table(), {})
+        for path in self.paths.values():
+            self._checkpoint_every(path, CHECKPOINT_INTERVAL)
         self.bars = DeltaTable.forPath(spark, self.paths[tables.BARS_1M.name])
         self.watermarks = self._saved_watermarks()
         self.query: str | None = None  # the query's id, known once the query started
@@ -99,20 +98,47 @@ class DeltaSink:
         self.last_batch_id: int | None = None
         self.seconds: dict[str, float] = {}  # the last batch's write time per table
         self.pool = ThreadPoolExecutor(len(specs) + 1, thread_name_prefix="delta-append")
+        self.bars_merge = BarsMerge(spark, self.paths[tables.BARS_1M.name], bars_merge_seconds, self._bars_metadata)
+
+    def _checkpoint_every(self, path: str, commits: int) -> None:
+        from deltalake import DeltaTable as LogReader  # reads the table's properties without a Spark job
+
+        if LogReader(path).metadata().configuration.get("delta.checkpointInterval") != str(commits):
+            self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('delta.checkpointInterval' = '{commits}')")
 
     def start(self, query: str) -> None:
-        """Learn what the query already committed: once, before its first batch."""
+        """Learn what the query already committed, and merge the bars of trades committed
+        without them (a crash between the two): once, before its first batch."""
         self.query = query
         for name, path in self.paths.items():
             batch = last_batch(Path(path), query)
             if batch is not None:
                 self.written[name] = batch
+        trades_dir = Path(self.paths[tables.TRADES.name])
+        merged = self.written.get(tables.BARS_1M.name)
+        if self.written.get(tables.TRADES.name, -1) > (-1 if merged is None else merged):
+            log_dir = trades_dir / "_delta_log"
+            pending = pending_trades_commits(log_dir, latest_version(log_dir), query, merged, BATCH_KEY,
+                                             LOOKBACK_COMMITS)
+            self.watermarks = self.bars_merge.recover(trades_dir, pending) or self.watermarks
+            self.written[tables.BARS_1M.name] = self.written[tables.TRADES.name]
+        self.bars_merge.merged = self.written.get(tables.BARS_1M.name)
+
+    def flush(self) -> None:
+        """Merge the bars still waiting (before maintenance, at the end of a backlog, at a stop)."""
+        self.bars_merge.flush()
+        if self.bars_merge.merged is not None:
+            self.written[tables.BARS_1M.name] = self.bars_merge.merged
 
     def _done(self, table: tables.Table, batch_id: int) -> bool:
         return self.written.get(table.name, -1) >= batch_id
 
     def _metadata(self, batch_id: int, **more) -> str:
-        return tables.encode_commit_value({BATCH_KEY: {"query": self.query, "batch": batch_id}, **more})
+        return tables.encode_commit_value({BATCH_KEY: {"query": self.query, "batch": batch_id, **more}})
+
+    def _bars_metadata(self, batch_id: int, watermarks: bars.Watermarks) -> str:
+        return tables.encode_commit_value({BATCH_KEY: {"query": self.query, "batch": batch_id},
+                                           tables.BAR_WATERMARKS_KEY: watermarks})
 
     def _saved_watermarks(self) -> bars.Watermarks:
         history = self.bars.history(50).select("userMetadata").collect()
@@ -126,38 +152,18 @@ class DeltaSink:
     def _save(self, table: tables.Table, data: pa.Table, options: dict[str, str]) -> None:
         # mergeSchema: a lake written before a column joined the contract (rejects.raw_length)
         # takes it on its next append; conform() lets no other column through.
-        (self.spark.createDataFrame(conform(data, table)).write.format("delta").mode("append")
+        (self.spark.createDataFrame(table.conform(data)).write.format("delta").mode("append")
          .partitionBy(*table.partition_by).option("mergeSchema", "true").options(**options)
          .save(str(table.path(self.lake_dir))))
 
-    def _append(self, table: tables.Table, data: pa.Table, batch_id: int) -> None:
+    def _append(self, table: tables.Table, data: pa.Table, batch_id: int, **metadata) -> None:
         if len(data) == 0 or self._done(table, batch_id):
             return
         started = time.monotonic()
-        self._save(table, data, {"userMetadata": self._metadata(batch_id)})
+        self._save(table, data, {"userMetadata": self._metadata(batch_id, **metadata)})
         self.written[table.name] = batch_id
         self.seconds[table.name] = round(time.monotonic() - started, 3)
         metrics.ROWS_WRITTEN.labels(table.name).inc(len(data))
-
-    def _merge_bars(self, partial: pa.Table, watermarks: bars.Watermarks, batch_id: int) -> None:
-        if len(partial) == 0 or self._done(tables.BARS_1M, batch_id):
-            return
-        started = time.monotonic()
-        conf = self.spark.conf
-        conf.set(_USER_METADATA, self._metadata(batch_id, **{tables.BAR_WATERMARKS_KEY: watermarks}))
-        conf.set(_INTERPRETED, "NO_CODEGEN")
-        try:
-            (self.bars.alias("t").merge(self.spark.createDataFrame(conform(partial, tables.BARS_1M)).alias("s"),
-                                        bars.MERGE_PREDICATE)
-             .whenMatchedUpdate(set=bars.MERGE_UPDATES).whenNotMatchedInsertAll()
-             .withSchemaEvolution()  # bars from before longest_silence_s
-             .execute())
-        finally:
-            conf.unset(_USER_METADATA)
-            conf.unset(_INTERPRETED)
-        self.written[tables.BARS_1M.name] = batch_id
-        self.seconds[tables.BARS_1M.name] = round(time.monotonic() - started, 3)
-        metrics.ROWS_WRITTEN.labels(tables.BARS_1M.name).inc(len(partial))
 
     def write(self, parsed: ParsedBatch, batch_id: int) -> dict:
         """Write one parsed batch to every table; return counts."""
@@ -170,19 +176,23 @@ class DeltaSink:
         rejects = parsed.rejects
         for item in pc.value_counts(rejects["topic"]).to_pylist():
             metrics.REJECTS.labels(item["values"]).inc(item["counts"])
-        appends = [(tables.TRADES, trades), (tables.REJECTS, rejects),
-                   *((spec.table, parsed.rows[spec.table.name]) for spec in self.specs[1:])]
-        for done in [self.pool.submit(self._append, table, rows, batch_id) for table, rows in appends]:
-            done.result()
-        counts = {"trades": len(trades), "late": late, **{table.name: len(rows) for table, rows in appends[1:]}}
-
+        # The trades commit carries the watermarks after its batch: a restart resumes from them
+        # even when the batch's bars were not merged yet.
         watermarks = bars.advance(self.watermarks, trades, self.delay_s)
-        partial = bars.aggregate(trades.filter(in_bar))
-        self._merge_bars(partial, watermarks, batch_id)
-        counts["bars"] = len(partial)
+        appends = [(tables.TRADES, trades, {"watermarks": watermarks}), (tables.REJECTS, rejects, {}),
+                   *((spec.table, parsed.rows[spec.table.name], {}) for spec in self.specs[1:])]
+        for done in [self.pool.submit(self._append, table, rows, batch_id, **more) for table, rows, more in appends]:
+            done.result()
+        counts = {"trades": len(trades), "late": late, **{table.name: len(rows) for table, rows, _ in appends[1:]}}
+
+        if not self._done(tables.BARS_1M, batch_id):
+            self.bars_merge.add(trades.filter(in_bar), watermarks, batch_id)
+        if self.bars_merge.merged is not None:
+            self.written[tables.BARS_1M.name] = self.bars_merge.merged
         self.watermarks = watermarks
         self.last_batch_id = batch_id
         if watermarks:
             metrics.WATERMARK.set(max(watermarks.values()) / 1e6)
+        counts["bars_merge_seconds"] = self.bars_merge.seconds  # the last merge's, in the background
         counts["write_seconds"] = self.seconds
         return counts

@@ -50,7 +50,8 @@ class Job:
         self.specs = topic_specs(settings)
         self.parser = Parser(self.specs)
         self.checkpoint = settings.checkpoint_dir / "stream"
-        self.sink = DeltaSink(spark, settings.lake_dir, self.specs, settings.bar_watermark_seconds)
+        self.sink = DeltaSink(spark, settings.lake_dir, self.specs, settings.bar_watermark_seconds,
+                              settings.bars_merge_seconds)
         self.maintenance = Schedule(self.sink.paths, settings.maintenance_minutes, settings.vacuum_retention_hours)
         self.query = None
         self.last_batch_at: float | None = None
@@ -70,7 +71,9 @@ class Job:
         if counts["input"]:
             event(log, "batch written", batch_id=batch_id, seconds=round(time.monotonic() - started, 3),
                   spark_seconds=round(read_s, 3), **counts)
-        self.maintenance.run_if_due()
+        if self.maintenance.due():
+            self.sink.flush()  # delta-rs maintenance must not race a delta-spark MERGE on bars_1m
+            self.maintenance.run_if_due()
 
     def start(self, available_now: bool = False):
         topics = list(self.settings.topics.partitions(self.settings.trades_partitions))
@@ -84,12 +87,13 @@ class Job:
     def health(self) -> tuple[bool, dict]:
         query = self.query
         active = bool(query and query.isActive)
-        error = query.exception() if query else None
+        error = (query.exception() if query else None) or self.sink.bars_merge.error
         age = None if self.last_batch_at is None else round(time.monotonic() - self.last_batch_at, 1)
         # A trigger that cannot finish within a minute is a stuck job, not a slow one.
         stalled = age is not None and age > max(60.0, 30 * self.settings.trigger_seconds)
         progress = query.lastProgress if query else None
         details = {"query_active": active, "last_batch_id": self.sink.last_batch_id, "last_batch_age_s": age,
+                   "bars_merged_batch_id": self.sink.bars_merge.merged,
                    "last_batch_durations_ms": progress.get("durationMs") if progress else None,
                    "watermarks_us": self.sink.watermarks, "error": str(error) if error else None}
         return active and not error and not stalled, details
@@ -140,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
             code = 1
     finally:
         query.stop()
+        try:
+            job.sink.flush()  # the bars still waiting
+        except Exception as error:  # noqa: BLE001 - their trades are in the lake: the next start merges them
+            event(log, "bars not merged at stop", logging.ERROR, error=str(error))
+            code = 1
         lag_consumer.close()
         server.shutdown()
         spark.stop()

@@ -5,6 +5,11 @@ BATCH_SECONDS = Histogram(
     "lakewatch_stream_batch_duration_seconds", "Time to write one micro-batch to every Delta table.",
     buckets=(0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
 )
+BARS_MERGE_SECONDS = Histogram(
+    "lakewatch_stream_bars_merge_duration_seconds", "Time of one background merge of waiting bars into bars_1m.",
+    buckets=(0.25, 0.5, 1, 2, 5, 10, 30, 60),
+)
+BARS_MERGED_BATCH = Gauge("lakewatch_stream_bars_merged_batch_id", "Id of the newest micro-batch whose bars are in bars_1m.")
 INPUT_ROWS = Counter("lakewatch_stream_input_rows_total", "Kafka records read by the stream job.")
 ROWS_WRITTEN = Counter("lakewatch_stream_rows_written_total", "Rows committed to Delta, by table.", ["table"])
 REJECTS = Counter("lakewatch_stream_rejects_total", "Records sent to the rejects table, by topic.", ["topic"])

@@ -13,6 +13,9 @@ class Stream:
     trigger_seconds: float = 1.0
     max_offsets_per_trigger: int = 200_000  # foreachBatch collects a batch on the driver: bound it
     bar_watermark_seconds: int = 10  # a 1-minute bar is final once event time passed its end by this
+    # Bars are merged into bars_1m in the background at most this often: a MERGE costs about 1 s
+    # of the 2 cores whatever its size (docs/benchmarks.md), too much for every 1 s trigger.
+    bars_merge_seconds: float = 5.0
     max_trade_age_days: int = 366  # older trade_ts (vs the Kafka timestamp) is rejected as absurd
     max_trade_future_seconds: int = 300  # so is a trade_ts this far ahead of the Kafka timestamp
     spark_driver_memory: str = "2g"

@@ -17,8 +17,11 @@ pytestmark = pytest.mark.integration
 OLD_REJECTS = pa.schema([f for f in tables.REJECTS.schema if f.name != "raw_length"])  # before issue 17
 
 
+NEVER = 3600.0  # a merge period no test lasts: bars merge only on flush(), or not at all (a crash)
+
+
 def sink_for(spark, lake_dir, query="test-query") -> DeltaSink:
-    sink = DeltaSink(spark, lake_dir, topic_specs(load({})), watermark_delay_s=10)
+    sink = DeltaSink(spark, lake_dir, topic_specs(load({})), watermark_delay_s=10, bars_merge_seconds=NEVER)
     sink.start(query)
     return sink
 
@@ -39,6 +42,7 @@ def test_a_rejects_table_from_before_raw_length_gains_the_column_and_keeps_its_r
     oversized = json.dumps({**TRADE, "symbol": "A" * 900})
     for batch_id, value in enumerate(["garbage", oversized]):
         sink.write(PARSER.parse(batch(("market.trades", json.dumps(TRADE)), ("market.trades", value))), batch_id)
+    sink.flush()
 
     found = sorted(rows(tmp_path, tables.REJECTS), key=lambda r: r["rejected_at"])
     assert [(r["reason"], r["raw_length"]) for r in found] == [
@@ -48,21 +52,49 @@ def test_a_rejects_table_from_before_raw_length_gains_the_column_and_keeps_its_r
 
 def test_a_batch_written_again_after_a_restart_lands_once_in_every_table(spark, tmp_path):
     parsed = PARSER.parse(batch(("market.trades", json.dumps(TRADE)), ("market.trades", "garbage")))
-    sink_for(spark, tmp_path).write(parsed, 0)
+    first = sink_for(spark, tmp_path)
+    first.write(parsed, 0)
+    first.flush()
     assert last_batch(tables.TRADES.path(tmp_path), "test-query") == 0
 
     again = sink_for(spark, tmp_path)  # a restart: what was committed is read back from the tables
     assert again.watermarks and again.written == {"trades": 0, "rejects": 0, "bars_1m": 0}
     again.write(parsed, 0)
     again.write(PARSER.parse(batch(("market.trades", json.dumps({**TRADE, "price": 2.0})))), 1)
+    again.flush()
 
     assert len(rows(tmp_path, tables.TRADES)) == 2 and len(rows(tmp_path, tables.REJECTS)) == 1
     (bar,) = rows(tmp_path, tables.BARS_1M)
     assert bar["trade_count"] == 2 and bar["close"] == 2.0
 
 
+def test_bars_of_trades_committed_before_a_crash_are_merged_once_at_the_restart(spark, tmp_path):
+    def trade_batch(batch_id: int, price: float):  # one trade a batch, each 10 ms after the last
+        return PARSER.parse(batch(("market.trades", json.dumps(
+            {**TRADE, "price": price, "trade_ts": TRADE["trade_ts"] + 10 * batch_id}))))
+
+    crashed = sink_for(spark, tmp_path)
+    for batch_id, price in enumerate([1.0, 3.0, 2.0]):
+        crashed.write(trade_batch(batch_id, price), batch_id)
+    crashed.flush()  # bars up to batch 2 merged; the next two batches' bars never are
+    for batch_id, price in [(3, 5.0), (4, 4.0)]:
+        crashed.write(trade_batch(batch_id, price), batch_id)
+    assert rows(tmp_path, tables.BARS_1M)[0]["trade_count"] == 3
+
+    again = sink_for(spark, tmp_path)
+    assert again.written["bars_1m"] == 4 and again.watermarks == crashed.watermarks
+    again.write(trade_batch(4, 4.0), 4)  # Spark's replay of the batch it had not recorded
+    again.flush()
+    (bar,) = rows(tmp_path, tables.BARS_1M)
+    assert (bar["trade_count"], bar["open"], bar["high"], bar["close"]) == (5, 1.0, 5.0, 4.0)
+    assert tables.bar_watermarks(DeltaTable(str(tables.BARS_1M.path(tmp_path))), 10) == crashed.watermarks
+
+
 def test_another_query_on_the_same_lake_is_not_taken_for_this_one(spark, tmp_path):
     parsed = PARSER.parse(batch(("market.trades", json.dumps(TRADE))))
-    sink_for(spark, tmp_path, "first").write(parsed, 0)
-    sink_for(spark, tmp_path, "second").write(parsed, 0)  # a new checkpoint: a deliberate re-ingest
+    for query in ("first", "second"):  # a new checkpoint: a deliberate re-ingest
+        sink = sink_for(spark, tmp_path, query)
+        sink.write(parsed, 0)
+        sink.flush()
     assert len(rows(tmp_path, tables.TRADES)) == 2
+    assert rows(tmp_path, tables.BARS_1M)[0]["trade_count"] == 2
