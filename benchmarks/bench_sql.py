@@ -43,6 +43,7 @@ from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.sql import duckdb_lake, periods, queries, sql_engine
 from lakewatch.maintenance import maintain
+from testkit import lake as lake_module
 from testkit.processes import free_port, rss_mb, start_trino, stop_process
 
 DAYS = 7
@@ -172,9 +173,8 @@ def main() -> int:
 
     trino_settings = dataclasses.replace(settings, sql_engine="trino", trino_port=free_port(),
                                          state_dir=settings.state_dir.parent / "sql-trino", venv_home=base.venv_dir)
+    lake_module.state_over(trino_settings.state_dir, lake)  # the same lake, Trino's own config and metastore
     trino_settings.log_dir.mkdir(parents=True, exist_ok=True)
-    (trino_settings.state_dir / "lake").unlink(missing_ok=True)
-    (trino_settings.state_dir / "lake").symlink_to(lake)  # the same lake, Trino's own config and metastore
     started = time.perf_counter()
     trino = start_trino(trino_settings)
     atexit.register(stop_process, trino, 30)  # by its PID, however the run ends

@@ -46,6 +46,7 @@ from lakewatch.maintenance import maintain
 from lakewatch.service_http import healthy
 from lakewatch.sql import sql_engine
 from stack.services import superset
+from testkit import lake as lake_module
 from testkit.processes import free_port, start_trino, stop_process, wait_for
 from testkit.superset_client import SupersetAPI, browser_page, chart_of
 
@@ -219,10 +220,7 @@ def main() -> int:
     stacks = {}
     try:
         for engine_name in ("trino", "duckdb"):
-            folder = state.parent / f"superset-{engine_name}"
-            (folder / "lake").parent.mkdir(parents=True, exist_ok=True)
-            if not (folder / "lake").is_symlink():
-                (folder / "lake").symlink_to(lake)
+            folder = lake_module.state_over(state.parent / f"superset-{engine_name}", lake)
             os.environ.update({"LAKEWATCH_STATE_DIR": str(folder), "LAKEWATCH_SQL_ENGINE": engine_name,
                                "LAKEWATCH_SUPERSET_PORT": str(free_port())})
             settings = settings_module.load()

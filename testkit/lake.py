@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -24,6 +25,15 @@ def table(settings: Settings, name: str) -> pa.Table:
     """A table's rows; no rows (and no columns) before the job has created it."""
     path = str(settings.lake_dir / name)
     return DeltaTable(path).to_pyarrow_table() if DeltaTable.is_deltatable(path) else pa.table({})
+
+
+def state_over(folder: Path, lake: Path) -> Path:
+    """A state folder of its own (a server's config, metastore and logs) whose lake is a link to
+    `lake`: two servers side by side read one lake without sharing anything else."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lake").unlink(missing_ok=True)
+    (folder / "lake").symlink_to(lake)
+    return folder
 
 
 def count(settings: Settings, name: str) -> int:

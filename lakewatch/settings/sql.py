@@ -19,6 +19,7 @@ class Sql:
     trino_host: str = ""  # default: host
     trino_port: int = 8080
     trino_sync_port: int = 9106  # the table registration's metrics and health
+    trino_sync_seconds: float = 10.0  # how often it looks for tables the lake gained
     trino_user: str = "lakewatch"  # readers: SELECT only (trino/etc/rules.json)
     trino_admin_user: str = "lakewatch_admin"  # registers tables and creates the views
     trino_catalog: str = "delta"

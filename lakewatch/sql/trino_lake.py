@@ -2,11 +2,12 @@
 `market`) with the curated views, so Trino answers with the same names as the embedded DuckDB
 (duckdb_lake.py is its embedded twin).
 
-    python -m lakewatch.sql.trino_lake [--watch SECONDS [--port PORT]]
+    python -m lakewatch.sql.trino_lake [--watch]
 
 Idempotent: a table already registered is left alone, the schema is created only if missing
-and views are created or replaced. With --watch it runs again every N seconds, so a table
-the lake gains later (the scorer's first write, a user's own table) shows up in Trino too.
+and views are created or replaced. With --watch it runs again every LAKEWATCH_TRINO_SYNC_SECONDS
+and serves /health and /metrics on LAKEWATCH_TRINO_SYNC_PORT, so a table the lake gains later
+(the scorer's first write, a user's own table) shows up in Trino too.
 It runs as the `trino-sync` service in `make up` (stack/services/trino_sync.py) and in compose
 (trino/Dockerfile), as Trino's admin user: readers may only SELECT (trino/etc/rules.json).
 Settings come from LAKEWATCH_* as everywhere.
@@ -70,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--location-root", default="local:///lake",
                         help="the lake folder as Trino sees it (default local:///lake, see delta.properties)")
-    parser.add_argument("--watch", type=float, default=0, help="run again every this many seconds")
-    parser.add_argument("--port", type=int, default=0, help="serve /health and /metrics here while watching")
+    parser.add_argument("--watch", action="store_true",
+                        help="run again every LAKEWATCH_TRINO_SYNC_SECONDS, with /health and /metrics")
     args = parser.parse_args(argv)
     s = settings_module.load()
     if s.sql_engine != "trino":
@@ -84,11 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.watch:
         sync(engine, s.lake_dir, args.location_root, log)
         return 0
-    return watch(engine, s, args, log)
+    return watch(engine, s, args.location_root, log)
 
 
-def watch(engine, s, args, log: logging.Logger) -> int:
-    """Sync every --watch seconds until SIGTERM; healthy while the last pass is recent and worked."""
+def watch(engine, s, location_root: str, log: logging.Logger) -> int:
+    """Sync every trino_sync_seconds until SIGTERM; healthy while the last pass is recent and worked."""
     from prometheus_client import Counter, Gauge
 
     from lakewatch import service_http
@@ -103,12 +104,12 @@ def watch(engine, s, args, log: logging.Logger) -> int:
 
     def health() -> tuple[bool, dict]:
         age = time.time() - state["ok_at"]
-        return age <= 3 * args.watch + 30, {"last_success_age_s": round(age, 1), "error": state["error"]}
+        return age <= 3 * s.trino_sync_seconds + 30, {"last_success_age_s": round(age, 1), "error": state["error"]}
 
-    server = service_http.serve(s.host, args.port, health) if args.port else None
+    server = service_http.serve(s.host, s.trino_sync_port, health)
     while not stop.is_set():
         try:
-            registered.inc(sync(engine, s.lake_dir, args.location_root, log))
+            registered.inc(sync(engine, s.lake_dir, location_root, log))
             state.update(ok_at=time.time(), error="")
             last_ok.set_to_current_time()
             passes.labels("ok").inc()
@@ -116,9 +117,8 @@ def watch(engine, s, args, log: logging.Logger) -> int:
             state["error"] = str(exc).splitlines()[0][:300]
             passes.labels("error").inc()
             logs.event(log, "trino_sync_failed", level=logging.WARNING, error=state["error"])
-        stop.wait(args.watch)
-    if server:
-        server.shutdown()
+        stop.wait(s.trino_sync_seconds)
+    server.shutdown()
     return 0
 
 

@@ -19,14 +19,6 @@ from lakewatch.settings import REPO_ROOT, Settings
 from stack.services import Service
 
 ETC = REPO_ROOT / "trino" / "etc"
-# Trino's recommended JVM flags (its jvm.config) without the heap, which follows settings.
-JVM_FLAGS = ["-XX:G1HeapRegionSize=32M", "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
-             "-XX:-OmitStackTraceInFastThrow", "-XX:ReservedCodeCacheSize=256M", "-XX:PerMethodRecompilationCutoff=10000",
-             "-XX:PerBytecodeRecompilationCutoff=10000", "-Djdk.attach.allowAttachSelf=true",
-             "-Djdk.nio.maxCachedBufferSize=2000000", "-Dfile.encoding=UTF-8", "-XX:+EnableDynamicAgentLoading",
-             "-Duser.timezone=UTC"]
-
-
 def trino_dir(settings: Settings) -> Path:
     return settings.state_dir / "trino"
 
@@ -79,13 +71,22 @@ def write_config(settings: Settings) -> Path:
     return home / "etc" / "config.properties"
 
 
+def jvm_flags(settings: Settings) -> list[str]:
+    """Compose's trino/etc/jvm.config (Trino's recommended flags), with this machine's heap."""
+    lines = [line.strip() for line in (ETC / "jvm.config").read_text().splitlines()]
+    flags = [line for line in lines if line and not line.startswith("#")]
+    # A heap dump of a 2 GiB heap in the working folder helps nobody on a laptop; -Xms last wins.
+    return [flag for flag in flags if not flag.startswith("-Xmx") and flag != "-XX:+HeapDumpOnOutOfMemoryError"] + [
+        f"-Xmx{settings.trino_heap}", "-Xms256m"]
+
+
 def command(settings: Settings) -> list[str]:
     """The server's command line (write_config first). Trino wants many open files (it refuses to
     start with fewer than 4096): prlimit raises the soft limit to the hard one, as its launcher does."""
     home = trino_dir(settings)
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     files = 131072 if hard == resource.RLIM_INFINITY else min(hard, 131072)
-    return ["prlimit", f"--nofile={files}", str(settings.trino_java), f"-Xmx{settings.trino_heap}", "-Xms256m", *JVM_FLAGS,
+    return ["prlimit", f"--nofile={files}", str(settings.trino_java), *jvm_flags(settings),
             f"-Dconfig={home / 'etc' / 'config.properties'}",
             "-cp", str(settings.jars_dir / "trino" / "lib" / "*"), "io.trino.server.TrinoServer"]
 

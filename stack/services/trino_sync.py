@@ -8,12 +8,9 @@ import sys
 from lakewatch.settings import Settings
 from stack.services import Service, http_service
 
-WATCH_SECONDS = 10
-
 
 def service(settings: Settings) -> Service | None:
     if settings.sql_engine != "trino":
         return None
-    return http_service(settings, "trino-sync", [sys.executable, "-m", "lakewatch.sql.trino_lake",
-                                                 "--watch", str(WATCH_SECONDS), "--port", str(settings.trino_sync_port)],
+    return http_service(settings, "trino-sync", [sys.executable, "-m", "lakewatch.sql.trino_lake", "--watch"],
                         settings.trino_sync_port)

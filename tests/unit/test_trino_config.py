@@ -40,6 +40,17 @@ def test_server_config_parses_and_sessions_run_in_utc():
     assert "-Duser.timezone=UTC" in (ETC / "jvm.config").read_text().split()
 
 
+def test_make_up_runs_trino_with_composes_jvm_flags_and_this_machines_heap(tmp_path):
+    from stack.services import trino as trino_service
+
+    settings = settings_module.load({"LAKEWATCH_STATE_DIR": str(tmp_path), "LAKEWATCH_TRINO_HEAP": "1G"})
+    flags = trino_service.jvm_flags(settings)
+    composes = set((ETC / "jvm.config").read_text().split())
+    assert {f for f in flags if not f.startswith("-Xm")} == {
+        f for f in composes if not f.startswith("-Xmx")} - {"-XX:+HeapDumpOnOutOfMemoryError"}
+    assert flags[-2:] == ["-Xmx1G", "-Xms256m"] and trino_service.command(settings).count("-Xmx1G") == 1
+
+
 def test_compose_mounts_the_config_and_the_lake_where_the_catalog_expects_them():
     services = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
     trino_volumes = services["trino"]["volumes"]
