@@ -14,7 +14,6 @@ Spark session, so its commit message and interpreted-code setting reach no other
 """
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -130,24 +129,3 @@ class BarsMerge:
         event(log, "bars recovered from trades", batches=sorted(c["batch"] for c in commits), trades=len(trades))
         return newest["watermarks"]
 
-
-def pending_trades_commits(log_dir: Path, newest_version: int, query: str, after: int | None,
-                           key: str, lookback: int) -> list[dict]:
-    """The trades commits of `query` with a batch id after `after` (all of them when None), newest
-    first, each with its batch id, the watermarks after it and the data files it added."""
-    found = []
-    for version in range(newest_version, max(-1, newest_version - lookback), -1):
-        try:
-            actions = [json.loads(line) for line in (log_dir / f"{version:020d}.json").read_text().splitlines()
-                       if line.strip()]
-        except FileNotFoundError:
-            break
-        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
-        written = tables.committed_value([info], key)
-        if written is None or written.get("query") != query:
-            continue  # maintenance, or another query's
-        if after is not None and int(written["batch"]) <= after:
-            break
-        found.append({"batch": int(written["batch"]), "watermarks": written.get("watermarks") or {},
-                      "files": [a["add"]["path"] for a in actions if "add" in a]})
-    return found

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 from lakewatch import tables
 from spark import bars
 from spark import stream_metrics as metrics
-from spark.bars_merge import BarsMerge, pending_trades_commits
+from spark.bars_merge import BarsMerge
 from spark.parse import ParsedBatch, TopicSpec
 
 BATCH_KEY = "lakewatch.stream_batch"  # {"query": <query id>, "batch": <batch id>}; trades' also "watermarks"
@@ -41,16 +41,13 @@ LOOKBACK_COMMITS = 200  # maintenance commits between two batch commits: at most
 CHECKPOINT_INTERVAL = 100
 
 
-def _commit_info(log_dir: Path, version: int) -> dict | None:
+def _actions(log_dir: Path, version: int) -> list[dict] | None:
+    """A commit file's actions, or None when the table has no such version (any more)."""
     try:
         lines = (log_dir / f"{version:020d}.json").read_text().splitlines()
     except FileNotFoundError:
         return None
-    for line in lines:
-        action = json.loads(line)
-        if "commitInfo" in action:
-            return action["commitInfo"]
-    return {}
+    return [json.loads(line) for line in lines if line.strip()]
 
 
 def latest_version(log_dir: Path) -> int:
@@ -64,16 +61,36 @@ def latest_version(log_dir: Path) -> int:
     return version
 
 
-def last_batch(table_dir: Path, query: str) -> int | None:
-    """The newest batch id the query committed to the table, from its newest commits' userMetadata."""
+def _query_commits(table_dir: Path, query: str):
+    """(the batch key's value, the commit's actions) of the query's commits among the table's
+    newest LOOKBACK_COMMITS versions, newest first."""
     log_dir = table_dir / "_delta_log"
     newest = latest_version(log_dir)
     for version in range(newest, max(-1, newest - LOOKBACK_COMMITS), -1):
-        info = _commit_info(log_dir, version)
-        written = tables.committed_value([info or {}], BATCH_KEY)
-        if written is not None and written.get("query") == query:
-            return int(written["batch"])
+        actions = _actions(log_dir, version) or []
+        info = next((a["commitInfo"] for a in actions if "commitInfo" in a), {})
+        written = tables.committed_value([info], BATCH_KEY)
+        if written is not None and written.get("query") == query:  # not maintenance, not another query's
+            yield written, actions
+
+
+def last_batch(table_dir: Path, query: str) -> int | None:
+    """The newest batch id the query committed to the table, from its newest commits' userMetadata."""
+    for written, _ in _query_commits(table_dir, query):
+        return int(written["batch"])
     return None
+
+
+def pending_trades_commits(trades_dir: Path, query: str, after: int | None) -> list[dict]:
+    """The trades commits of `query` with a batch id after `after` (all of them when None), newest
+    first, each with its batch id, the watermarks after it and the data files it added."""
+    found = []
+    for written, actions in _query_commits(trades_dir, query):
+        if after is not None and int(written["batch"]) <= after:
+            break
+        found.append({"batch": int(written["batch"]), "watermarks": written.get("watermarks") or {},
+                      "files": [a["add"]["path"] for a in actions if "add" in a]})
+    return found
 
 
 class DeltaSink:
@@ -117,9 +134,7 @@ class DeltaSink:
         trades_dir = Path(self.paths[tables.TRADES.name])
         merged = self.written.get(tables.BARS_1M.name)
         if self.written.get(tables.TRADES.name, -1) > (-1 if merged is None else merged):
-            log_dir = trades_dir / "_delta_log"
-            pending = pending_trades_commits(log_dir, latest_version(log_dir), query, merged, BATCH_KEY,
-                                             LOOKBACK_COMMITS)
+            pending = pending_trades_commits(trades_dir, query, merged)
             self.watermarks = self.bars_merge.recover(trades_dir, pending) or self.watermarks
             self.written[tables.BARS_1M.name] = self.written[tables.TRADES.name]
         self.bars_merge.merged = self.written.get(tables.BARS_1M.name)

@@ -19,6 +19,8 @@ from lakewatch.settings import REPO_ROOT, Settings
 from stack.services import Service
 
 ETC = REPO_ROOT / "trino" / "etc"
+
+
 def trino_dir(settings: Settings) -> Path:
     return settings.state_dir / "trino"
 
