@@ -54,13 +54,34 @@ def registered_tables(connection) -> set[str]:
     return {row[0] for row in rows}
 
 
+def wait_until_scans_run(connection, table: str, timeout: float = 60.0) -> None:
+    """Wait until Trino can scan `table`.
+
+    Trino says it has started before its node manager knows that the coordinator serves the
+    `delta` catalog: the list is polled every 5 s. Until then metadata queries work and every
+    scan fails with NO_NODES_AVAILABLE (trinodb/trino#2214; testcontainers-python#735 sleeps).
+    A pass that ends here leaves Trino answering the lake, not only knowing it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            connection.exec_driver_sql(f"SELECT 1 FROM {schema.SCHEMA}.{table} LIMIT 1").all()
+            return
+        except Exception as exc:
+            if "NO_NODES_AVAILABLE" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def sync(engine, lake_dir: Path, location_root: str, log: logging.Logger) -> int:
-    """One pass; returns how many tables it registered."""
+    """One pass, ending when a scan of the lake runs; returns how many tables it registered."""
     lake_tables = tables.in_lake(lake_dir)
     with engine.connect() as connection:
         statements = plan(lake_tables, registered_tables(connection), location_root)
         for statement in statements:
             connection.exec_driver_sql(statement)
+        if probe := next((t.name for t in tables.ALL_TABLES if t.name in lake_tables), None):
+            wait_until_scans_run(connection, probe)
     added = sum(s.startswith("CALL system.register") for s in statements)
     logs.event(log, "trino_sync", tables=len(lake_tables), registered=added,
                unregistered=sum(s.startswith("CALL system.unregister") for s in statements))

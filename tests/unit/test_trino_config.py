@@ -1,6 +1,7 @@
 """Trino's config and the table registration, checked statically (tests/integration/test_sql.py runs Trino)."""
 from pathlib import Path
 
+import pytest
 import sqlglot
 import yaml
 
@@ -87,6 +88,36 @@ def test_views_wait_for_their_tables():
     statements = trino_lake.plan(("bars_1m",), set(), "local:///lake")
     created = [s.split()[4] for s in statements if s.startswith("CREATE OR REPLACE VIEW")]
     assert created == ["market.latest_prices"]
+
+
+class TrinoStarting:
+    """A connection to a Trino that fails `fails` scans with NO_NODES_AVAILABLE, as a server
+    that has just started does (the error text is the trino client's)."""
+
+    def __init__(self, fails: int, error: str = "TrinoQueryError(type=INTERNAL_ERROR, name=NO_NODES_AVAILABLE)"):
+        self.fails, self.error, self.scans = fails, error, 0
+
+    def exec_driver_sql(self, statement):
+        self.scans += 1
+        if self.scans <= self.fails:
+            raise RuntimeError(self.error)
+        return self
+
+    def all(self):
+        return [(1,)]
+
+
+def test_a_pass_waits_until_trino_can_scan_the_lake():
+    connection = TrinoStarting(fails=2)
+    trino_lake.wait_until_scans_run(connection, "trades", timeout=10)
+    assert connection.scans == 3
+
+
+def test_other_scan_errors_and_a_trino_that_never_schedules_fail_the_pass():
+    with pytest.raises(RuntimeError, match="TABLE_NOT_FOUND"):
+        trino_lake.wait_until_scans_run(TrinoStarting(fails=1, error="TABLE_NOT_FOUND"), "trades", timeout=10)
+    with pytest.raises(RuntimeError, match="NO_NODES_AVAILABLE"):
+        trino_lake.wait_until_scans_run(TrinoStarting(fails=10**6), "trades", timeout=0.6)
 
 
 def test_every_registration_statement_parses_as_trino_sql():
