@@ -8,10 +8,10 @@ CORE := $(BOOT) core --
 JARS := $(CORE) -m stack.jars
 PYTEST_ARGS ?=
 
-.PHONY: help up down stop status logs analyst sql train test test-unit bench backfill topics kafka venv
+.PHONY: help up down cluster cluster-down cluster-status stop status logs analyst sql train test test-unit bench backfill topics kafka venv
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 up:  ## start the whole embedded stack in the background and print its URLs
 	@$(NEEDS) up
@@ -20,6 +20,17 @@ up:  ## start the whole embedded stack in the background and print its URLs
 
 down:  ## stop everything `make up` started
 	@$(CORE) -m stack.cli down
+
+cluster:  ## start the distributed profile on this host (root): 3 Kafka brokers, Spark and Trino clusters
+	@$(NEEDS) cluster
+	@$(JARS)
+	@LAKEWATCH_PROFILE=cluster $(CORE) -m stack.cli up
+
+cluster-down:  ## stop everything `make cluster` started and remove its network namespaces
+	@LAKEWATCH_PROFILE=cluster $(CORE) -m stack.cli down
+
+cluster-status:  ## every cluster node and service, its pid and health
+	@LAKEWATCH_PROFILE=cluster $(CORE) -m stack.cli status
 
 stop:  ## stop only the services S="scorer ..." (`make up` starts them again), e.g. to debug one
 	@$(if $(S),,$(error say which: make stop S=scorer))
@@ -64,6 +75,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_first_hour.py
 	@$(CORE) benchmarks/bench_superset.py
 	@$(CORE) benchmarks/bench_chatbot.py
+	@$(CORE) benchmarks/bench_cluster.py
 
 backfill:  ## simulate DAYS (default 1) of history into the broker, with a progress bar
 	@$(CORE) -m stack.cli backfill --days $(or $(DAYS),1)

@@ -24,7 +24,9 @@ def ensure_topics(settings: Settings, timeout: float = 10.0) -> dict[str, int]:
     wanted = settings.topics.partitions(settings.trades_partitions)
     admin = AdminClient({"bootstrap.servers": settings.bootstrap_servers, "logger": KAFKA_LOG})
     existing = admin.list_topics(timeout=timeout).topics
-    missing = [NewTopic(name, n, 1) for name, n in wanted.items() if name not in existing]
+    config = {"min.insync.replicas": str(settings.topic_min_insync)}
+    missing = [NewTopic(name, n, settings.topic_replication, config=config)
+               for name, n in wanted.items() if name not in existing]
     if missing:
         for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
             try:

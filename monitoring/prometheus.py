@@ -16,6 +16,7 @@ import shutil
 from pathlib import Path
 
 from lakewatch.settings import Settings
+from lakewatch.settings.cluster import NODES, SPARK_UI_PORT
 
 MONITORING = Path(__file__).resolve().parent
 RULES = MONITORING / "rules"
@@ -53,15 +54,34 @@ EMBEDDED_JOBS = {
 }
 
 
+# The one-host cluster's nodes (lakewatch/settings/cluster.py), by role: port and metrics path.
+# The brokers carry make up's JMX exporter agent; Spark's daemons their PrometheusServlet.
+CLUSTER_ROLES = {
+    "kafka": ("broker_metrics_port", "/metrics"),
+    "spark-master": (SPARK_UI_PORT, "/metrics/master/prometheus"),
+    "spark-worker": (8081, "/metrics/prometheus"),
+    "trino-coordinator": ("trino_port", "/metrics"),
+    "trino-worker": ("trino_port", "/metrics"),
+}
+
+
+def _path(job: str) -> str:
+    node = next((n for n in NODES if n.name == job), None)
+    return CLUSTER_ROLES[node.role][1] if node else {**JOBS, **EMBEDDED_JOBS}[job][1]
+
+
+def _is_trino(job: str) -> bool:
+    return job == "trino" or any(n.name == job and n.role.startswith("trino") for n in NODES)
+
+
 def config(targets: dict[str, str], rule_files: list[str]) -> dict:
     """The prometheus.yml content: one job per service, `targets` giving each one's host:port."""
     return {
         "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL,
                    "external_labels": {"system": "lakewatch"}},
         "rule_files": rule_files,
-        "scrape_configs": [{"job_name": job, "metrics_path": {**JOBS, **EMBEDDED_JOBS}[job][1],
-                            "static_configs": [{"targets": [target]}],
-                            **({"basic_auth": {"username": TRINO_METRICS_USER}} if job == "trino" else {})}
+        "scrape_configs": [{"job_name": job, "metrics_path": _path(job), "static_configs": [{"targets": [target]}],
+                            **({"basic_auth": {"username": TRINO_METRICS_USER}} if _is_trino(job) else {})}
                            for job, target in targets.items()],
     }
 
@@ -79,6 +99,20 @@ def targets(settings: Settings) -> dict[str, str]:
     if settings.sql_engine != "trino":  # the light stack runs no Trino
         found.pop("trino")
         found.pop("trino-sync")
+    if settings.profile == "cluster":
+        found.update(cluster_targets(settings))
+    return found
+
+
+def cluster_targets(settings: Settings) -> dict[str, str]:
+    """Every node of the one-host cluster at its own address; its coordinator is the `trino` job."""
+    found = {}
+    for node in NODES:
+        if node.role.startswith("trino") and settings.sql_engine != "trino":
+            continue
+        port = CLUSTER_ROLES[node.role][0]
+        found["trino" if node.role == "trino-coordinator" else node.name] = (
+            f"{settings.address(node)}:{getattr(settings, port) if isinstance(port, str) else port}")
     return found
 
 

@@ -23,9 +23,15 @@ COLUMNS = ["topic", "CAST(partition AS INT) AS partition", "offset",
 
 def options(settings: Settings, topics: list[str]) -> dict[str, str]:
     """The source's options: every topic from its earliest offset, at most max_offsets_per_trigger a batch."""
+    timeout_ms = str(int(settings.kafka_api_timeout_seconds * 1000))
     return {"kafka.bootstrap.servers": settings.bootstrap_servers, "subscribe": ",".join(topics),
             "startingOffsets": "earliest", "failOnDataLoss": "false",
-            "maxOffsetsPerTrigger": str(settings.max_offsets_per_trigger)}
+            "maxOffsetsPerTrigger": str(settings.max_offsets_per_trigger),
+            # When a partition's leader dies, the driver's offset lookup waits for that broker
+            # until this timeout (60 s by default: the stream stood still for 70 s after a kill
+            # -9 of a leader, tests/integration/test_cluster.py) before asking again with the
+            # new leader from fresh metadata. Kafka wants a request's timeout no longer.
+            "kafka.default.api.timeout.ms": timeout_ms, "kafka.request.timeout.ms": timeout_ms}
 
 
 def read_kafka(spark, settings: Settings, topics: list[str]):

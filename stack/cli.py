@@ -27,6 +27,10 @@ def _print_status(s) -> bool:
 
 
 def cmd_up(s, args) -> int:
+    if s.profile != "embedded":  # before anything starts: the one default password is the embedded profile's
+        from stack.services.superset import secrets
+
+        secrets(s)
     source = "Finnhub (FINNHUB_API_KEY is set)" if s.uses_finnhub else "the market simulator (no FINNHUB_API_KEY)"
     print(f"lakewatch: starting the {s.profile} stack, state in {s.state_dir}, data from {source}")
     stack.up(s)
@@ -44,6 +48,10 @@ def cmd_up(s, args) -> int:
 
 def cmd_down(s, args) -> int:
     stopped = stack.down(s)
+    if s.profile == "cluster":
+        from stack.cluster import network
+
+        network.down(s)
     print("lakewatch: stopped." if stopped else "lakewatch: nothing was running.")
     return 0
 

@@ -82,12 +82,16 @@ REQUIREMENTS = {r.name: r for r in (
     Requirement("chromium", "the browser tests", _command("chromium"), package="chromium"),
     Requirement("docker-compose", "the check of docker-compose.yml", _command("docker-compose"),
                 package="docker-compose"),
+    Requirement("ip", "the cluster's network namespaces", _command("ip"), package="iproute2"),
+    Requirement("root", "the cluster's network namespaces (CAP_NET_ADMIN)", lambda: os.geteuid() == 0,
+                install="run it as root, e.g. sudo make cluster"),
 )}
 # `make venv` needs the interpreters bootstrap.py builds venvs from, `make up` those and what the
 # stack runs, `make test` all that and the tools of the tests.
 VENV = tuple(dict.fromkeys(interpreter for interpreter, _, _ in VENVS.values())) + ("java", "mvn")
 UP = VENV + ("Java 24 or newer", "prometheus", "Prometheus's console libraries")
-SETS = {"venv": VENV, "up": UP, "test": UP + ("promtool", "chromium", "docker-compose", "kcat")}
+SETS = {"venv": VENV, "up": UP, "cluster": UP + ("ip", "root"),
+        "test": UP + ("promtool", "chromium", "docker-compose", "kcat")}
 
 
 def missing(names: Iterable[str]) -> list[Requirement]:

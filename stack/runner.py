@@ -199,8 +199,19 @@ def _start(settings: Settings, service: Service, say) -> subprocess.Popen | None
         return _start_locked(settings, service, say)
 
 
+def _free(settings: Settings, service: Service) -> bool:
+    """Whether the service's port is free; a cluster node's is in a namespace of its own."""
+    return service.netns is not None or _port_free(settings.host, service.port)
+
+
+def _command(settings: Settings, service: Service) -> list[str]:
+    command = read_only_lake(settings.lake_dir, service.command) if service.lake_read_only else service.command
+    # `ip netns exec` becomes the command (exec), so the recorded pid is the service's own.
+    return ["ip", "netns", "exec", service.netns, *command] if service.netns else command
+
+
 def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen:
-    if not _port_free(settings.host, service.port):
+    if not _free(settings, service):
         raise StackError(
             f"port {service.port} on {settings.host} is already taken by another program, so {service.name} "
             f"cannot start; stop that program or choose another port (setting LAKEWATCH_*_PORT, lakewatch/settings/)."
@@ -212,8 +223,7 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
             env.update(service.prepare())
         except (RuntimeError, ValueError) as exc:
             raise StackError(f"{service.name} cannot start: {exc}.") from None
-    command = read_only_lake(settings.lake_dir, service.command) if service.lake_read_only else service.command
-    proc = _launch(settings, service.name, command, env, log_path)
+    proc = _launch(settings, service.name, _command(settings, service), env, log_path)
     timeout = service.start_timeout or settings.start_timeout
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -222,7 +232,7 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
             _pid_file(settings, service.name).unlink(missing_ok=True)
             raise StackError(f"{service.name} exited during start-up (exit code {code}): {_last_line(log_path)} "
                              f"(full log: {log_path})")
-        if service.health():
+        if (service.started or service.health)():
             if service.after_start:
                 service.after_start()
             say(f"  {service.name:<10} started (pid {proc.pid})  {service.url}")
@@ -295,7 +305,7 @@ def restart(settings: Settings, service: Service, say=print) -> subprocess.Popen
                 _signal_pid(pid, signal.SIGKILL)
             _pid_file(settings, service.name).unlink(missing_ok=True)
         deadline = time.monotonic() + 10  # a killed listener's port frees within moments
-        while not _port_free(settings.host, service.port) and time.monotonic() < deadline:
+        while not _free(settings, service) and time.monotonic() < deadline:
             time.sleep(0.1)
         try:
             return _start_locked(settings, service, say)

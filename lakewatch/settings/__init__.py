@@ -14,6 +14,7 @@ comments) and the values derived from them:
     model.py       MLflow, serving, the scorer, the first model
     superset.py    Superset's port, URL and secrets
     chatbot.py     Rasa, the action server, the chat page
+    cluster.py     the one-host cluster's nodes and addresses (LAKEWATCH_PROFILE=cluster)
     monitoring.py  Prometheus and Grafana
     runner.py      the stack runner's installs and timeouts
 
@@ -43,6 +44,7 @@ from typing import Mapping
 
 from lakewatch.settings.broker import Broker, Topics
 from lakewatch.settings.chatbot import Chatbot
+from lakewatch.settings.cluster import Cluster, profile_defaults
 from lakewatch.settings.ingestion import Ingestion
 from lakewatch.settings.lake import Lake
 from lakewatch.settings.model import Model
@@ -61,7 +63,7 @@ __all__ = ["ASSET_CLASSES", "OWN_NAMES", "REPO_ROOT", "Settings", "Topics", "loa
 # The concerns are listed last-first: a dataclass takes its bases' fields from the last base to
 # the first, so `repr` starts with the runtime's fields.
 @dataclass(frozen=True)
-class Settings(Runner, Monitoring, Chatbot, Superset, Model, Sql, Stream, Lake, Simulator, Ingestion, Symbols,
+class Settings(Cluster, Runner, Monitoring, Chatbot, Superset, Model, Sql, Stream, Lake, Simulator, Ingestion, Symbols,
                Broker, Runtime):
     """All settings of lakewatch, one flat frozen object; `load()` makes it from the environment."""
 
@@ -102,12 +104,15 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             overrides[f.name] = _parse(raw, f.type, f.name)
     overrides.update({name: env[variable].strip() for name, variable in OWN_NAMES.items() if env.get(variable, "").strip()})
     settings = Settings(**overrides)
+    if settings.profile == "cluster":
+        settings = dataclasses.replace(settings, **{name: value for name, value in profile_defaults(settings).items()
+                                                    if name not in overrides})
     if settings.sim_market_hours not in ("us", "always"):
         raise ValueError("LAKEWATCH_SIM_MARKET_HOURS must be 'us' or 'always'")
     if settings.sql_engine not in ("trino", "duckdb"):
         raise ValueError("LAKEWATCH_SQL_ENGINE must be 'trino' or 'duckdb'")
-    if settings.profile not in ("embedded", "distributed"):
-        raise ValueError("LAKEWATCH_PROFILE must be 'embedded' or 'distributed'")
+    if settings.profile not in ("embedded", "cluster", "distributed"):
+        raise ValueError("LAKEWATCH_PROFILE must be 'embedded', 'cluster' or 'distributed'")
     return settings
 
 

@@ -35,6 +35,8 @@ class Broker:
     broker_heap: str = "1g"  # -Xmx of the embedded broker
     kafka_bootstrap: str = ""
     trades_partitions: int = 3
+    topic_replication: int = 1  # the cluster profile's three brokers: 3
+    topic_min_insync: int = 1  # ...and a write needs 2 of them (lakewatch/settings/cluster.py)
     topics: Topics = Topics()  # not read from the environment
 
     @property

@@ -13,7 +13,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]  # lakewatch/settings/runtime.py
 
 @dataclass(frozen=True)
 class Runtime:
-    profile: str = "embedded"  # "embedded" (one machine, no Docker) or "distributed" (docker-compose)
+    # "embedded" (one machine, no Docker), "cluster" (the distributed engines as processes on one
+    # host: make cluster) or "distributed" (docker-compose)
+    profile: str = "embedded"
     host: str = "127.0.0.1"  # where services listen, and where they find each other unless...
     peers_by_name: bool = False  # ...each service is reached at its own name (compose's DNS)
     state_dir: Path = REPO_ROOT / "var"

@@ -12,6 +12,7 @@ class Stream:
     stream_port: int = 9102  # its metrics and health
     trigger_seconds: float = 1.0
     max_offsets_per_trigger: int = 200_000  # foreachBatch collects a batch on the driver: bound it
+    kafka_api_timeout_seconds: float = 15.0  # how long an offset lookup waits for a dead leader
     bar_watermark_seconds: int = 10  # a 1-minute bar is final once event time passed its end by this
     # Bars are merged into bars_1m in the background at most this often: a MERGE costs about 1 s
     # of the 2 cores whatever its size (docs/benchmarks.md), too much for every 1 s trigger.

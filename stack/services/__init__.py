@@ -1,4 +1,4 @@
-"""The services of the embedded stack, in start order, one module each.
+"""The services of the embedded stack (and of the one-host cluster), in start order, one module each.
 
 Each module's `service(settings)` says how to start its service, which port it needs free,
 how to tell it is healthy, what to prepare before it starts (a venv, a migration, secrets)
@@ -38,6 +38,12 @@ class Service:
     start_timeout: float | None = None  # seconds to become healthy; default settings.start_timeout
     # Runs users' SQL: the runner starts it where the lake is read-only (stack/sandbox.py).
     lake_read_only: bool = False
+    # A cluster node's network namespace (stack/cluster/network.py): the runner starts the
+    # command inside it, where the port is the node's own, at its own address.
+    netns: str | None = None
+    # What a start waits for when it is not health: a member of a Kafka quorum serves nothing
+    # until a majority of the quorum runs, so each starts on its own listening.
+    started: Callable[[], bool] | None = None
 
 
 def http_service(settings: Settings, name: str, command: list[str], port: int, shown: str = "/metrics",
@@ -66,6 +72,11 @@ def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
 
 
 def services(settings: Settings) -> list[Service]:
-    """The services this configuration runs, in start order (an external Kafka or MLflow has none here)."""
-    found = (importlib.import_module(f"stack.services.{name}").service(settings) for name in ORDER)
+    """The services this configuration runs, in start order (an external Kafka or MLflow has none
+    here); the cluster profile's nodes come first (stack/cluster/)."""
+    found = [importlib.import_module(f"stack.services.{name}").service(settings) for name in ORDER]
+    if settings.profile == "cluster":
+        from stack.cluster import nodes
+
+        found = nodes.services(settings) + found
     return [s for s in found if s is not None]

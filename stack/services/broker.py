@@ -99,14 +99,16 @@ def format_storage(settings: Settings) -> None:
                            f"{(done.stderr or done.stdout).strip()[-500:]}")
 
 
-def command(settings: Settings, heap: str | None = None) -> list[str]:
-    """The broker's command line (the storage must be formatted first: format_storage)."""
+def command(settings: Settings, heap: str | None = None, properties_path: Path | None = None,
+            metrics_host: str | None = None) -> list[str]:
+    """The broker's command line (the storage must be formatted first: format_storage); a cluster
+    node (stack/cluster/kafka.py) has its own properties and metrics address."""
     heap = heap or settings.broker_heap
     return ["java", f"-Xmx{heap}", "-Xms128m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={CONFIG_DIR / 'log4j2.yaml'}",
-            f"-javaagent:{_agent(settings)}={settings.host}:{settings.broker_metrics_port}:"
+            f"-javaagent:{_agent(settings)}={metrics_host or settings.host}:{settings.broker_metrics_port}:"
             f"{CONFIG_DIR / 'jmx-exporter.yaml'}",
-            "-cp", classpath(settings), "kafka.Kafka", str(kafka_dir(settings) / "server.properties")]
+            "-cp", classpath(settings), "kafka.Kafka", str(properties_path or kafka_dir(settings) / "server.properties")]
 
 
 # Kafka's command-line tools by the names of their scripts (kafka-<name>.sh), from the broker's jars.

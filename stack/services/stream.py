@@ -12,5 +12,6 @@ def service(settings: Settings) -> Service:
     return http_service(settings, "stream", [sys.executable, "-m", "spark.stream_job"],
                         settings.stream_port, after_start=lambda: first_model.backfill_if_needed(settings),
                         # A JVM, Spark's session and its first Kafka and Delta contact: about 20 s idle,
-                        # over 60 s on two loaded cores.
-                        start_timeout=2 * settings.start_timeout)
+                        # over 60 s on two loaded cores; on the cluster, each worker first starts an
+                        # executor JVM that fetches the job's jars (about 100 s under load).
+                        start_timeout=(4 if settings.profile == "cluster" else 2) * settings.start_timeout)

@@ -19,8 +19,8 @@ def secrets(settings: Settings) -> dict[str, str]:
     to "admin", the only default password lakewatch has."""
     key, password = settings.superset_secret_key, settings.superset_admin_password
     if settings.profile != "embedded" and not (key and password):
-        raise ValueError("the distributed profile needs SUPERSET_SECRET_KEY and SUPERSET_ADMIN_PASSWORD in the "
-                         "environment (see .env.example)")
+        raise ValueError(f"the {settings.profile} profile needs SUPERSET_SECRET_KEY and SUPERSET_ADMIN_PASSWORD in "
+                         "the environment (see .env.example)")
     if not key:
         path = settings.superset_dir / "secret_key"
         if not path.exists():

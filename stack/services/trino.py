@@ -34,21 +34,25 @@ def _heap_bytes(heap: str) -> int:
     return int(heap[:-1]) * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}[heap[-1].upper()]
 
 
-def config(settings: Settings) -> dict[str, dict[str, str]]:
-    """The files of <state>/trino/etc: compose's, with this machine's port, paths and memory."""
+def config(settings: Settings, etc: Path | None = None, server_file: Path = ETC / "config.properties",
+           node_id: str = "lakewatch-1") -> dict[str, dict[str, str]]:
+    """The files of the etc folder (default <state>/trino/etc): compose's, with this machine's
+    port, paths and memory. A cluster node (stack/cluster/trino.py) has an etc of its own, a
+    worker's server file and its own id; the file system and metastore are shared."""
     home, heap_mb = trino_dir(settings), _heap_bytes(settings.trino_heap) >> 20
-    server = read_properties(ETC / "config.properties") | {
+    etc = etc or home / "etc"
+    server = read_properties(server_file) | {
         "http-server.http.port": str(settings.trino_port),
         "discovery.uri": f"http://{settings.host}:{settings.trino_port}",
         # A query may use half the heap; a quarter stays free for Trino itself.
         "query.max-memory": f"{heap_mb // 2}MB", "query.max-memory-per-node": f"{heap_mb // 2}MB",
         "memory.heap-headroom-per-node": f"{heap_mb // 4}MB",
         "node.environment": read_properties(ETC / "node.properties")["node.environment"],
-        "node.id": "lakewatch-1",
+        "node.id": node_id,
         "node.bind-ip": settings.host, "node.internal-address": settings.host,
         "plugin.dir": str(settings.jars_dir / "trino" / "plugin"),
-        "catalog.config-dir": str(home / "etc" / "catalog"),
-        "access-control.config-files": str(home / "etc" / "access-control.properties"),
+        "catalog.config-dir": str(etc / "catalog"),
+        "access-control.config-files": str(etc / "access-control.properties"),
         "log.levels-file": str(ETC / "log.properties"),
         "http-server.log.enabled": "false",
     }
@@ -57,10 +61,13 @@ def config(settings: Settings) -> dict[str, dict[str, str]]:
     return {"config.properties": server, "catalog/delta.properties": catalog, "access-control.properties": access}
 
 
-def write_config(settings: Settings) -> Path:
+def write_config(settings: Settings, files: dict[str, dict[str, str]] | None = None, etc: Path | None = None) -> Path:
+    """Write `files` (default config(settings)) into etc (default <state>/trino/etc) and link the
+    lake into the shared file system; return the server config's path."""
     home = trino_dir(settings)
-    for name, values in config(settings).items():
-        path = home / "etc" / name
+    etc = etc or home / "etc"
+    for name, values in (files or config(settings)).items():
+        path = etc / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("".join(f"{key}={value}\n" for key, value in values.items()))
     (home / "fs" / "metastore").mkdir(parents=True, exist_ok=True)
@@ -70,7 +77,7 @@ def write_config(settings: Settings) -> Path:
     if not link.is_symlink():
         link.symlink_to(settings.lake_dir.resolve(), target_is_directory=True)
     settings.lake_dir.mkdir(parents=True, exist_ok=True)
-    return home / "etc" / "config.properties"
+    return etc / "config.properties"
 
 
 def jvm_flags(settings: Settings) -> list[str]:
@@ -82,14 +89,14 @@ def jvm_flags(settings: Settings) -> list[str]:
         f"-Xmx{settings.trino_heap}", "-Xms256m"]
 
 
-def command(settings: Settings) -> list[str]:
+def command(settings: Settings, etc: Path | None = None) -> list[str]:
     """The server's command line (write_config first). Trino wants many open files (it refuses to
     start with fewer than 4096): prlimit raises the soft limit to the hard one, as its launcher does."""
-    home = trino_dir(settings)
+    etc = etc or trino_dir(settings) / "etc"
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     files = 131072 if hard == resource.RLIM_INFINITY else min(hard, 131072)
     return ["prlimit", f"--nofile={files}", str(settings.trino_java), *jvm_flags(settings),
-            f"-Dconfig={home / 'etc' / 'config.properties'}",
+            f"-Dconfig={etc / 'config.properties'}",
             "-cp", str(settings.jars_dir / "trino" / "lib" / "*"), "io.trino.server.TrinoServer"]
 
 
@@ -106,15 +113,20 @@ def service(settings: Settings) -> Service | None:
         return None
 
     def prepare() -> dict[str, str]:
-        from stack import jars, prerequisites
-
-        jars.install_dir("trino")  # one sentence if the server was never fetched
-        # make up checked it first; a restart or a test's `up(only=...)` did not
-        if missing := prerequisites.missing(["Java 24 or newer"]):
-            raise RuntimeError(prerequisites.advice("Trino", missing))
         write_config(settings)
-        return {"JAVA_HOME": str(settings.trino_java_home)}
+        return server_environment(settings)
 
     return Service(name="trino", command=command(settings), port=settings.trino_port,
                    url=settings.url(settings.trino_port, "/ui/"), health=lambda: healthy(settings), prepare=prepare,
                    start_timeout=120, lake_read_only=True)
+
+
+def server_environment(settings: Settings) -> dict[str, str]:
+    """Trino's environment; one sentence instead if its server was never fetched or Java 24+ is
+    missing (make up checked it first; a restart or a test's `up(only=...)` did not)."""
+    from stack import jars, prerequisites
+
+    jars.install_dir("trino")
+    if missing := prerequisites.missing(["Java 24 or newer"]):
+        raise RuntimeError(prerequisites.advice("Trino", missing))
+    return {"JAVA_HOME": str(settings.trino_java_home)}

@@ -145,7 +145,7 @@ def test_every_hidden_field_is_a_secret_the_logs_redact():
     assert not any(value in repr(settings.load(env)) for value in env.values())
 
 
-@pytest.mark.parametrize("variable, message", [("LAKEWATCH_PROFILE", "'embedded' or 'distributed'"),
+@pytest.mark.parametrize("variable, message", [("LAKEWATCH_PROFILE", "'embedded', 'cluster' or 'distributed'"),
                                                ("LAKEWATCH_SIM_MARKET_HOURS", "'us' or 'always'"),
                                                ("LAKEWATCH_SQL_ENGINE", "'trino' or 'duckdb'")])
 def test_a_choice_refuses_anything_else(variable, message):

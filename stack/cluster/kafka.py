@@ -1,0 +1,66 @@
+"""Three Kafka brokers in KRaft mode, each also a controller of one static quorum, each in its
+node's namespace: topics replicated 3 times, a write acknowledged once 2 replicas have it.
+
+The same jars, logging and metrics agent as the embedded broker (stack/services/broker.py);
+only the node's id, addresses, quorum and replication differ. The three data folders are
+formatted once with one cluster id, kept in <state>/cluster/kafka-cluster-id.
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from lakewatch.settings import Settings
+from lakewatch.settings.cluster import CONTROLLER_PORT, KAFKA_PORT, MIN_INSYNC_REPLICAS, REPLICATION_FACTOR, Node
+from stack.services import broker
+
+
+def node_dir(settings: Settings, node: Node) -> Path:
+    return settings.state_dir / "cluster" / node.name
+
+
+def properties(settings: Settings, node: Node) -> dict[str, str]:
+    replicas, insync, address = str(REPLICATION_FACTOR), str(MIN_INSYNC_REPLICAS), settings.address(node)
+    single = broker.properties(settings)
+    single.pop("controller.quorum.bootstrap.servers")  # a dynamic quorum's; this one is static
+    return single | {
+        "node.id": str(node.number),
+        "controller.quorum.voters": settings.controller_voters,
+        "listeners": f"PLAINTEXT://{address}:{KAFKA_PORT},CONTROLLER://{address}:{CONTROLLER_PORT}",
+        "advertised.listeners": f"PLAINTEXT://{address}:{KAFKA_PORT}",
+        "log.dirs": str(node_dir(settings, node) / "data"),
+        "default.replication.factor": replicas, "min.insync.replicas": insync,
+        "offsets.topic.replication.factor": replicas,
+        "transaction.state.log.replication.factor": replicas, "transaction.state.log.min.isr": insync,
+        "share.coordinator.state.topic.replication.factor": replicas, "share.coordinator.state.topic.min.isr": insync,
+        # A broker back from a kill or a partition catches up before it leads again.
+        "unclean.leader.election.enable": "false",
+    }
+
+
+def _cluster_id(settings: Settings) -> str:
+    path = settings.state_dir / "cluster" / "kafka-cluster-id"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(broker.cluster_id())
+    return path.read_text().strip()
+
+
+def format_storage(settings: Settings, node: Node) -> None:
+    """Write the node's server.properties and format its data folder once."""
+    home = node_dir(settings, node)
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / "server.properties"
+    path.write_text("".join(f"{key}={value}\n" for key, value in properties(settings, node).items()))
+    if not (home / "data" / "meta.properties").exists():
+        done = subprocess.run(["java", "-cp", broker.classpath(settings), "kafka.tools.StorageTool", "format",
+                               f"--cluster-id={_cluster_id(settings)}", "--config", str(path)],
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"formatting {node.name}'s storage failed: {(done.stderr or done.stdout).strip()[-500:]}")
+
+
+def command(settings: Settings, node: Node) -> list[str]:
+    return broker.command(settings, settings.cluster_kafka_heap,
+                          properties_path=node_dir(settings, node) / "server.properties",
+                          metrics_host=settings.address(node))

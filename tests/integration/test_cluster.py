@@ -1,0 +1,294 @@
+"""The distributed profile for real (`make cluster`'s engines): three Kafka brokers, a Spark
+standalone cluster running the stream job and a Trino coordinator with two workers, each node in
+a network namespace of its own, while the simulator streams. Nodes are killed and cut off; after
+each fault every offset Kafka holds is reconciled by SQL, through the Trino cluster.
+
+Two figures per fault (printed, and recorded in docs/benchmarks.md): the time from the fault
+until the stream has committed every trade Kafka held at the fault (the same measure taken with
+no fault is the reference), and the stream's longest time without a commit in the 30 s after
+the fault (the 30 s before it are the reference).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import pytest
+import requests
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from lakewatch.sql import sql_engine
+from stack import prerequisites
+from stack import runner as stack
+from stack.cluster import network, spark
+from testkit import lake
+from testkit.processes import private_settings, tree_rss_mb, wait_for
+
+pytestmark = pytest.mark.integration
+
+TRADES = "market.trades"
+# The stack around the engines that these faults need: the simulator's producer, the stream
+# job (the Spark driver) and the table registration; the other services are make up's.
+AROUND = ("ingestion", "stream", "trino-sync")
+FIGURES: dict[str, str] = {}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if lacking := prerequisites.missing(["root", "ip"]):
+        advice = prerequisites.advice("the cluster tests", lacking)
+        pytest.fail(advice) if os.environ.get("CI") else pytest.skip(advice)
+    with pytest.MonkeyPatch.context() as mp:
+        # A subnet and names of their own: a `make cluster` on this machine is left alone.
+        settings = private_settings(mp, tmp_path_factory.mktemp("cluster") / "var", profile="cluster",
+                                    cluster_subnet="10.78.0", cluster_netns_prefix="lwt", sql_engine="trino",
+                                    sim_rate=50)
+        names = [s.name for s in stack.services(settings) if s.netns] + list(AROUND)
+        try:
+            started = time.monotonic()
+            stack.up(settings, say=print, only=tuple(names))
+            FIGURES["start-up to healthy"] = f"{time.monotonic() - started:.0f} s"
+            wait_for(lambda: trades_in_sql(settings) > 0, 300, "the first trades through Trino", every=2)
+            yield settings
+        finally:
+            stack.down(settings, say=print)
+            network.down(settings)
+            print("cluster figures:", FIGURES)
+
+
+def trades_in_sql(settings) -> int:
+    try:
+        with sql_engine(settings).connect() as connection:
+            return connection.exec_driver_sql("SELECT count(*) FROM market.trades").scalar()
+    except Exception:
+        return 0
+
+
+def end_offsets(settings) -> dict[int, int]:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": "lakewatch-test-ends"})
+    try:
+        partitions = consumer.list_topics(TRADES, timeout=10).topics[TRADES].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(TRADES, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
+def committed(settings) -> dict[int, int]:
+    """The market.trades offsets of the stream's newest committed batch (its checkpoint)."""
+    root = settings.checkpoint_dir / "stream"
+    batches = [int(p.name) for p in (root / "commits").iterdir() if p.name.isdigit()]
+    if not batches:
+        return {}
+    source = json.loads((root / "offsets" / str(max(batches))).read_text().splitlines()[-1])
+    return {int(p): offset for p, offset in source.get(TRADES, {}).items()}
+
+
+def commit_times(settings) -> list[float]:
+    """When each of the stream's batches was committed (its checkpoint's commit files)."""
+    return sorted(p.stat().st_mtime for p in (settings.checkpoint_dir / "stream" / "commits").iterdir()
+                  if p.name.isdigit())
+
+
+def stalls(settings, fault: float, window: float = 30.0) -> str:
+    """The stream's longest time without a commit from its last commit before the (wall-clock)
+    `fault` to its first commit `window` s after it, beside the longest in the `window` s
+    before the fault (the reference)."""
+    wait_for(lambda: any(t > fault + window for t in commit_times(settings)), window + 180,
+             "a commit after the window", every=0.5)
+    times = commit_times(settings)
+    before = [t for t in times if fault - window <= t <= fault]
+    last_before = before[-1] if before else fault
+    first_beyond = min(t for t in times if t > fault + window)
+    after = [t for t in times if last_before <= t <= first_beyond]
+    gap = lambda ts: max((b - a for a, b in zip(ts, ts[1:])), default=float("nan"))  # noqa: E731
+    return f"longest stall {gap(after):.1f} s (before the fault: {gap(before):.1f} s)"
+
+
+def seconds_to_catch_up(settings, ends: dict[int, int], since: float, timeout: float = 240) -> float:
+    """Seconds from `since` until the stream has committed every offset below `ends`."""
+    wait_for(lambda: all(committed(settings).get(p, 0) >= n for p, n in ends.items()), timeout,
+             "the stream past every trade held at the fault", every=0.25)
+    return time.monotonic() - since
+
+
+def reconcile(settings) -> int:
+    """Stop the producer, let the stream drain, then by SQL on Trino: every offset of every
+    market.trades partition is exactly once in trades or rejects, and every bar is there once.
+    Starts the producer again; returns the offsets checked."""
+    stack.stop(settings, "ingestion", say=print)
+    try:
+        ends = end_offsets(settings)
+        query = ("SELECT kafka_partition, count(*), count(DISTINCT kafka_offset), min(kafka_offset), "
+                 "max(kafka_offset) FROM (SELECT kafka_partition, kafka_offset FROM market.trades UNION ALL "
+                 "SELECT kafka_partition, kafka_offset FROM market.rejects WHERE topic = 'market.trades') "
+                 "GROUP BY kafka_partition ORDER BY kafka_partition")
+
+        def landed():
+            with sql_engine(settings).connect() as connection:
+                rows = connection.exec_driver_sql(query).all()
+            return sum(r[1] for r in rows) >= sum(ends.values()) and rows
+
+        rows = wait_for(landed, 240, "every produced trade in the lake", every=1)
+        assert {r[0]: tuple(r[1:]) for r in rows} == {p: (n, n, 0, n - 1) for p, n in ends.items() if n}
+        with sql_engine(settings).connect() as connection:
+            assert connection.exec_driver_sql("SELECT count(*) FROM (SELECT symbol, window_start FROM market.bars_1m "
+                                              "GROUP BY 1, 2 HAVING count(*) > 1)").scalar() == 0
+        wait_for(lambda: bars_match_trades(settings), 60, "every bar equal to its recomputation", every=2)
+        return sum(ends.values())
+    finally:
+        stack.up(settings, say=print, only=("ingestion",))
+
+
+def bars_match_trades(settings) -> bool:
+    """Once the background merge has run (every few seconds), each bar equals its recomputation."""
+    try:
+        lake.assert_bars_match_trades(settings)
+        return True
+    except AssertionError:
+        return False
+
+
+def leader_of(settings, partition: int) -> str:
+    topics = AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(TRADES, timeout=10).topics
+    return f"kafka-{topics[TRADES].partitions[partition].leader}"
+
+
+def in_sync_replicas(settings) -> int:
+    topics = AdminClient({"bootstrap.servers": settings.bootstrap_servers}).list_topics(TRADES, timeout=10).topics
+    return min(len(p.isrs) for p in topics[TRADES].partitions.values())
+
+
+def kill_node(settings, name: str) -> None:
+    """kill -9 every process of the node (a worker's executor too), as when its machine dies."""
+    current = stack.running(settings, name)
+    assert current is not None, f"{name} is not running"
+    for pid in stack.session_members(current.pid):
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: stack.running(settings, name) is None, 30, f"{name} gone")
+
+
+def test_the_stream_job_runs_its_executors_on_both_spark_workers(cluster):
+    master = cluster.cluster_nodes("spark-master")[0]
+    state = requests.get(spark.ui_url(cluster, master, "/json/"), timeout=5).json()
+    [app] = state["activeapps"]
+    workers = {w["id"]: w["host"] for w in state["workers"] if w["state"] == "ALIVE"}
+    assert sorted(workers.values()) == sorted(cluster.address(n) for n in cluster.cluster_nodes("spark-worker"))
+    used = {w["host"] for w in state["workers"] if w["state"] == "ALIVE" and w["coresused"] > 0}
+    assert used == set(workers.values()), f"{app['name']} runs executors on {used} only"
+    assert in_sync_replicas(cluster) == 3
+    FIGURES["RSS of the cluster's nodes"] = f"{sum(tree_rss_mb(stack.running(cluster, s.name).pid) for s in stack.services(cluster) if s.netns):.0f} MiB"
+    FIGURES["RSS of the stream job (driver)"] = f"{tree_rss_mb(stack.running(cluster, 'stream').pid):.0f} MiB"
+    since = time.monotonic()
+    FIGURES["no fault (the reference): stream past what Kafka held"] = \
+        f"{seconds_to_catch_up(cluster, end_offsets(cluster), since):.1f} s"
+
+
+def fault_figures(cluster, label: str, fault, recover) -> None:
+    """Apply `fault`, time the stream past what Kafka held at it, `recover`, then its stalls."""
+    ends = end_offsets(cluster)
+    since, at = time.monotonic(), time.time()
+    fault()
+    FIGURES[f"{label}: stream past what Kafka held"] = f"{seconds_to_catch_up(cluster, ends, since):.1f} s"
+    recover()
+    FIGURES[label] = stalls(cluster, at)
+
+
+def back_in_every_isr(cluster, name: str) -> None:
+    back = time.monotonic()
+    wait_for(lambda: in_sync_replicas(cluster) == 3, 120, f"{name} back in every ISR", every=1)
+    FIGURES[f"{name}: back in every ISR"] = f"{time.monotonic() - back:.1f} s"
+
+
+def test_killing_the_leader_of_a_trades_partition_loses_and_duplicates_nothing(cluster):
+    victim = leader_of(cluster, 0)
+
+    def restart():
+        stack.up(cluster, say=print, only=(victim,))
+        back_in_every_isr(cluster, victim)
+
+    fault_figures(cluster, f"kill -9 a partition leader ({victim}), restarted", lambda: kill_node(cluster, victim),
+                  restart)
+    assert reconcile(cluster) > 0
+
+
+def test_cutting_a_broker_off_and_healing_it_loses_and_duplicates_nothing(cluster):
+    victim = next(n for n in cluster.cluster_nodes("kafka") if n.name == leader_of(cluster, 1))
+    cut_at = []
+
+    def cut():
+        cut_at.append(time.monotonic())
+        network.cut(cluster, victim)
+
+    def heal():
+        time.sleep(max(0.0, 20 - (time.monotonic() - cut_at[0])))  # longer than the brokers' session timeout
+        network.heal(cluster, victim)
+        back_in_every_isr(cluster, victim.name)
+
+    try:
+        fault_figures(cluster, f"cut a partition leader ({victim.name}) off for 20 s, healed", cut, heal)
+    finally:
+        network.heal(cluster, victim)
+    assert reconcile(cluster) > 0
+
+
+def test_killing_a_spark_worker_retries_its_tasks_on_the_other_exactly_once(cluster):
+    victim = cluster.cluster_nodes("spark-worker")[0].name
+    fault_figures(cluster, f"kill -9 {victim} and its executor, restarted", lambda: kill_node(cluster, victim),
+                  lambda: stack.up(cluster, say=print, only=(victim,)))
+    assert reconcile(cluster) > 0
+
+
+def test_killing_a_trino_worker_during_dashboard_queries_leaves_later_queries_answered(cluster):
+    from lakewatch.sql import views
+
+    dashboard = [f"SELECT * FROM market.{view.name}" for view in views.VIEWS] + [
+        "SELECT symbol, count(*) FROM market.trades GROUP BY symbol"]
+    outcomes: list[tuple[float, float, bool]] = []  # (started, ended, answered)
+    stop = threading.Event()
+
+    def run(statement) -> bool:
+        try:
+            with sql_engine(cluster).connect() as connection:
+                connection.exec_driver_sql(statement).all()
+            return True
+        except Exception:
+            return False
+
+    def query_like_a_dashboard():
+        while not stop.is_set():
+            for statement in dashboard:
+                started = time.monotonic()
+                outcomes.append((started, time.monotonic(), run(statement)))
+
+    worker = threading.Thread(target=query_like_a_dashboard, daemon=True)
+    worker.start()
+    try:
+        time.sleep(3)
+        node = cluster.cluster_nodes("trino-worker")[0]
+        victim, address = node.name, cluster.address(node)
+        killed = time.monotonic()
+        kill_node(cluster, victim)
+
+        def noticed():  # the coordinator's failure detector (not a query: it may land on the dead worker)
+            failed = requests.get(cluster.url(cluster.trino_port, "/v1/node/failed").replace(
+                cluster.host, cluster.cluster_trino), auth=(cluster.trino_admin_user, ""), timeout=5)
+            return failed.ok and address in failed.text
+
+        wait_for(noticed, 120, "the coordinator noticing the dead worker", every=0.5)
+        noticed_at = time.monotonic()
+        time.sleep(5)  # its node list follows the failure detector at its next poll (5 s)
+        answered = [run(statement) for statement in dashboard]  # the dashboard opened again
+    finally:
+        stop.set()
+        worker.join(90)
+    hit = [(ended - started, ok) for started, ended, ok in outcomes if ended >= killed and started <= noticed_at]
+    FIGURES[f"kill -9 {victim}: coordinator noticed"] = f"{noticed_at - killed:.1f} s"
+    FIGURES[f"kill -9 {victim}: dashboard queries under way"] = (
+        f"{sum(not ok for _, ok in hit)} of {len(hit)} failed, the slowest took {max((d for d, _ in hit), default=0):.1f} s")
+    assert all(answered), f"{answered.count(False)} of {len(answered)} queries failed once the coordinator noticed"
+    assert all(ok for started, _, ok in outcomes if started > noticed_at + 5)
+    stack.up(cluster, say=print, only=(victim,))

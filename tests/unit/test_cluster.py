@@ -1,0 +1,86 @@
+"""The one-host cluster's definitions (lakewatch/settings/cluster.py, stack/cluster/) and
+docker-compose.yml's distributed profile agree; checked without starting either."""
+import ipaddress
+
+import pytest
+import yaml
+
+from lakewatch.settings import REPO_ROOT, load
+from lakewatch.settings.cluster import CONTROLLER_PORT, NODES, SPARK_MASTER_PORT
+from monitoring import prometheus
+from stack.cluster import kafka, spark, trino
+from stack.services import services
+from stack.services.trino import read_properties
+
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return load({"LAKEWATCH_PROFILE": "cluster", "LAKEWATCH_STATE_DIR": str(tmp_path)})
+
+
+def test_every_node_has_its_own_address_in_the_clusters_subnet(settings):
+    subnet = ipaddress.ip_network(f"{settings.cluster_subnet}.0/24")
+    addresses = [settings.address(node) for node in NODES] + [settings.cluster_gateway]
+    assert len(set(addresses)) == len(addresses) and all(ipaddress.ip_address(a) in subnet for a in addresses)
+    assert len({node.name for node in NODES}) == len(NODES)
+
+
+def test_the_cluster_profile_points_the_stack_at_the_clusters_engines(settings, tmp_path):
+    assert settings.host == "10.77.0.1"
+    assert settings.bootstrap_servers == "10.77.0.11:9092,10.77.0.12:9092,10.77.0.13:9092"
+    assert settings.spark_master == "spark://10.77.0.21:7077" and settings.trino_url.startswith("trino://lakewatch@10.77.0.31:8080/")
+    assert (settings.topic_replication, settings.topic_min_insync) == (3, 2)
+    names = [s.name for s in services(settings)]
+    assert names[:len(NODES)] == [node.name for node in NODES]  # the engines first
+    assert "broker" not in names and "trino" in names and names.count("trino") == 1  # the coordinator node
+    assert load({"LAKEWATCH_PROFILE": "cluster"}).state_dir.name == "cluster"  # apart from make up's state
+
+
+def test_three_brokers_form_one_static_quorum_with_writes_on_two_of_three_replicas(settings):
+    brokers = settings.cluster_nodes("kafka")
+    configs = [kafka.properties(settings, node) for node in brokers]
+    assert [c["node.id"] for c in configs] == ["1", "2", "3"]
+    assert {c["controller.quorum.voters"] for c in configs} == {
+        "1@10.77.0.11:9093,2@10.77.0.12:9093,3@10.77.0.13:9093"}
+    for node, config in zip(brokers, configs):
+        address = settings.address(node)
+        assert config["listeners"] == f"PLAINTEXT://{address}:9092,CONTROLLER://{address}:9093"
+        assert config["default.replication.factor"] == "3" and config["min.insync.replicas"] == "2"
+        assert config["offsets.topic.replication.factor"] == "3" and config["unclean.leader.election.enable"] == "false"
+        assert "controller.quorum.bootstrap.servers" not in config
+    assert len({c["log.dirs"] for c in configs}) == 3
+
+
+def test_composes_brokers_are_the_clusters(settings):
+    for node in settings.cluster_nodes("kafka"):
+        ours, theirs = kafka.properties(settings, node), COMPOSE[node.name]["environment"]
+        assert theirs["KAFKA_NODE_ID"] == ours["node.id"]
+        assert theirs["KAFKA_CONTROLLER_QUORUM_VOTERS"] == ",".join(
+            f"{n.number}@{n.name}:{CONTROLLER_PORT}" for n in settings.cluster_nodes("kafka"))
+        for key in ("default.replication.factor", "min.insync.replicas", "offsets.topic.replication.factor",
+                    "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
+                    "unclean.leader.election.enable"):
+            assert theirs["KAFKA_" + key.replace(".", "_").upper()] == ours[key], key
+    assert not any(name == "kafka" for name in COMPOSE)
+
+
+def test_composes_spark_and_trino_clusters_have_the_clusters_nodes_and_ports(settings):
+    for role, service in (("spark-worker", "spark-worker"), ("trino-worker", "trino-worker")):
+        assert COMPOSE[service]["deploy"]["replicas"] == len(settings.cluster_nodes(role))
+    assert f"--port {SPARK_MASTER_PORT}" in COMPOSE["spark-master"]["command"][-1]
+    assert COMPOSE["spark-worker"]["command"][-1].endswith(f"spark://spark-master:{SPARK_MASTER_PORT}")
+    assert spark.command(settings, settings.cluster_nodes("spark-worker")[0])[-1] == settings.cluster_spark_master
+    worker_file = read_properties(trino.WORKER_FILE)
+    assert worker_file["discovery.uri"] == f"http://trino:{settings.trino_port}"
+    for node in settings.cluster_nodes("trino-worker"):
+        ours = trino.config(settings, node)["config.properties"]
+        assert ours["coordinator"] == "false" and ours["discovery.uri"] == f"http://{settings.cluster_trino}:{settings.trino_port}"
+        assert ours["node.id"] == node.name
+
+
+def test_prometheus_scrapes_every_node_of_the_cluster(settings):
+    targets = prometheus.targets(settings)
+    assert targets["trino"] == "10.77.0.31:8080" and targets["kafka-2"] == "10.77.0.12:9105"
+    assert {n.name for n in NODES} - {"trino"} <= set(targets)
