@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from lakewatch.settings import Settings
-from lakewatch.settings.cluster import NODES, SPARK_UI_PORT
+from lakewatch.settings.cluster import NODES, SPARK_UI_PORT, SPARK_WORKER_UI_PORT
 
 MONITORING = Path(__file__).resolve().parent
 RULES = MONITORING / "rules"
@@ -59,7 +59,7 @@ EMBEDDED_JOBS = {
 CLUSTER_ROLES = {
     "kafka": ("broker_metrics_port", "/metrics"),
     "spark-master": (SPARK_UI_PORT, "/metrics/master/prometheus"),
-    "spark-worker": (8081, "/metrics/prometheus"),
+    "spark-worker": (SPARK_WORKER_UI_PORT, "/metrics/prometheus"),
     "trino-coordinator": ("trino_port", "/metrics"),
     "trino-worker": ("trino_port", "/metrics"),
 }

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 KAFKA_PORT, CONTROLLER_PORT = 9092, 9093
-SPARK_MASTER_PORT, SPARK_UI_PORT = 7077, 8080
+SPARK_MASTER_PORT, SPARK_UI_PORT, SPARK_WORKER_UI_PORT = 7077, 8080, 8081
 REPLICATION_FACTOR, MIN_INSYNC_REPLICAS = 3, 2  # a write is acknowledged by 2 of 3 replicas
 
 

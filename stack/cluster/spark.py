@@ -11,9 +11,8 @@ import urllib.request
 from pathlib import Path
 
 from lakewatch.settings import Settings
-from lakewatch.settings.cluster import SPARK_MASTER_PORT, SPARK_UI_PORT, Node
+from lakewatch.settings.cluster import SPARK_MASTER_PORT, SPARK_UI_PORT, SPARK_WORKER_UI_PORT, Node
 
-WORKER_UI_PORT = 8081
 METRICS = {  # Spark's metrics.properties, as Spark configuration keys
     "spark.metrics.conf.*.sink.prometheusServlet.class": "org.apache.spark.metrics.sink.PrometheusServlet",
     "spark.metrics.conf.*.sink.prometheusServlet.path": "/metrics/prometheus",
@@ -46,7 +45,7 @@ def command(settings: Settings, node: Node) -> list[str]:
     if node.role == "spark-master":
         return [*java, "org.apache.spark.deploy.master.Master", "--host", address, "--port", str(SPARK_MASTER_PORT),
                 "--webui-port", str(SPARK_UI_PORT), "--properties-file", properties]
-    return [*java, "org.apache.spark.deploy.worker.Worker", "--host", address, "--webui-port", str(WORKER_UI_PORT),
+    return [*java, "org.apache.spark.deploy.worker.Worker", "--host", address, "--webui-port", str(SPARK_WORKER_UI_PORT),
             "--cores", "1", "--memory", settings.spark_worker_memory,
             "--work-dir", str(node_dir(settings, node) / "work"), "--properties-file", properties,
             settings.cluster_spark_master]
@@ -65,7 +64,7 @@ def environment(settings: Settings, node: Node) -> dict[str, str]:
 
 
 def ui_url(settings: Settings, node: Node, path: str = "") -> str:
-    port = SPARK_UI_PORT if node.role == "spark-master" else WORKER_UI_PORT
+    port = SPARK_UI_PORT if node.role == "spark-master" else SPARK_WORKER_UI_PORT
     return f"http://{settings.address(node)}:{port}{path}"
 
 
