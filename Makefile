@@ -73,6 +73,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_model.py
 	@$(CORE) benchmarks/bench_scorer.py
 	@$(CORE) benchmarks/bench_first_hour.py
+	@$(CORE) benchmarks/bench_first_model_hours.py
 	@$(CORE) benchmarks/bench_superset.py
 	@$(CORE) benchmarks/bench_chatbot.py
 	@$(CORE) benchmarks/bench_cluster.py

@@ -17,7 +17,8 @@ Model, in short:
 - market_hours="us": stocks trade 09:30-16:00 America/New_York on weekdays (exchange holidays
   are ignored), forex from Sunday 17:00 to Friday 17:00 New York time, crypto always.
   While a market is closed its price still drifts at a quarter of its vol, so it opens with a gap.
-  market_hours="always": everything trades all the time (tests, demos at night).
+  market_hours="always": everything trades all the time (tests, demos at night); stocks then
+  trade outside the session at the U's opening level, so the session has no step at its ends.
 - Anomalies arrive per symbol as a Poisson process of `anomalies_per_hour` while the symbol is
   open, start on whole minutes (the model scores 1-minute bars), never overlap on a symbol (an
   arrival during an anomaly waits for the next free minute) and must end before the symbol's
@@ -74,6 +75,13 @@ CLOSED_VOL_FACTOR = 0.25
 SESSION_OPEN_MIN, SESSION_CLOSE_MIN = 9 * 60 + 30, 16 * 60  # New York local minutes
 FOREX_ROLL_MIN = 17 * 60
 U_SHAPE_DEPTH = 2.0  # open/close trade 3x as much as midday
+SESSION_MINUTES, DAY_MINUTES = SESSION_CLOSE_MIN - SESSION_OPEN_MIN, 24 * 60
+# With market_hours="always" stocks also trade outside the session, at the U's level at the open
+# and the close, so the session starts and ends without a step: a 1.8x jump in every stock's
+# trades at 09:30 New York would be an anomaly nobody injected or labelled (a model trained on
+# hours before it flagged a third of the live stock bars after it). The day is scaled to mean 1.
+U_EDGE = (1 + U_SHAPE_DEPTH) / (1 + U_SHAPE_DEPTH / 3)
+ALWAYS_DAY_MEAN = (SESSION_MINUTES + (DAY_MINUTES - SESSION_MINUTES) * U_EDGE) / DAY_MINUTES
 
 FLASH_CRASH_DEPTH = {"stocks": (0.02, 0.05), "forex": (0.005, 0.015), "crypto": (0.03, 0.08)}
 
@@ -122,12 +130,14 @@ def _open(asset_class: str, clock: _Clock, market_hours: str) -> bool:
                 or (weekday == 6 and minute < FOREX_ROLL_MIN))
 
 
-def _seasonality(asset_class: str, clock: _Clock) -> float:
+def _seasonality(asset_class: str, clock: _Clock, market_hours: str) -> float:
     if asset_class == "stocks":
-        if not SESSION_OPEN_MIN <= clock.ny_minute < SESSION_CLOSE_MIN:
-            return 1.0  # only reached with market_hours="always"; keeps the daily mean at 1
-        x = (clock.ny_minute + 0.5 - SESSION_OPEN_MIN) / (SESSION_CLOSE_MIN - SESSION_OPEN_MIN)
-        return (1 + U_SHAPE_DEPTH * (2 * x - 1) ** 2) / (1 + U_SHAPE_DEPTH / 3)
+        if SESSION_OPEN_MIN <= clock.ny_minute < SESSION_CLOSE_MIN:
+            x = (clock.ny_minute + 0.5 - SESSION_OPEN_MIN) / SESSION_MINUTES
+            level = (1 + U_SHAPE_DEPTH * (2 * x - 1) ** 2) / (1 + U_SHAPE_DEPTH / 3)
+        else:
+            level = U_EDGE  # only reached with market_hours="always"
+        return level if market_hours == "us" else level / ALWAYS_DAY_MEAN
     depth, peak_hour = (0.5, 14.0) if asset_class == "forex" else (0.3, 15.0)
     return 1 + depth * math.cos(2 * math.pi * (clock.utc_hour - peak_hour) / 24)
 
@@ -137,9 +147,9 @@ def market_open(asset_class: str, ms: int, market_hours: str = "us") -> bool:
     return _open(asset_class, _clock(ms - ms % MINUTE_MS), market_hours)
 
 
-def volume_seasonality(asset_class: str, ms: int) -> float:
+def volume_seasonality(asset_class: str, ms: int, market_hours: str = "us") -> float:
     """The trade-rate multiplier (mean 1 over a day or a session) in the minute holding `ms`."""
-    return _seasonality(asset_class, _clock(ms - ms % MINUTE_MS))
+    return _seasonality(asset_class, _clock(ms - ms % MINUTE_MS), market_hours)
 
 
 # ---- per-symbol state ----------------------------------------------------------------------
@@ -339,7 +349,8 @@ class MarketSimulator:
             if open_now:
                 if first == minute:  # anomalies start on whole minutes only
                     self._maybe_start_anomaly(symbol, minute)
-                rate = self.rate * RATE_WEIGHT[symbol.asset_class] / total_weight * _seasonality(symbol.asset_class, clock)
+                rate = self.rate * RATE_WEIGHT[symbol.asset_class] / total_weight * _seasonality(
+                    symbol.asset_class, clock, self.market_hours)
                 frames.extend(self._trades(symbol, starts, durations, rate, minute_end))
                 self._quotes.append((minute_end, (symbol.name, self._quote(symbol, minute_end))))
             else:
