@@ -8,7 +8,7 @@ CORE := $(BOOT) core --
 JARS := $(CORE) -m stack.jars
 PYTEST_ARGS ?=
 
-.PHONY: help up down cluster cluster-down cluster-status stop status logs analyst sql train test test-unit bench backfill topics kafka venv
+.PHONY: help up down cluster cluster-down cluster-status cluster-logs stop status logs analyst sql train test test-unit bench backfill topics kafka venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ cluster-down:  ## stop everything `make cluster` started and remove its network 
 
 cluster-status:  ## every cluster node and service, its pid and health
 	@LAKEWATCH_PROFILE=cluster $(CORE) -m stack.cli status
+
+cluster-logs:  ## follow the cluster's node and service logs
+	@LAKEWATCH_PROFILE=cluster $(CORE) -m stack.cli logs
 
 stop:  ## stop only the services S="scorer ..." (`make up` starts them again), e.g. to debug one
 	@$(if $(S),,$(error say which: make stop S=scorer))

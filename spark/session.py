@@ -58,6 +58,8 @@ def spark_conf(settings: Settings, jars: list[Path]) -> dict[str, str]:
         "spark.sql.ansi.enabled": "false",
         "spark.sql.shuffle.partitions": "2",
         "spark.local.dir": str(settings.state_dir / "spark-tmp"),
+        # Made at every start, though no table is named: under the state, not in the working folder.
+        "spark.sql.warehouse.dir": str(settings.state_dir / "spark-warehouse"),
         "spark.sql.streaming.metricsEnabled": "true",
         # Every trigger writes an offset-log file (before reading: on the freshness path) and a
         # commit-log file. Through Hadoop's FileContext on the local file system each write forks

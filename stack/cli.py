@@ -19,10 +19,11 @@ def _print_status(s) -> bool:
     """One line per service and one for the supervisor: state (running, stopped, restarting,
     crash-loop), pid, restarts by the supervisor, health, URL."""
     rows = stack.status(s)
-    print(f"{'service':<10} {'state':<10} {'pid':>7} {'restarts':>8}  {'health':<9} url")
+    width = stack.NAME_WIDTH
+    print(f"{'service':<{width}} {'state':<10} {'pid':>7} {'restarts':>8}  {'health':<9} url")
     for r in rows:
         restarts = "-" if r["restarts"] is None else r["restarts"]
-        print(f"{r['service']:<10} {r['state']:<10} {r['pid'] or '-':>7} {restarts:>8}  {r['health']:<9} {r['url']}")
+        print(f"{r['service']:<{width}} {r['state']:<10} {r['pid'] or '-':>7} {restarts:>8}  {r['health']:<9} {r['url']}")
     return all(r["health"] == "ok" for r in rows)
 
 
@@ -41,8 +42,9 @@ def cmd_up(s, args) -> int:
     print(f"Chat with the bot: {s.url(s.chat_port, '/')}")
     print(f"Monitoring: {s.url(s.prometheus_port, '/consoles/lakewatch.html')} (alerts: "
           f"{s.url(s.prometheus_port, '/alerts')})")
-    print(f"lakewatch is up; the supervisor restarts a service that exits. `make status` shows health and restarts, "
-          f"`make logs` tails {s.log_dir}, `make down` stops it.")
+    make = "make cluster-" if s.profile == "cluster" else "make "  # the cluster's targets (Makefile)
+    print(f"lakewatch is up; the supervisor restarts a service that exits. `{make}status` shows health and restarts, "
+          f"`{make}logs` tails {s.log_dir}, `{make}down` stops it.")
     return 0
 
 
@@ -63,7 +65,7 @@ def cmd_stop(s, args) -> int:
         raise stack.StackError(f"no such service: {', '.join(unknown)} (the services are {', '.join(sorted(known))})")
     for name in args.services:
         if not stack.stop(s, name):
-            print(f"  {name:<10} was not running")
+            print(f"  {name:<{stack.NAME_WIDTH}} was not running")
     return 0
 
 

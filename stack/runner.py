@@ -16,8 +16,10 @@ supervisor first, then the services, so nothing restarts during shutdown.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import fcntl
+import itertools
 import json
 import os
 import signal
@@ -30,7 +32,7 @@ from pathlib import Path
 
 from lakewatch.settings import REPO_ROOT, Settings
 from stack.sandbox import read_only_lake
-from stack.services import Service, http_service, services
+from stack.services import NAME_WIDTH, Service, http_service, services
 
 
 class StackError(RuntimeError):
@@ -235,7 +237,7 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
         if (service.started or service.health)():
             if service.after_start:
                 service.after_start()
-            say(f"  {service.name:<10} started (pid {proc.pid})  {service.url}")
+            say(f"  {service.name:<{NAME_WIDTH}} started (pid {proc.pid})  {service.url}")
             return proc
         time.sleep(0.2)
     raise StackError(f"{service.name} did not become healthy within {timeout:.0f} s; see {log_path}.")
@@ -256,11 +258,11 @@ def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
             _stopped_marker(settings, service.name).unlink(missing_ok=True)  # wanted again
             current = running(settings, service.name)
             if current:
-                say(f"  {service.name:<10} already running (pid {current.pid})  {service.url}")
+                say(f"  {service.name:<{NAME_WIDTH}} already running (pid {current.pid})  {service.url}")
                 continue
             try:
                 if _start(settings, service, say) is None:  # the supervisor started it meanwhile
-                    say(f"  {service.name:<10} already running  {service.url}")
+                    say(f"  {service.name:<{NAME_WIDTH}} already running  {service.url}")
                     continue
             except BaseException:
                 stop(settings, service.name, say)  # one that never became healthy; and a supervisor must not retry it
@@ -285,7 +287,7 @@ def start_supervisor(settings: Settings, say=print, extra: list[str] = ()) -> No
     current = running(settings, SUPERVISOR)
     service = supervisor_service(settings, list(extra))
     if current:
-        say(f"  {SUPERVISOR:<10} already running (pid {current.pid})  {service.url}")
+        say(f"  {SUPERVISOR:<{NAME_WIDTH}} already running (pid {current.pid})  {service.url}")
         return
     _start(settings, service, say)
 
@@ -364,20 +366,31 @@ def _stop_locked(settings: Settings, name: str, say=print) -> bool:
         while alive() and time.monotonic() < gone_by:
             time.sleep(0.05)
     pid_file.unlink(missing_ok=True)
-    say(f"  {name:<10} {how} (pid {current.pid}) in {time.monotonic() - started:.1f} s")
+    say(f"  {name:<{NAME_WIDTH}} {how} (pid {current.pid}) in {time.monotonic() - started:.1f} s")
     return True
 
 
 def down(settings: Settings, say=print) -> int:
     """Stop the supervisor first (nothing restarts from then on), then every service, last
-    started first; return how many were running. The supervisor's counts start again at 0."""
+    started first, a quorum's members at once; return how many were running. The supervisor's
+    counts start again at 0."""
     stopped = int(stop(settings, SUPERVISOR, say))
     supervisor_state_file(settings).unlink(missing_ok=True)
-    names = [s.name for s in services(settings)]
+    listed = services(settings)
+    names = [s.name for s in listed]
     # Pid files of services no longer in the list (an older checkout) and of jobs are stopped too.
     if settings.run_dir.exists():
         names += sorted(p.stem for p in settings.run_dir.glob("*.pid") if p.stem not in names)
-    return stopped + sum(stop(settings, name, say) for name in reversed(names))
+    quorum = {s.name: s.quorum for s in listed if s.quorum}
+
+    def batch(name: str) -> tuple[str, str]:
+        return ("quorum", quorum[name]) if name in quorum else ("service", name)
+
+    for _, group in itertools.groupby(reversed(names), key=batch):
+        group = list(group)
+        with concurrent.futures.ThreadPoolExecutor(len(group)) as pool:  # one thread unless a quorum
+            stopped += sum(pool.map(lambda name: stop(settings, name, say), group))
+    return stopped
 
 
 def supervisor_state(settings: Settings) -> dict:

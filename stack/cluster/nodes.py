@@ -32,7 +32,7 @@ def _kafka(settings: Settings, node: Node) -> Service:
 
     last = node == settings.cluster_nodes("kafka")[-1]
     return Service(name=node.name, command=kafka.command(settings, node), port=KAFKA_PORT, url=f"kafka://{address}",
-                   health=lambda: kafka_healthy(address), started=listening, prepare=prepare,
+                   health=lambda: kafka_healthy(address), started=listening, quorum="kafka", prepare=prepare,
                    after_start=(lambda: ensure_replicated_topics(settings)) if last else None,
                    netns=network.namespace(settings, node))
 

@@ -22,6 +22,8 @@ from lakewatch.settings import Settings
 
 ORDER = ("broker", "mlflow", "serving", "stream", "scorer", "ingestion", "trino", "trino_sync", "superset", "actions",
          "rasa", "chat", "prometheus")
+# Wide enough for every service name in what up, down and status print (spark-worker-1).
+NAME_WIDTH = 14
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class Service:
     # What a start waits for when it is not health: a member of a Kafka quorum serves nothing
     # until a majority of the quorum runs, so each starts on its own listening.
     started: Callable[[], bool] | None = None
+    # Members of one consensus group (a KRaft controller quorum) stop together: the last one
+    # stopped alone waits for a majority that is gone, until the runner kills it.
+    quorum: str | None = None
 
 
 def http_service(settings: Settings, name: str, command: list[str], port: int, shown: str = "/metrics",
@@ -65,7 +70,9 @@ def kafka_healthy(bootstrap: str, timeout: float = 2.0) -> bool:
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     try:  # a refused TCP connect answers faster than librdkafka's metadata timeout
         socket.create_connection((host, int(port)), timeout=timeout).close()
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=timeout)
+        # A probe's failure is its answer: librdkafka's own lines about brokers not up yet
+        # (it learns every broker from the first) would land on make up's console.
+        AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=timeout)
         return True
     except Exception:
         return False

@@ -7,7 +7,7 @@ import subprocess
 
 from lakewatch.settings import REPO_ROOT, Settings
 from stack.bootstrap import ensure_venv
-from stack.services import Service, http_service, venv_python
+from stack.services import NAME_WIDTH, Service, http_service, venv_python
 
 CONFIG = REPO_ROOT / "superset" / "superset_config.py"
 
@@ -41,7 +41,7 @@ def prepare(settings: Settings, say=print) -> dict[str, str]:
     """Superset's venv (built once), then superset/provision.py: metadata DB, admin, dashboards."""
     ensure_venv("superset")
     env = environment(settings)
-    say("  superset   preparing: metadata database, admin, datasets and dashboards ...")
+    say(f"  {'superset':<{NAME_WIDTH}} preparing: metadata database, admin, datasets and dashboards ...")
     log_path = settings.log_dir / "superset.log"
     with open(log_path, "ab") as log:
         done = subprocess.run([str(venv_python(settings, "superset")), str(REPO_ROOT / "superset" / "provision.py")],

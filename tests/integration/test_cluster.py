@@ -55,9 +55,14 @@ def cluster(tmp_path_factory):
             wait_for(lambda: trades_in_sql(settings) > 0, 300, "the first trades through Trino", every=2)
             yield settings
         finally:
-            stack.down(settings, say=print)
+            stopping = []
+            started = time.monotonic()
+            stack.down(settings, say=lambda line: (print(line), stopping.append(line)))
+            FIGURES["stop"] = f"{time.monotonic() - started:.0f} s"
             network.down(settings)
             print("cluster figures:", FIGURES)
+        # The brokers stop together: one left alone waited for a quorum that was gone, then was killed.
+        assert not [line for line in stopping if "killed" in line], stopping
 
 
 def trades_in_sql(settings) -> int:

@@ -158,6 +158,12 @@ def test_spark_cluster_executors_can_reach_the_driver():
         "local[2]", "127.0.0.1", "127.0.0.1")
 
 
+def test_the_stream_job_keeps_every_folder_of_its_own_under_the_state_folder(tmp_path):
+    conf = spark_conf(settings.load({"LAKEWATCH_STATE_DIR": str(tmp_path)}), [])
+    for key in ("spark.local.dir", "spark.sql.warehouse.dir"):
+        assert Path(conf[key]).is_relative_to(tmp_path), key
+
+
 def test_trino_workers_share_the_coordinators_catalog_and_volumes():
     coordinator, worker = SPEC["services"]["trino"], SPEC["services"]["trino-worker"]
     own_config = "./trino/etc-worker/config.properties:/etc/trino/config.properties:ro"
