@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from bench_model_margin import fit, simulated_history
+from bench_model_margin import simulated_history
 from lakewatch import settings as settings_module
 from model import ensemble
 from model import train as training
@@ -36,9 +36,10 @@ def first_model_live(settings, at: pd.Timestamp, hours: float) -> dict:
     bars, labels = simulated_history(settings, end_ms, hours + LIVE_MINUTES / 60, settings.sim_rate)
     features = build_features(bars)
     history = features[features["window_start"] < at]
-    train_x, train_labels, _, _, _ = training.split(history, labels[labels["end_ts"] < at], 0.3)
-    params, train_scored = fit(train_x, train_labels)
-    threshold, _ = best_threshold(train_scored, train_labels, settings.model_min_precision)
+    train_x, train_labels, _, _, _ = training.split(history, labels[labels["end_ts"] < at], training.TEST_FRACTION)
+    params = training.fit_ensemble(train_x, train_labels)
+    threshold, _ = best_threshold(train_x.assign(anomaly_score=ensemble.score(train_x, params)), train_labels,
+                                  settings.model_min_precision)
     live = features[(features["window_start"] >= at)
                     & (features["window_start"] < at + pd.Timedelta(minutes=LIVE_MINUTES))].copy()
     live["is_anomaly"] = ensemble.score(live, params) >= threshold

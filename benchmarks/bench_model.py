@@ -63,7 +63,7 @@ def main() -> int:
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         champion = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
         bars, labels = training.read_history(settings)
-        _, _, test_x, test_labels, _ = training.split(build_features(bars), labels, 0.3)
+        _, _, test_x, test_labels, _ = training.split(build_features(bars), labels, training.TEST_FRACTION)
         report_quality(result, test_x, test_labels)
         report_speed(settings, champion, test_x[list(MODEL_INPUT)])
     finally:

@@ -27,7 +27,7 @@ from lakewatch import settings as settings_module
 from lakewatch import tables
 from model import ensemble
 from model import train as training
-from model.evaluate import bar_truth, best_threshold, event_metrics
+from model.evaluate import best_threshold, event_metrics
 from model.features import build_features
 from spark.bars import aggregate
 
@@ -55,17 +55,11 @@ def simulated_history(settings, end_ms: int, hours: float, rate: float) -> tuple
     return bars, labels
 
 
-def fit(train_x: pd.DataFrame, train_labels: pd.DataFrame) -> tuple[dict, pd.DataFrame]:
-    """The robust ensemble fit as model/train.py fits it: its params (no threshold yet), and
-    train_x scored by them, from which best_threshold picks the threshold."""
-    params = ensemble.model_params(ensemble.fit_scales(train_x, ~bar_truth(train_x, train_labels)))
-    return params, train_x.assign(anomaly_score=ensemble.score(train_x, params))
-
-
 def held_out(bars: pd.DataFrame, labels: pd.DataFrame, min_precisions: list[float]) -> dict[float, dict]:
     """The robust ensemble's held-out metrics for each training precision bar (model/train.py's steps)."""
-    train_x, train_labels, test_x, test_labels, _ = training.split(build_features(bars), labels, 0.3)
-    params, train_scored = fit(train_x, train_labels)
+    train_x, train_labels, test_x, test_labels, _ = training.split(build_features(bars), labels, training.TEST_FRACTION)
+    params = training.fit_ensemble(train_x, train_labels)
+    train_scored = train_x.assign(anomaly_score=ensemble.score(train_x, params))
     test_scored = test_x.assign(anomaly_score=ensemble.score(test_x, params))
     return {p: event_metrics(test_scored, test_labels, best_threshold(train_scored, train_labels, p)[0])
             for p in min_precisions}

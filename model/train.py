@@ -45,6 +45,7 @@ PYFUNC = Path(__file__).resolve().parent / "pyfunc.py"
 STEPS = 6
 EXPERIMENT = "lakewatch-anomaly"
 GOAL_RECALL, GOAL_PRECISION = 0.9, 0.8  # docs/model.md
+TEST_FRACTION = 0.3  # the newest 30 % of the history is held out
 
 
 def meets_goal(metrics: dict) -> bool:
@@ -76,6 +77,11 @@ def split(features: pd.DataFrame, labels: pd.DataFrame, test_fraction: float):
             counted(test), labels[labels["start_ts"] >= cutoff], cutoff)
 
 
+def fit_ensemble(train_x: pd.DataFrame, train_labels: pd.DataFrame) -> dict:
+    """The robust ensemble's params, its threshold not chosen yet: scales fit on the bars no label covers."""
+    return ensemble.model_params(ensemble.fit_scales(train_x, ~bar_truth(train_x, train_labels)))
+
+
 def quality_key(metrics: dict) -> tuple:
     """Held-out models compare on the goal's precision bar first, then F1. The training bar
     (model_min_precision) is higher only to leave a margin when choosing the threshold."""
@@ -105,7 +111,7 @@ def _plots(run_scores: dict[str, pd.DataFrame], test_labels: pd.DataFrame, metri
     return figures
 
 
-def train(settings, test_fraction: float = 0.3) -> dict:
+def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
     started = time.monotonic()
     step(1, "reading bars_1m and anomaly_labels from the lake")
     bars, labels = read_history(settings)
@@ -121,10 +127,10 @@ def train(settings, test_fraction: float = 0.3) -> dict:
     step(3, f"fitting on {len(train_x):,} bars before {cutoff:%Y-%m-%d %H:%M} UTC, "
             f"choosing thresholds for precision >= {settings.model_min_precision}")
     forest = IsolationForest(n_estimators=100, random_state=settings.sim_seed).fit(X_train.abs().to_numpy())
-    scales = ensemble.fit_scales(train_x, ~bar_truth(train_x, train_labels))
+    params = fit_ensemble(train_x, train_labels)
     scorers = {
         "isolation_forest": lambda x: -forest.score_samples(x[list(FEATURES)].abs().to_numpy()),
-        "robust_ensemble": lambda x: ensemble.score(x, ensemble.model_params(scales)),
+        "robust_ensemble": lambda x: ensemble.score(x, params),
     }
     thresholds, train_metrics = {}, {}
     for name, scorer in scorers.items():
@@ -159,7 +165,7 @@ def train(settings, test_fraction: float = 0.3) -> dict:
             plt.close(fig)
 
         step(5, f"registering the robust ensemble as a new version of {settings.model_name}")
-        version = register(settings, ensemble.model_params(scales, thresholds["robust_ensemble"]),
+        version = register(settings, ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
                            test_x[list(MODEL_INPUT)].head(5))
 
         step(6, "promotion gate: scoring the current champion on the same held-out bars")
@@ -214,7 +220,7 @@ def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Train, evaluate, register and maybe promote the anomaly model.")
-    parser.add_argument("--test-fraction", type=float, default=0.3)
+    parser.add_argument("--test-fraction", type=float, default=TEST_FRACTION)
     args = parser.parse_args(argv)
     result = train(settings_module.load(), args.test_fraction)
     print(json.dumps({k: result[k] for k in ("version", "promoted", "run_id")}))

@@ -13,13 +13,14 @@ import sys
 
 from lakewatch import settings as settings_module
 from stack import runner as stack
+from stack.services import NAME_WIDTH
 
 
 def _print_status(s) -> bool:
     """One line per service and one for the supervisor: state (running, stopped, restarting,
     crash-loop), pid, restarts by the supervisor, health, URL."""
     rows = stack.status(s)
-    width = stack.NAME_WIDTH
+    width = NAME_WIDTH
     print(f"{'service':<{width}} {'state':<10} {'pid':>7} {'restarts':>8}  {'health':<9} url")
     for r in rows:
         restarts = "-" if r["restarts"] is None else r["restarts"]
@@ -65,7 +66,7 @@ def cmd_stop(s, args) -> int:
         raise stack.StackError(f"no such service: {', '.join(unknown)} (the services are {', '.join(sorted(known))})")
     for name in args.services:
         if not stack.stop(s, name):
-            print(f"  {name:<{stack.NAME_WIDTH}} was not running")
+            print(f"  {name:<{NAME_WIDTH}} was not running")
     return 0
 
 

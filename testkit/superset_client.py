@@ -114,6 +114,21 @@ def open_dashboard(page, base_url: str, slug: str, charts: int = 1, timeout: flo
     return responses
 
 
+def assert_dashboard_renders(page, api: SupersetAPI, slug: str, screenshot=None) -> None:
+    """Open the dashboard as a user does: every chart asked for its data and got HTTP 200, drew
+    itself, and no error box is on the page (a chart whose query failed shows one)."""
+    charts = api.get(f"/api/v1/dashboard/{slug}/charts")["result"]
+    responses = open_dashboard(page, api.base, slug, charts=len(charts))
+    assert all(r.status == 200 for r in responses), [(r.status, r.url) for r in responses]
+    asked = {chart_of(r.url) for r in responses}
+    assert {c["id"] for c in charts} <= asked, f"charts without a data request on {page.url}"
+    for chart in charts:  # React may draw a chart a moment after its data arrived
+        chart_holder(page, chart["slice_name"]).first.wait_for(state="visible", timeout=30_000)
+    if screenshot is not None:
+        page.screenshot(path=str(screenshot), full_page=True)
+    assert page.locator("[role='alert']").count() == 0, page.locator("[role='alert']").all_inner_texts()
+
+
 def chart_of(url: str) -> int | None:
     """The chart id a dashboard's /api/v1/chart/data request is for (its form_data's slice_id);
     None for other requests, such as a native filter's value list."""

@@ -73,7 +73,7 @@ def _trino(settings: Settings, node: Node) -> Service:
         return server_environment(settings)
 
     return Service(name=node.name, command=trino.command(settings, node), port=0,
-                   url=f"http://{settings.address(node)}:{settings.trino_port}/ui/", health=lambda: trino.healthy(settings, node),
+                   url=trino.url(settings, node, "/ui/"), health=lambda: trino.healthy(settings, node),
                    prepare=prepare, start_timeout=180, lake_read_only=True, netns=network.namespace(settings, node))
 
 

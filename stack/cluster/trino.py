@@ -41,5 +41,9 @@ def command(settings: Settings, node: Node) -> list[str]:
     return trino.command(node_settings(settings, node), etc_dir(settings, node))
 
 
+def url(settings: Settings, node: Node, path: str = "") -> str:
+    return node_settings(settings, node).url(settings.trino_port, path)
+
+
 def healthy(settings: Settings, node: Node) -> bool:
     return trino.healthy(node_settings(settings, node))

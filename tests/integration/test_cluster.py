@@ -1,7 +1,10 @@
 """The distributed profile for real (`make cluster`'s engines): three Kafka brokers, a Spark
 standalone cluster running the stream job and a Trino coordinator with two workers, each node in
-a network namespace of its own, while the simulator streams. Nodes are killed and cut off; after
-each fault every offset Kafka holds is reconciled by SQL, through the Trino cluster.
+a network namespace of its own, while the simulator streams and the scorer writes verdicts. Nodes
+are killed and cut off; after each fault, by SQL through the Trino cluster, every offset Kafka
+holds is in the lake exactly once and every bar has exactly one verdict in `anomalies`. A Trino
+worker dies under a dashboard's queries, and Superset's dashboards then render without a broken
+chart in a browser.
 
 Two figures per fault (printed, and recorded in docs/benchmarks.md): the time from the fault
 until the stream has committed every trade Kafka held at the fault (the same measure taken with
@@ -12,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import threading
 import time
@@ -20,20 +24,28 @@ import pytest
 import requests
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
+from deltalake import DeltaTable
 
+from lakewatch import tables
 from lakewatch.sql import sql_engine
+from model.score import STATE_KEY
 from stack import prerequisites
 from stack import runner as stack
-from stack.cluster import network, spark
+from stack.cluster import network, spark, trino
 from testkit import lake
+from testkit.known_lake import register_champion
 from testkit.processes import private_settings, tree_rss_mb, wait_for
+from testkit.superset_client import SupersetAPI, assert_dashboard_renders, browser_page
 
-pytestmark = pytest.mark.integration
+# Start-up takes 120-210 s (the nodes, the stream job's executors, Superset's provisioning)
+# before the first test's own minutes.
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
 TRADES = "market.trades"
-# The stack around the engines that these faults need: the simulator's producer, the stream
-# job (the Spark driver) and the table registration; the other services are make up's.
-AROUND = ("ingestion", "stream", "trino-sync")
+# The stack around the engines that these faults need: the simulator's producer, the stream job
+# (the Spark driver), the scorer with its model, the table registration and Superset; the bot
+# and Prometheus are make up's.
+AROUND = ("mlflow", "serving", "stream", "scorer", "ingestion", "trino-sync", "superset")
 FIGURES: dict[str, str] = {}
 
 
@@ -43,15 +55,18 @@ def cluster(tmp_path_factory):
         advice = prerequisites.advice("the cluster tests", lacking)
         pytest.fail(advice) if os.environ.get("CI") else pytest.skip(advice)
     with pytest.MonkeyPatch.context() as mp:
+        for name in ("SUPERSET_SECRET_KEY", "SUPERSET_ADMIN_PASSWORD"):  # the cluster profile has no default
+            mp.setenv(name, secrets.token_urlsafe(32))
         # A subnet and names of their own: a `make cluster` on this machine is left alone.
         settings = private_settings(mp, tmp_path_factory.mktemp("cluster") / "var", profile="cluster",
                                     cluster_subnet="10.78.0", cluster_netns_prefix="lwt", sql_engine="trino",
-                                    sim_rate=50)
+                                    sim_rate=50, serving_reload_seconds=1)
         names = [s.name for s in stack.services(settings) if s.netns] + list(AROUND)
         try:
             started = time.monotonic()
             stack.up(settings, say=print, only=tuple(names))
             FIGURES["start-up to healthy"] = f"{time.monotonic() - started:.0f} s"
+            register_champion(settings)  # a real model version, so the scorer writes verdicts throughout
             wait_for(lambda: trades_in_sql(settings) > 0, 300, "the first trades through Trino", every=2)
             yield settings
         finally:
@@ -120,9 +135,10 @@ def seconds_to_catch_up(settings, ends: dict[int, int], since: float, timeout: f
     return time.monotonic() - since
 
 
-def reconcile(settings) -> int:
+def reconcile(settings, fault_at: float) -> int:
     """Stop the producer, let the stream drain, then by SQL on Trino: every offset of every
-    market.trades partition is exactly once in trades or rejects, and every bar is there once.
+    market.trades partition is exactly once in trades or rejects, every bar is there once, and
+    every bar up to the fault (wall clock) has exactly one verdict (reconcile_verdicts).
     Starts the producer again; returns the offsets checked."""
     stack.stop(settings, "ingestion", say=print)
     try:
@@ -143,9 +159,48 @@ def reconcile(settings) -> int:
             assert connection.exec_driver_sql("SELECT count(*) FROM (SELECT symbol, window_start FROM market.bars_1m "
                                               "GROUP BY 1, 2 HAVING count(*) > 1)").scalar() == 0
         wait_for(lambda: bars_match_trades(settings), 60, "every bar equal to its recomputation", every=2)
+        verdicts = reconcile_verdicts(settings, fault_at)
+        print(f"reconciled by SQL: {sum(ends.values())} offsets, {verdicts} bars with their one verdict")
+        assert verdicts > 0
         return sum(ends.values())
     finally:
         stack.up(settings, say=print, only=("ingestion",))
+
+
+VERDICTS_PER_BAR = ("SELECT b.symbol, CAST(to_unixtime(b.window_end) AS bigint), count(a.symbol) "
+                    "FROM market.bars_1m b LEFT JOIN market.anomalies a "
+                    "ON a.symbol = b.symbol AND a.window_start = b.window_start GROUP BY 1, 2")
+VERDICTS_WITHOUT_A_BAR = ("SELECT count(*) FROM market.anomalies a LEFT JOIN market.bars_1m b "
+                          "ON a.symbol = b.symbol AND a.window_start = b.window_start WHERE b.symbol IS NULL")
+
+
+def scored_until(settings) -> dict[str, int]:
+    """How far the scorer has scored each symbol (window_end, epoch s): the state it commits with its rows."""
+    state = tables.commit_value(DeltaTable(str(tables.ANOMALIES.path(settings.lake_dir))), STATE_KEY) or {}
+    return {symbol: us // 1_000_000 for symbol, us in state.items()}
+
+
+def reconcile_verdicts(settings, fault_at: float) -> int:
+    """Once the scorer has passed every bar that ended a minute before the fault, by SQL: each bar
+    it has passed has exactly one verdict, no later bar has one, and no verdict lacks its bar.
+    The scorer keeps running, so its state is read before the query and again after it."""
+    through = (int(fault_at) // 60 - 1) * 60
+
+    def passed_the_fault():
+        before = scored_until(settings)
+        with sql_engine(settings).connect() as connection:
+            bars = connection.exec_driver_sql(VERDICTS_PER_BAR).all()
+            orphans = connection.exec_driver_sql(VERDICTS_WITHOUT_A_BAR).scalar()
+        if any(end <= through and n == 0 for _, end, n in bars):
+            return None
+        return before, bars, orphans, scored_until(settings)
+
+    before, bars, orphans, after = wait_for(passed_the_fault, 240, "a verdict for every bar before the fault", every=2)
+    passed = [(symbol, end, n) for symbol, end, n in bars if end <= before.get(symbol, -1)]
+    assert [b for b in passed if b[2] != 1] == [], "bars the scorer passed without exactly one verdict"
+    assert [b for b in bars if b[1] > after.get(b[0], -1) and b[2]] == [], "verdicts ahead of the scorer's state"
+    assert orphans == 0, f"{orphans} verdicts for bars the lake does not hold"
+    return len(passed)
 
 
 def bars_match_trades(settings) -> bool:
@@ -192,14 +247,16 @@ def test_the_stream_job_runs_its_executors_on_both_spark_workers(cluster):
         f"{seconds_to_catch_up(cluster, end_offsets(cluster), since):.1f} s"
 
 
-def fault_figures(cluster, label: str, fault, recover) -> None:
-    """Apply `fault`, time the stream past what Kafka held at it, `recover`, then its stalls."""
+def fault_figures(cluster, label: str, fault, recover) -> float:
+    """Apply `fault`, time the stream past what Kafka held at it, `recover`, then its stalls;
+    returns when the fault came (wall clock)."""
     ends = end_offsets(cluster)
     since, at = time.monotonic(), time.time()
     fault()
     FIGURES[f"{label}: stream past what Kafka held"] = f"{seconds_to_catch_up(cluster, ends, since):.1f} s"
     recover()
     FIGURES[label] = stalls(cluster, at)
+    return at
 
 
 def back_in_every_isr(cluster, name: str) -> None:
@@ -215,9 +272,9 @@ def test_killing_the_leader_of_a_trades_partition_loses_and_duplicates_nothing(c
         stack.up(cluster, say=print, only=(victim,))
         back_in_every_isr(cluster, victim)
 
-    fault_figures(cluster, f"kill -9 a partition leader ({victim}), restarted", lambda: kill_node(cluster, victim),
-                  restart)
-    assert reconcile(cluster) > 0
+    at = fault_figures(cluster, f"kill -9 a partition leader ({victim}), restarted", lambda: kill_node(cluster, victim),
+                       restart)
+    assert reconcile(cluster, at) > 0
 
 
 def test_cutting_a_broker_off_and_healing_it_loses_and_duplicates_nothing(cluster):
@@ -234,66 +291,72 @@ def test_cutting_a_broker_off_and_healing_it_loses_and_duplicates_nothing(cluste
         back_in_every_isr(cluster, victim.name)
 
     try:
-        fault_figures(cluster, f"cut a partition leader ({victim.name}) off for 20 s, healed", cut, heal)
+        at = fault_figures(cluster, f"cut a partition leader ({victim.name}) off for 20 s, healed", cut, heal)
     finally:
         network.heal(cluster, victim)
-    assert reconcile(cluster) > 0
+    assert reconcile(cluster, at) > 0
 
 
 def test_killing_a_spark_worker_retries_its_tasks_on_the_other_exactly_once(cluster):
     victim = cluster.cluster_nodes("spark-worker")[0].name
-    fault_figures(cluster, f"kill -9 {victim} and its executor, restarted", lambda: kill_node(cluster, victim),
-                  lambda: stack.up(cluster, say=print, only=(victim,)))
-    assert reconcile(cluster) > 0
+    at = fault_figures(cluster, f"kill -9 {victim} and its executor, restarted", lambda: kill_node(cluster, victim),
+                       lambda: stack.up(cluster, say=print, only=(victim,)))
+    assert reconcile(cluster, at) > 0
 
 
-def test_killing_a_trino_worker_during_dashboard_queries_leaves_later_queries_answered(cluster):
-    from lakewatch.sql import views
-
-    dashboard = [f"SELECT * FROM market.{view.name}" for view in views.VIEWS] + [
-        "SELECT symbol, count(*) FROM market.trades GROUP BY symbol"]
+def test_killing_a_trino_worker_under_dashboard_queries_leaves_no_broken_chart_once_noticed(cluster):
+    """Superset runs every chart's query of every dashboard in a loop (forced past any cache) while a
+    Trino worker is killed; once the coordinator has noticed, every query answers and each
+    dashboard renders in a browser without an error box."""
+    user, password = cluster.superset_admin_user, cluster.superset_admin_password
+    api = SupersetAPI(cluster.url(cluster.superset_port), user, password)
+    slugs = [d["slug"] for d in api.listing("dashboard")]
+    charts = [c["id"] for slug in slugs for c in api.get(f"/api/v1/dashboard/{slug}/charts")["result"]]
     outcomes: list[tuple[float, float, bool]] = []  # (started, ended, answered)
     stop = threading.Event()
 
-    def run(statement) -> bool:
+    def run(chart: int, session: SupersetAPI) -> bool:
         try:
-            with sql_engine(cluster).connect() as connection:
-                connection.exec_driver_sql(statement).all()
-            return True
+            return all(r.get("status") == "success" for r in session.chart_data(chart)["result"])
         except Exception:
             return False
 
     def query_like_a_dashboard():
+        session = SupersetAPI(api.base, user, password)  # a session of its own: requests' are not shared
         while not stop.is_set():
-            for statement in dashboard:
+            for chart in charts:
                 started = time.monotonic()
-                outcomes.append((started, time.monotonic(), run(statement)))
+                answered = run(chart, session)
+                outcomes.append((started, time.monotonic(), answered))
 
     worker = threading.Thread(target=query_like_a_dashboard, daemon=True)
     worker.start()
     try:
         time.sleep(3)
-        node = cluster.cluster_nodes("trino-worker")[0]
+        node, coordinator = cluster.cluster_nodes("trino-worker")[0], cluster.cluster_nodes("trino-coordinator")[0]
         victim, address = node.name, cluster.address(node)
         killed = time.monotonic()
         kill_node(cluster, victim)
 
         def noticed():  # the coordinator's failure detector (not a query: it may land on the dead worker)
-            failed = requests.get(cluster.url(cluster.trino_port, "/v1/node/failed").replace(
-                cluster.host, cluster.cluster_trino), auth=(cluster.trino_admin_user, ""), timeout=5)
+            failed = requests.get(trino.url(cluster, coordinator, "/v1/node/failed"),
+                                  auth=(cluster.trino_admin_user, ""), timeout=5)
             return failed.ok and address in failed.text
 
         wait_for(noticed, 120, "the coordinator noticing the dead worker", every=0.5)
         noticed_at = time.monotonic()
         time.sleep(5)  # its node list follows the failure detector at its next poll (5 s)
-        answered = [run(statement) for statement in dashboard]  # the dashboard opened again
+        answered = [run(chart, api) for chart in charts]  # the dashboards opened again
     finally:
         stop.set()
-        worker.join(90)
+        worker.join(120)
     hit = [(ended - started, ok) for started, ended, ok in outcomes if ended >= killed and started <= noticed_at]
     FIGURES[f"kill -9 {victim}: coordinator noticed"] = f"{noticed_at - killed:.1f} s"
-    FIGURES[f"kill -9 {victim}: dashboard queries under way"] = (
+    FIGURES[f"kill -9 {victim}: Superset chart queries under way"] = (
         f"{sum(not ok for _, ok in hit)} of {len(hit)} failed, the slowest took {max((d for d, _ in hit), default=0):.1f} s")
-    assert all(answered), f"{answered.count(False)} of {len(answered)} queries failed once the coordinator noticed"
+    assert all(answered), f"{answered.count(False)} of {len(answered)} chart queries failed once the coordinator noticed"
     assert all(ok for started, _, ok in outcomes if started > noticed_at + 5)
+    with browser_page(api.base, user, password) as page:
+        for slug in slugs:
+            assert_dashboard_renders(page, api, slug)
     stack.up(cluster, say=print, only=(victim,))

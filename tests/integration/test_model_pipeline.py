@@ -47,7 +47,7 @@ def test_training_registers_a_champion_that_meets_the_quality_goal_on_held_out_d
 
     # The registered champion, loaded back from the registry, judged on the held-out part only.
     bars, labels = training.read_history(settings)
-    _, _, test_x, test_labels, _ = training.split(build_features(bars), labels, 0.3)
+    _, _, test_x, test_labels, _ = training.split(build_features(bars), labels, training.TEST_FRACTION)
     assert len(test_labels) >= 100 and set(test_labels["kind"]) == {
         "price_spike", "flash_crash", "volume_burst", "volatility_shift", "frozen_feed"}
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
