@@ -37,7 +37,7 @@ from testkit.known_lake import register_champion
 from testkit.processes import private_settings, tree_rss_mb, wait_for
 from testkit.superset_client import SupersetAPI, assert_dashboard_renders, browser_page
 
-# Start-up takes 120-210 s (the nodes, the stream job's executors, Superset's provisioning)
+# Start-up takes 120-290 s (the nodes, the stream job's executors, Superset's provisioning)
 # before the first test's own minutes.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
