@@ -62,18 +62,20 @@ test:  ## run the whole test suite (starts real services on free ports)
 	@$(BOOT) superset
 	@$(BOOT) rasa
 	@$(BOOT) actions
+	@$(BOOT) nab
 	@$(CORE) -m pytest $(PYTEST_ARGS)
 
 test-unit:  ## only the fast unit tests
 	@$(CORE) -m pytest tests/unit $(PYTEST_ARGS)
 
-bench:  ## run the benchmarks and print their figures (docs/benchmarks.md records them)
+bench:  ## run the benchmarks and print their figures (docs/benchmarks.md records them); NAB=path adds NAB
 	@$(JARS)
 	@$(CORE) benchmarks/bench_ingestion.py
 	@$(CORE) benchmarks/bench_parse.py
 	@$(CORE) benchmarks/bench_stream.py
 	@$(CORE) benchmarks/bench_sql.py
 	@$(CORE) benchmarks/bench_model.py
+	@$(CORE) benchmarks/bench_model_public.py $(if $(NAB),--nab $(NAB),--sets simulator)
 	@$(CORE) benchmarks/bench_scorer.py
 	@$(CORE) benchmarks/bench_first_hour.py
 	@$(CORE) benchmarks/bench_first_model_hours.py
@@ -91,9 +93,10 @@ kafka:  ## run a Kafka tool T="console-consumer --topic market.trades --from-beg
 	@$(if $(T),,$(error say which: make kafka T="topics --list"))
 	@$(CORE) -m stack.cli kafka $(T)
 
-venv:  ## build or update the venvs (core, superset, rasa, actions) and fetch the jars (kafka, spark)
+venv:  ## build or update the venvs (core, superset, rasa, actions, nab) and fetch the jars (kafka, spark)
 	@$(NEEDS) venv
 	@$(JARS)
 	@$(BOOT) superset
 	@$(BOOT) rasa
 	@$(BOOT) actions
+	@$(BOOT) nab

@@ -100,6 +100,7 @@ def generate(settings, n_trades: int, now: datetime) -> None:
         "scored_at": pa.array(np.full(bars.num_rows, np.datetime64(now.replace(tzinfo=None), "us")),
                               pa.timestamp("us", tz="UTC")),
         "excluded_reason": pa.nulls(bars.num_rows, pa.string()),
+        "episode_start": pa.array(np.where(flagged, bars["window_start"].to_numpy(), None)),  # each its own episode
         "window_date": pa.array(bars["window_start"].to_numpy().astype("datetime64[D]"), pa.date32()),
     }).cast(tables.ANOMALIES.schema)
     write_history(settings, tables.ANOMALIES, anomalies, "window_start", today_start)

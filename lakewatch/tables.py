@@ -91,6 +91,9 @@ ANOMALIES = Table("anomalies", pa.schema([
     # Why this verdict is left out of anomaly counts (is_anomaly is then false), or null:
     # "pipeline_gap" for the bars either side of an outage of the pipeline (docs/model.md).
     ("excluded_reason", pa.string()),
+    # The first bar of the anomaly episode a flagged bar belongs to (model/episodes.py), null when
+    # not flagged: the rows with window_start = episode_start are the episodes anomaly counts count.
+    ("episode_start", TS),
     ("window_date", pa.date32()),
 ]), partition_by=("window_date",))
 
@@ -170,8 +173,10 @@ def bar_watermarks(bars, delay_s: int) -> dict[str, int]:
 
 
 def ensure(lake_dir: Path, tables=ALL_TABLES) -> None:
-    """Create every missing table, empty, with its schema."""
-    from deltalake import DeltaTable  # here, so readers of the contract need only pyarrow
+    """Create every missing table, empty, with its schema; add to a table from an older release the
+    contract's columns it lacks (null in its rows so far), so views that read them can be created.
+    Only for tables the caller alone writes: the change of schema conflicts with concurrent writes."""
+    from deltalake import DeltaTable, Schema  # here, so readers of the contract need only pyarrow
 
     for table in tables:
         path = table.path(lake_dir)
@@ -179,3 +184,9 @@ def ensure(lake_dir: Path, tables=ALL_TABLES) -> None:
             path.mkdir(parents=True, exist_ok=True)
             DeltaTable.create(str(path), schema=table.schema, partition_by=list(table.partition_by) or None,
                               name=table.name)
+            continue
+        existing = DeltaTable(str(path))
+        have = {field.name for field in existing.schema().fields}
+        missing = pa.schema([field for field in table.schema if field.name not in have])
+        if len(missing):
+            existing.alter.add_columns(list(Schema.from_arrow(missing).fields))

@@ -1,9 +1,10 @@
 """Event-level evaluation against the simulator's labels: what a user of alerts cares about.
 
 An injected anomaly (an event) is detected when a flagged bar of its symbol starts inside
-[start, end + TOLERANCE): a frozen feed can only show at the first bar after it. Flagged bars
-of a symbol less than MERGE_GAP apart form one alert; an alert is true when it overlaps an
-event's window. So:
+[start, end + TOLERANCE), in an episode that opened at most TOLERANCE before the event: a frozen
+feed can only show at the first bar after it. An alert is
+the first bar of an episode of flagged bars (model/episodes.py, the rule the scorer writes to
+`anomalies`); it is true when that bar is in an event's window. So:
   recall    = detected events / events
   precision = true alerts / alerts
   delay     = end of the first flagged bar - event start (when a user could have known)
@@ -15,9 +16,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
-MINUTE_NS = 60_000_000_000
+from model.episodes import MINUTE_NS, opens_episode
+
 TOLERANCE_NS = 2 * MINUTE_NS
-MERGE_GAP_NS = 2 * MINUTE_NS
 
 
 def _ns(values) -> np.ndarray:
@@ -47,28 +48,34 @@ def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) 
     flag_symbols = scored["symbol"].to_numpy()[flagged]
     times_by_symbol = {s: np.sort(flag_times[flag_symbols == s]) for s in np.unique(flag_symbols)}
 
+    # An alert is true only when its own bar is in an event's window: an episode that began
+    # before the event cannot claim it, or flagging every bar (one endless episode per symbol)
+    # would be one true alert per symbol, at full precision.
     alerts = true_alerts = 0
     for symbol, times in times_by_symbol.items():
-        first = np.flatnonzero(np.diff(times, prepend=times[0] - 2 * MERGE_GAP_NS) > MERGE_GAP_NS)
-        starts = times[first]
-        ends = np.append(times[first[1:] - 1], times[-1]) + MINUTE_NS
+        starts = times[opens_episode(times)]
         mine = (events["symbol"] == symbol).to_numpy()
         event_start, event_end = events["start"].to_numpy()[mine], events["end"].to_numpy()[mine]
         alerts += len(starts)
-        # an alert is true when it overlaps any of its symbol's event windows (alerts x events)
-        overlaps = (event_start[None, :] < ends[:, None]) & (event_end[None, :] > starts[:, None])
-        true_alerts += int(overlaps.any(axis=1).sum())
+        inside = (starts[:, None] + MINUTE_NS > event_start[None, :]) & (starts[:, None] < event_end[None, :])
+        true_alerts += int(inside.any(axis=1).sum())
 
+    # An event is detected by a flagged bar in its window whose episode opened at most
+    # TOLERANCE before the event: anomalies of one symbol may follow each other without a gap,
+    # and one episode then covers both; an episode running since long before says nothing.
+    opened = {s: np.maximum.accumulate(np.where(opens_episode(t), t, np.iinfo(np.int64).min))
+              for s, t in times_by_symbol.items()}
     detected = np.zeros(len(events), dtype=bool)
     delay = np.full(len(events), np.nan)
     for i, e in enumerate(events.itertuples()):
         times = times_by_symbol.get(e.symbol)
         if times is None:
             continue
-        j = np.searchsorted(times, e.start)
-        if j < len(times) and times[j] < e.end:
+        lo, hi = np.searchsorted(times, e.start), np.searchsorted(times, e.end)
+        fresh = np.flatnonzero(opened[e.symbol][lo:hi] >= e.start - TOLERANCE_NS)
+        if len(fresh):
             detected[i] = True
-            delay[i] = (times[j] + MINUTE_NS - e.start) / 1e9
+            delay[i] = (times[lo + fresh[0]] + MINUTE_NS - e.start) / 1e9
 
     recall = float(detected.mean()) if len(events) else float("nan")
     precision = true_alerts / alerts if alerts else 0.0

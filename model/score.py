@@ -9,9 +9,10 @@ also compacts on the stream job's schedule (lakewatch/maintenance.py).
 
 Exactly once: how far each symbol has been scored travels in the same Delta commit as the
 rows (commit metadata STATE_KEY), so a crash before the commit redoes the cycle and a crash
-after it finds the state already advanced. One scorer per lake: two would both score. The
-model name and version on every row are the ones serving reported before and after the
-batch; a promotion in between makes the cycle start again.
+after it finds the state already advanced. Each symbol's open anomaly episode travels the same
+way (EPISODES_KEY), so an episode spanning cycles or a restart stays one episode. One scorer per
+lake: two would both score. The model name and version on every row are the ones serving
+reported before and after the batch; a promotion in between makes the cycle start again.
 
     python -m model.score
 """
@@ -36,14 +37,18 @@ from lakewatch import logs, service_http, tables
 from lakewatch.maintenance import Schedule
 from lakewatch import settings as settings_module
 from lakewatch.sql import schema, sql_engine
+from model.episodes import episode_starts
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features, scoring_context
 
 STATE_KEY = "lakewatch.scored_until_us"  # symbol -> window_end (epoch us) of its last scored bar
+# symbol -> [its episode's first bar, its last flagged bar] (window_start, epoch ns): model/episodes.py
+EPISODES_KEY = "lakewatch.episodes_ns"
 CONTEXT = timedelta(days=4)  # enough calendar time to hold LOOKBACK_BARS bars across a weekend
 BATCH_ROWS = 10_000
 
 SCORED = Counter("lakewatch_scorer_bars_total", "Bars scored")
 FLAGGED = Counter("lakewatch_scorer_anomalies_total", "Bars scored as anomalies", ["asset_class"])
+EPISODES = Counter("lakewatch_scorer_episodes_total", "Anomaly episodes opened (model/episodes.py)")
 CYCLE = Histogram("lakewatch_scorer_cycle_seconds", "One cycle: read, features, REST, commit")
 REST = Histogram("lakewatch_scorer_rest_seconds", "One batch to the serving endpoint",
                  buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
@@ -135,6 +140,8 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
     verdicts, version = score_rows(settings, features)
     gap = features["pipeline_gap"].to_numpy(dtype=bool)
     flagged = verdicts["is_anomaly"].astype(bool).to_numpy() & ~gap
+    episodes, open_episodes = episode_starts(features[["symbol", "window_start"]].assign(is_anomaly=flagged),
+                                             tables.commit_value(anomalies, EPISODES_KEY) or {})
     now = datetime.now(timezone.utc)
     feature_json = [json.dumps({f: round(float(v), 4) for f, v in zip(FEATURES, row)}, separators=(",", ":"))
                     for row in features[list(FEATURES)].to_numpy()]
@@ -147,14 +154,18 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
         "model_name": [settings.model_name] * len(features), "model_version": [version] * len(features),
         "scored_at": pa.array([now] * len(features), pa.timestamp("us", tz="UTC")),
         "excluded_reason": np.where(gap, "pipeline_gap", None),
+        "episode_start": pa.array(episodes, pa.int64(), mask=episodes < 0).cast(pa.timestamp("ns", tz="UTC")),
         "window_date": features["window_start"].dt.date.to_numpy(),
     }).cast(tables.ANOMALIES.schema)
     state = dict(scored_until)
     ends = features.groupby("symbol")["window_end"].max()
     state.update({symbol: int(ts.value // 1000) for symbol, ts in ends.items()})
     write_deltalake(anomalies, rows, mode="append", schema_mode="merge",  # lakes from before excluded_reason
-                    commit_properties=CommitProperties(custom_metadata={STATE_KEY: tables.encode_commit_value(state)}))
+                    commit_properties=CommitProperties(custom_metadata={
+                        STATE_KEY: tables.encode_commit_value(state),
+                        EPISODES_KEY: tables.encode_commit_value(open_episodes)}))
     SCORED.inc(len(rows))
+    EPISODES.inc(int((episodes == features["window_start"].dt.as_unit("ns").astype("int64").to_numpy()).sum()))
     PIPELINE_GAPS.inc(int(gap.sum()))
     for asset_class, n in pd.Series(features["asset_class"].to_numpy()[flagged]).value_counts().items():
         FLAGGED.labels(asset_class).inc(int(n))

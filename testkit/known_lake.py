@@ -31,17 +31,23 @@ def bar(symbol: str, asset_class: str, start: datetime, close: float, *, open_: 
 
 
 def anomaly(symbol: str, asset_class: str, start: datetime, flagged: bool = True, score: float = 0.9,
-            features: dict | None = None, top_features: str = "ret_z", version: str = "3") -> dict:
+            features: dict | None = None, top_features: str = "ret_z", version: str = "3",
+            episode_start: datetime | None = None) -> dict:
+    """A verdict; a flagged one opens an episode of its own unless `episode_start` names an earlier bar's."""
     return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
             "anomaly_score": score, "is_anomaly": flagged, "features": json.dumps(features or {"ret_z": 7.5}),
             "top_features": top_features, "model_name": "lakewatch-anomaly", "model_version": version,
-            "scored_at": start + 2 * MINUTE, "window_date": start.date()}
+            "scored_at": start + 2 * MINUTE, "episode_start": (episode_start or start) if flagged else None,
+            "window_date": start.date()}
 
 
-def flagged_in(anomalies: list[dict], window, asset_class: str | None = None, symbol: str | None = None) -> int:
-    """How many of these `anomaly()` rows are flagged inside window (a lakewatch.sql.periods.Window):
-    the expected answer, counted from the rows a test wrote."""
+def flagged_in(anomalies: list[dict], window, asset_class: str | None = None, symbol: str | None = None,
+               bars: bool = False) -> int:
+    """How many anomalies (episodes begun; flagged bars with `bars`) of these `anomaly()` rows
+    fall inside window (a lakewatch.sql.periods.Window): the expected answer, counted from the
+    rows a test wrote."""
     return sum(1 for a in anomalies if a["is_anomaly"] and window.start <= a["window_start"] < window.end
+               and (bars or a["episode_start"] == a["window_start"])
                and asset_class in (None, a["asset_class"]) and symbol in (None, a["symbol"]))
 
 

@@ -1,4 +1,7 @@
-"""Answers about the model's verdicts: how many anomalies, which symbols, the latest one."""
+"""Answers about the model's verdicts: how many anomalies, which symbols, the latest one.
+
+An anomaly is an episode (docs/model.md): a run of flagged bars is one, counted when it began;
+the flagged bars are named beside it when there are more of them."""
 from __future__ import annotations
 
 import json
@@ -24,7 +27,7 @@ def count(q: Question) -> str:
     for symbol in symbols.found or [None]:
         (row,) = lake.rows(q.settings, "anomaly_count", queries.anomaly_count(window, asset_class, symbol),
                            ("anomalies",))
-        lines.append(f"{words.plural(row['anomalies'], 'anomaly', 'anomalies')} in {_scope(symbol, asset_class)}")
+        lines.append(f"{words.anomalies(row)} in {_scope(symbol, asset_class)}")
     return f"{'; '.join(lines)} {window.label}."
 
 
@@ -36,7 +39,7 @@ def top(q: Question) -> str:
     scope = asset_class or "all symbols"
     if not ranked:
         return f"No anomalies in {scope} {window.label}."
-    lines = [f"{i}. {r['symbol']}: {words.plural(r['anomalies'], 'anomaly', 'anomalies')}, "
+    lines = [f"{i}. {r['symbol']}: {words.anomalies(r)}, "
              f"highest score {r['max_score']:.2f}" for i, r in enumerate(ranked, 1)]
     return f"Most anomalous in {scope} {window.label}:\n" + "\n".join(lines)
 

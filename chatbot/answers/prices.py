@@ -40,4 +40,4 @@ def summary(q: Question) -> str:
                                ("anomalies",))
     except lake.NoDataYet:
         return text + " The model has not scored any bar yet."
-    return text + f" The model flagged {words.plural(flagged['anomalies'], 'anomaly', 'anomalies')}."
+    return text + f" The model flagged {words.anomalies(flagged)}."

@@ -9,6 +9,15 @@ def plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
+def anomalies(row) -> str:
+    """"3 anomalies" from a row of anomaly counts (lakewatch.sql.queries), with the flagged bars
+    beside them when an episode spans several: "3 anomalies (7 flagged minutes)"."""
+    text = plural(row["anomalies"], "anomaly", "anomalies")
+    if row["flagged_bars"] != row["anomalies"]:
+        text += f" ({plural(row['flagged_bars'], 'flagged minute')})"
+    return text
+
+
 def price(value: float | None) -> str:
     """Two decimals, or five for prices below 10 (forex quotes move in the fifth decimal)."""
     if value is None:

@@ -36,18 +36,26 @@ def _anomalies_in(window: AnyWindow, asset_class: str | None = None, symbol: str
     return conditions
 
 
+def _episodes() -> sa.ColumnElement:
+    return sa.func.count().filter(views.opens_an_episode()).label("anomalies")
+
+
 def anomaly_count(window: AnyWindow, asset_class: str | None = None, symbol: str | None = None) -> sa.Select:
-    """One row: `anomalies`, the flagged bars in the window."""
-    return sa.select(sa.func.count().label("anomalies")).where(*_anomalies_in(window, asset_class, symbol))
+    """One row: `anomalies`, the anomaly episodes that began in the window, and `flagged_bars`,
+    the flagged bars in it."""
+    return (sa.select(_episodes(), sa.func.count().label("flagged_bars"))
+            .where(*_anomalies_in(window, asset_class, symbol)))
 
 
 def top_anomalous_symbols(window: AnyWindow, limit: int = 5, asset_class: str | None = None) -> sa.Select:
-    """Symbols by flagged bars in the window, most first, with their highest score."""
+    """Symbols by anomaly episodes begun in the window, most first, with their flagged bars and
+    highest score."""
     a = schema.anomalies
-    n = sa.func.count().label("anomalies")
-    return (sa.select(a.c.symbol, a.c.asset_class, n, sa.func.max(a.c.anomaly_score).label("max_score"))
+    n = _episodes()
+    return (sa.select(a.c.symbol, a.c.asset_class, n, sa.func.count().label("flagged_bars"),
+                      sa.func.max(a.c.anomaly_score).label("max_score"))
             .where(*_anomalies_in(window, asset_class))
-            .group_by(a.c.symbol, a.c.asset_class)
+            .group_by(a.c.symbol, a.c.asset_class).having(sa.func.count().filter(views.opens_an_episode()) > 0)
             .order_by(n.desc(), a.c.symbol).limit(limit))
 
 

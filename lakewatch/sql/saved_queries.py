@@ -51,11 +51,11 @@ class Question:
 
 QUESTIONS = (
     Question("How many anomalies in crypto today?", "213d9ca9-156b-5b8e-be7d-0d5201cb1096",
-             "Bars the model flagged in crypto today.",
+             "Anomalies (episodes) that began in crypto today, and the bars the model flagged.",
              lambda when: queries.anomaly_count(when(periods.TODAY), asset_class="crypto"),
              f"today: from 00:00 {SESSION_DAY} until midnight"),
     Question("Which stock was most anomalous this week?", "ca357937-b39a-53f8-8b6d-e1b00a03a52d",
-             "Stocks by bars flagged since Monday, with their highest score.",
+             "Stocks by anomalies (episodes) begun since Monday, with their flagged bars and highest score.",
              lambda when: queries.top_anomalous_symbols(when(periods.THIS_WEEK), 5, asset_class="stocks"),
              f"this week: from Monday 00:00 {SESSION_DAY} until now"),
     Question("Latest price and 24h change of AAPL", "a01b1026-5eb9-5e5a-b061-4af41edbb315",

@@ -4,10 +4,11 @@
   close of the last bar at least 24 hours before it (so a stock's Monday open compares with
   Friday's close, not with a night without trades).
 - anomalies_today: the bars the model flagged today (UTC, or the configured day zone), by the
-  one definition of today (lakewatch.sql.periods.TODAY).
+  one definition of today (lakewatch.sql.periods.TODAY); `opens_episode` marks the ones that
+  count as anomalies (one per episode: opens_an_episode).
 - fundamentals_latest: per symbol, the main figures of its latest Finnhub profile and metrics
   (name, industry, market cap, P/E, EPS, beta, 52-week range, dividend yield).
-- asset_class_summary: per asset class, its symbols and last prices, anomalies today and
+- asset_class_summary: per asset class, its symbols and last prices, anomalies (episodes) today and
   rejects today (rejects whose key is no known symbol count under 'unknown').
 """
 from __future__ import annotations
@@ -57,11 +58,19 @@ def _today(instant: sa.ColumnElement) -> list:
     return periods.TODAY.in_sql().covers(instant)
 
 
+def opens_an_episode(a: sa.TableClause = schema.anomalies) -> sa.ColumnElement:
+    """A flagged verdict that opens its anomaly episode (model/episodes.py): counts of anomalies
+    count these, so an event that flags a run of bars is one anomaly, on the day it began.
+    Verdicts scored before episodes existed (no episode_start) count one each."""
+    return sa.and_(a.c.is_anomaly, sa.func.coalesce(a.c.episode_start, a.c.window_start) == a.c.window_start)
+
+
 def anomalies_today() -> sa.Select:
     a = schema.anomalies
     # window_date is the UTC date: within a day of the zone's date, enough to skip old partitions.
     recent = a.c.window_date >= sa.func.current_date() - ONE_DAY
-    return sa.select(a).where(recent, *_today(a.c.window_start), a.c.is_anomaly)
+    return sa.select(a, opens_an_episode(a).label("opens_episode")).where(recent, *_today(a.c.window_start),
+                                                                         a.c.is_anomaly)
 
 
 def asset_class_summary() -> sa.Select:
@@ -73,7 +82,8 @@ def asset_class_summary() -> sa.Select:
                          sa.func.max(prices.c.last_trade_ts).label("last_trade_ts"))
                .group_by(prices.c.asset_class).cte("classes"))
     anomalies = (sa.select(a.c.asset_class, sa.func.count().label("anomalies_today"))
-                 .where(a.c.window_date >= sa.func.current_date() - ONE_DAY, *_today(a.c.window_start), a.c.is_anomaly)
+                 .where(a.c.window_date >= sa.func.current_date() - ONE_DAY, *_today(a.c.window_start),
+                        opens_an_episode(a))
                  .group_by(a.c.asset_class).cte("anomalies_by_class"))
     reject_class = sa.func.coalesce(prices.c.asset_class, "unknown")
     rejects = (sa.select(reject_class.label("asset_class"), sa.func.count().label("rejects_today"))

@@ -69,7 +69,8 @@ class Bot:
         now, today = self.now, periods.today(self.now).start
         return [
             anomaly(ETH, "crypto", today), anomaly(BTC, "crypto", now - 10 * M, score=0.95),
-            anomaly(BTC, "crypto", now - 40 * M), anomaly(BTC, "crypto", now - 180 * M),
+            anomaly(BTC, "crypto", now - 41 * M), anomaly(BTC, "crypto", now - 40 * M, episode_start=now - 41 * M),
+            anomaly(BTC, "crypto", now - 180 * M),
             anomaly(BTC, "crypto", now - 5 * M, flagged=False, score=0.1),
             anomaly(ETH, "crypto", now - 26 * 60 * M), anomaly(ETH, "crypto", now - 120 * M),
             anomaly("TSLA", "stocks", now - 60 * M, score=0.97), anomaly("TSLA", "stocks", now - 120 * M),
@@ -103,14 +104,16 @@ class Bot:
                  "url": "https://news.example.invalid/tsla-2", "published_at": now - 90 * M},
                 {"id": 3, "symbol": "AAPL", "headline": "Apple news", "published_at": now - 10 * M}]
 
-    def flagged_in(self, window: periods.Window, asset_class: str | None = None, symbol: str | None = None) -> int:
-        return flagged_in(self.anomalies, window, asset_class, symbol)
+    def flagged_in(self, window: periods.Window, asset_class: str | None = None, symbol: str | None = None,
+                   bars: bool = False) -> int:
+        return flagged_in(self.anomalies, window, asset_class, symbol, bars)
 
     def crypto_today(self, now: datetime) -> str:
         """The answer to "how many anomalies in crypto today?" asked at `now`."""
         window = periods.today(now)
-        count = self.flagged_in(window, "crypto")
-        return f"{count} {'anomaly' if count == 1 else 'anomalies'} in crypto {window.label}."
+        count, bars = self.flagged_in(window, "crypto"), self.flagged_in(window, "crypto", bars=True)
+        spans = f" ({bars} flagged minutes)" if bars != count else ""
+        return f"{count} {'anomaly' if count == 1 else 'anomalies'}{spans} in crypto {window.label}."
 
 
 T = TypeVar("T")
@@ -205,12 +208,13 @@ def test_anomaly_counts_are_right_for_each_period_and_asset_class(bot, period, a
     assert window.label in answer and (asset_class or "all symbols") in answer
 
 
-def test_a_symbol_count_uses_only_that_symbols_flagged_bars(bot):
+def test_a_symbol_count_counts_its_episodes_and_names_their_flagged_bars(bot):
     settings = bot.settings
     answer = anomalies.count(Question(text="", entities=[{"entity": "symbol", "value": BTC},
                                                          {"entity": "period", "value": "last hour"}],
                                       settings=settings))
-    assert answer.startswith("2 anomalies in BINANCE:BTCUSDT the last hour"), answer  # not the unflagged one
+    # 10 min ago, and 41-40 min ago (one episode of two bars); not the unflagged one
+    assert answer.startswith("2 anomalies (3 flagged minutes) in BINANCE:BTCUSDT the last hour"), answer
 
 
 def test_price_summary_and_news_answers_carry_the_fixture_values(bot):

@@ -14,6 +14,7 @@ from deltalake import DeltaTable
 from lakewatch import tables
 from model import train as training
 from model.evaluate import event_metrics
+from model.episodes import episode_starts
 from model.features import MODEL_INPUT, build_features
 from testkit import lake
 from testkit.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
@@ -121,6 +122,14 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
     assert len(scored) == expected
     assert not scored.duplicated(["symbol", "window_start"]).any()
     assert set(scored["model_version"]) == {result["version"]} and set(scored["model_name"]) == {settings.model_name}
+
+    # The episodes written commit by commit, across the kill, are those of all the verdicts at once.
+    ordered = scored.sort_values(["symbol", "window_start"]).reset_index(drop=True)
+    whole, _ = episode_starts(ordered, {})
+    assert [-1 if pd.isna(t) else t.value for t in ordered["episode_start"]] == list(whole)
+    opened = int((ordered["episode_start"] == ordered["window_start"]).sum())
+    print(f"{opened} anomaly episodes over {int(ordered['is_anomaly'].sum())} flagged bars")
+    assert 0 < opened <= ordered["is_anomaly"].sum()
 
     # Every injected anomaly's bars have verdicts, and (held out or not) nearly all are caught.
     labels = training.read_history(settings)[1]

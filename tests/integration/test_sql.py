@@ -39,6 +39,9 @@ LAST_HOUR = NOW - timedelta(minutes=20)
 YESTERDAY = TODAY.start - timedelta(hours=12)
 ANOMALIES = [
     *(anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=h)) for h in (1, 2, 3)),
+    # the 03:00 episode's second bar: one anomaly, two flagged bars
+    anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=3, minutes=1),
+            episode_start=TODAY.start + timedelta(hours=3)),
     *(anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=h), flagged=False) for h in (4, 5)),
     *(anomaly("BINANCE:ETHUSDT", "crypto", YESTERDAY + timedelta(hours=h)) for h in (1, 2)),
     anomaly("AAPL", "stocks", TODAY.start + timedelta(hours=1), score=0.7),
@@ -120,9 +123,16 @@ def test_anomaly_count_per_period_and_asset_class(lake_settings):
     assert count(TODAY, symbol="BINANCE:BTCUSDT") == 3
 
 
-def test_top_anomalous_symbols_rank_by_flagged_bars(lake_settings):
+def test_an_episode_of_several_flagged_bars_counts_as_one_anomaly(lake_settings):
+    (row,) = one(lake_settings, queries.anomaly_count(TODAY, symbol="BINANCE:BTCUSDT"))
+    assert (row["anomalies"], row["flagged_bars"]) == (3, 4)
+    assert flagged_in(ANOMALIES, TODAY, symbol="BINANCE:BTCUSDT", bars=True) == 4
+
+
+def test_top_anomalous_symbols_rank_by_episodes(lake_settings):
     rows = one(lake_settings, queries.top_anomalous_symbols(periods.since(YESTERDAY.date(), NOW + timedelta(days=1)), 2))
-    assert [(r["symbol"], r["anomalies"]) for r in rows] == [("BINANCE:BTCUSDT", 3), ("BINANCE:ETHUSDT", 2)]
+    assert [(r["symbol"], r["anomalies"], r["flagged_bars"]) for r in rows] == [
+        ("BINANCE:BTCUSDT", 3, 4), ("BINANCE:ETHUSDT", 2, 2)]
 
 
 def test_latest_price_compares_with_the_last_bar_a_day_before(lake_settings):
@@ -144,15 +154,17 @@ def test_asset_class_summary_counts_today(lake_settings):
     assert (rows["unknown"]["symbols"], rows["unknown"]["rejects_today"]) == (0, 1)
 
 
-def test_anomalies_today_view_holds_only_todays_flagged_bars(lake_settings):
-    rows = one(lake_settings, sa.text("SELECT symbol, is_anomaly, window_start FROM market.anomalies_today"))
-    assert len(rows) == crypto_today_expected() + 1
+def test_anomalies_today_view_holds_only_todays_flagged_bars_and_marks_each_episode(lake_settings):
+    rows = one(lake_settings, sa.text("SELECT symbol, is_anomaly, window_start, opens_episode "
+                                      "FROM market.anomalies_today"))
+    assert len(rows) == crypto_today_expected() + 2  # AAPL's and the episode's second bar
     assert all(r["is_anomaly"] and r["window_start"] >= TODAY.start for r in rows)
+    assert sum(r["opens_episode"] for r in rows) == crypto_today_expected() + 1
 
 
 def test_latest_anomaly_and_news_of_a_symbol(lake_settings):
     (latest,) = one(lake_settings, queries.latest_anomaly("BINANCE:BTCUSDT"))
-    assert latest["window_start"] == TODAY.start + timedelta(hours=3) and latest["top_features"] == "ret_z"
+    assert latest["window_start"] == TODAY.start + timedelta(hours=3, minutes=1) and latest["top_features"] == "ret_z"
     news = one(lake_settings, queries.recent_news("AAPL", limit=2))
     assert [n["headline"] for n in news] == ["AAPL news 0", "AAPL news 1"]
 

@@ -244,3 +244,21 @@ def test_a_symbol_whose_bars_after_the_silence_are_not_in_yet_makes_it_wait_not_
     waiting = build_features(bars[~behind], known_until=known).set_index(["symbol", "window_start"])
     assert waiting.loc[("AAPL", START + pd.Timedelta(minutes=299)), "undecided"]
     assert not waiting.loc[("AAPL", START + pd.Timedelta(minutes=299)), "pipeline_gap"]  # not yet
+
+
+def test_flagging_every_bar_is_one_false_alert_per_symbol():
+    events = labels(("AAPL", "volume_burst", 100, 102), ("AAPL", "price_spike", 200, 201))
+    m = event_metrics(scored(list(range(300))), events, 0.5)  # one endless episode from minute 0
+    assert (m["alerts"], m["recall"], m["precision"]) == (1, 0.0, 0.0)
+
+
+def test_an_episode_that_began_before_an_event_is_a_false_alert_even_when_it_runs_into_it():
+    events = labels(("AAPL", "volume_burst", 30, 32))
+    m = event_metrics(scored([28, 29, 30, 31]), events, 0.5)  # alerted at 28, before the burst
+    assert (m["recall"], m["precision"]) == (1.0, 0.0)  # opened within the tolerance: it saw the burst
+
+
+def test_an_event_right_after_another_is_detected_by_the_episode_the_first_opened():
+    events = labels(("AAPL", "frozen_feed", 10, 13), ("AAPL", "price_spike", 14, 15))
+    m = event_metrics(scored([14, 15]), events, 0.5)  # the first bar after the freeze is the spike's
+    assert (m["alerts"], m["recall"], m["precision"]) == (1, 1.0, 1.0)

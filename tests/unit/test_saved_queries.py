@@ -141,15 +141,15 @@ def test_saved_query_and_bot_agree_on_this_week(lake):
     question = QUESTIONS["which_stock_was_most_anomalous_this_week"]
     monday, _ = asked_both_ways(lake, question, MONDAY_JUST_AFTER_MIDNIGHT)
     sunday, _ = asked_both_ways(lake, question, SUNDAY_JUST_BEFORE_MIDNIGHT)
-    assert [(symbol, n) for symbol, _, n, _ in monday] == [("AAPL", 1)]  # the bar of Monday 00:00 only
+    assert [(symbol, n) for symbol, _, n, *_ in monday] == [("AAPL", 1)]  # the bar of Monday 00:00 only
     # Monday 00:00 and 00:01, midday, 23:59, Tuesday, Wednesday midday, Sunday 00:00 and 23:59
-    assert [(symbol, n) for symbol, _, n, _ in sunday] == [("AAPL", 8), ("MSFT", 1)]
+    assert [(symbol, n) for symbol, _, n, *_ in sunday] == [("AAPL", 8), ("MSFT", 1)]
 
 
 def test_saved_query_and_bot_agree_on_today_and_yesterday(lake):
     today, yesterday = QUESTIONS["how_many_anomalies_in_crypto_today"], QUESTIONS["daily_ohlcv_per_symbol_for_yesterday_from_the_trades"]
-    assert asked_both_ways(lake, today, MONDAY_JUST_AFTER_MIDNIGHT)[0] == [(4,)]  # 00:00, 00:01, 12:00, 23:59
-    assert asked_both_ways(lake, today, SUNDAY_JUST_BEFORE_MIDNIGHT)[0] == [(2,)]  # 00:00, 23:59
+    assert asked_both_ways(lake, today, MONDAY_JUST_AFTER_MIDNIGHT)[0] == [(4, 4)]  # 00:00, 00:01, 12:00, 23:59
+    assert asked_both_ways(lake, today, SUNDAY_JUST_BEFORE_MIDNIGHT)[0] == [(2, 2)]  # 00:00, 23:59
     day_bars = asked_both_ways(lake, yesterday, MONDAY_JUST_AFTER_MIDNIGHT)[0]
     if lake.day_timezone == "UTC":  # trade_date is the UTC date: elsewhere yesterday's rows differ
         assert [(symbol, trades) for symbol, _, _, _, _, _, _, trades in day_bars] == [("AAPL", 2), ("EUR_USD", 2)]
