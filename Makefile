@@ -75,7 +75,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_stream.py
 	@$(CORE) benchmarks/bench_sql.py
 	@$(CORE) benchmarks/bench_model.py
-	@$(CORE) benchmarks/bench_model_public.py $(if $(NAB),--nab $(NAB),--sets simulator)
+	@$(CORE) benchmarks/bench_model_public.py $(if $(NAB),--nab $(NAB),--sets simulator realistic)
 	@$(CORE) benchmarks/bench_scorer.py
 	@$(CORE) benchmarks/bench_first_hour.py
 	@$(CORE) benchmarks/bench_first_model_hours.py

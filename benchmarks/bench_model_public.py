@@ -20,11 +20,14 @@ The simulator's part: HOURS of seeded simulated market (the model test's setting
 model/train.py does. Each candidate is fit on the training bars no label covers (as training
 fits the shipped model), gets its threshold on the training part (best event recall at
 precision >= LAKEWATCH_MODEL_MIN_PRECISION), and is evaluated on the held-out bars per injected
-kind. Then each candidate's speed in-process: one bar at a time (p50, p99) and 10,000-bar
-batches.
+kind. The set `simulator` is the clean market the model was designed on; `realistic` adds
+drifts, level shifts, volatility regimes, news-led jumps, class-wide moves and microstructure
+noise (LAKEWATCH_SIM_REALISM, ingestion/simulator.py), with each kind's recall and each market
+event's false-alarm rate apart. Then each candidate's speed in-process: one bar at a time (p50,
+p99) and 10,000-bar batches.
 
 Usage: python benchmarks/bench_model_public.py --nab PATH [--candidates NAME ...] [--hours 48]
-       [--sets nab simulator]
+       [--sets nab simulator realistic]
 """
 from __future__ import annotations
 
@@ -181,18 +184,22 @@ def category_scores(results: Path, windows: dict, detectors_: list[str]) -> dict
     return out
 
 
-def simulator_figures(fits: dict, hours: float, rate: float) -> dict:
+REALISMS = {"simulator": "clean", "realistic": "realistic"}  # --sets name -> LAKEWATCH_SIM_REALISM
+
+
+def simulator_figures(fits: dict, hours: float, rate: float, realism: str, anomalies_per_hour: float) -> dict:
     """Held-out event metrics per candidate, raw and calibrated, on one simulated history."""
     from bench_model_margin import simulated_history
 
     # the model CI test's simulator settings (tests/integration/test_model_pipeline.py), a fixed end
-    settings = dataclasses.replace(settings_module.load(), sim_market_hours="always", sim_anomalies_per_hour=1.5)
+    settings = dataclasses.replace(settings_module.load(), sim_market_hours="always",
+                                   sim_anomalies_per_hour=anomalies_per_hour, sim_realism=realism)
     end_ms = int(pd.Timestamp("2026-11-30 18:00", tz="UTC").value // 1_000_000)
     began = time.monotonic()
     bars, labels = simulated_history(settings, end_ms, hours, rate)
     features = build_features(bars)
     train_x, train_labels, test_x, test_labels, cutoff = training.split(features, labels, training.TEST_FRACTION)
-    print(f"simulator: {hours:g} h, {len(bars):,} bars, {len(labels)} anomalies, held out from {cutoff:%H:%M} "
+    print(f"simulator ({realism}): {hours:g} h, {len(bars):,} bars, {len(labels)} labels, held out from {cutoff:%H:%M} "
           f"({time.monotonic() - began:.0f} s)")
     out = {}
     for name, fit in fits.items():
@@ -228,7 +235,7 @@ def speed(scorer, rows: pd.DataFrame) -> dict:
             "rows_per_s": len(batch) / (time.perf_counter() - begun)}
 
 
-def report(nab: dict | None, simulator: dict | None, fits: dict) -> None:
+def report(nab: dict | None, simulated: dict[str, dict], fits: dict) -> None:
     if nab:
         final, categories = nab["final"], nab["categories"]
         names = [*REFERENCES, *sorted(d for d in final if d not in REFERENCES and d != "null")]
@@ -241,17 +248,21 @@ def report(nab: dict | None, simulator: dict | None, fits: dict) -> None:
             print(f"{label:<32}" + "".join(f"{final[d][p]:>10.1f}" for p in PROFILES)
                   + "".join(f"{categories.get(d, {}).get(c, float('nan')):>15.1f}" for c in cats))
         print(f"candidates' detection time: {nab['detect_seconds']:.0f} s for the whole corpus")
-    if simulator:
-        kinds = sorted(k.removeprefix("recall_") for k in next(iter(simulator.values())) if k.startswith("recall_"))
-        print("\nSimulator held-out (fit on the normal training bars, threshold chosen on the training part)")
+    for realism, simulator in simulated.items():
+        first = next(iter(simulator.values()))
+        kinds = sorted(k.removeprefix("recall_") for k in first if k.startswith("recall_"))
+        market = sorted(k.removeprefix("false_alarm_rate_") for k in first if k.startswith("false_alarm_rate_"))
+        print(f"\nSimulator ({realism}) held-out (fit on the normal training bars, threshold chosen on the training "
+              "part): recall per kind, then the share of market events that drew a false alarm")
         print(f"{'detector':<30}{'recall':>8}{'precision':>10}{'f1':>7}" + "".join(f"{k[:12]:>13}" for k in kinds)
-              + f"{'1 bar p50':>11}{'p99':>8}{'rows/s':>10}")
+              + "".join(f"{'FA ' + k[:9]:>13}" for k in market) + f"{'1 bar p50':>11}{'p99':>8}{'rows/s':>10}")
         for name in fits:
             s = simulator[(name, "speed")]
             for variant in VARIANTS:
                 m = simulator[(name, variant)]
                 print(f"{name + ' ' + variant:<30}{m['recall']:>8.3f}{m['precision']:>10.3f}{m['f1']:>7.3f}"
-                      + "".join(f"{m[f'recall_{k}']:>13.2f}" for k in kinds)
+                      + "".join(f"{m.get(f'recall_{k}', float('nan')):>13.2f}" for k in kinds)
+                      + "".join(f"{m.get(f'false_alarm_rate_{k}', float('nan')):>13.2f}" for k in market)
                       + f"{s['p50_ms']:>9.2f}ms{s['p99_ms']:>6.1f}ms{s['rows_per_s']:>10,.0f}")
 
 
@@ -261,7 +272,8 @@ def main() -> int:
     parser.add_argument("--candidates", nargs="*", default=list(detectors.CANDIDATES), choices=list(detectors.CANDIDATES))
     parser.add_argument("--hours", type=float, default=48)
     parser.add_argument("--rate", type=float, default=20)
-    parser.add_argument("--sets", nargs="+", default=["nab", "simulator"], choices=["nab", "simulator"])
+    parser.add_argument("--anomalies-per-hour", type=float, default=1.5, help="per symbol (the model test's 1.5)")
+    parser.add_argument("--sets", nargs="+", default=["nab", *REALISMS], choices=["nab", *REALISMS])
     args = parser.parse_args()
     if "nab" in args.sets and (args.nab is None or not (args.nab / "labels" / "combined_windows.json").is_file()
                                or not (args.nab / "run.py").is_file()):
@@ -271,8 +283,9 @@ def main() -> int:
     fits = {name: detectors.CANDIDATES[name] for name in args.candidates}
     settings = settings_module.load()
     nab = run_nab(args.nab.resolve(), fits, settings.state_dir / "bench" / "nab") if "nab" in args.sets else None
-    simulator = simulator_figures(fits, args.hours, args.rate) if "simulator" in args.sets else None
-    report(nab, simulator, fits)
+    simulated = {realism: simulator_figures(fits, args.hours, args.rate, realism, args.anomalies_per_hour) for name, realism in REALISMS.items()
+                 if name in args.sets}
+    report(nab, simulated, fits)
     return 0
 
 

@@ -31,6 +31,24 @@ Model, in short:
     volatility_shift  volatility multiplier (3-6) for 10-30 minutes
     frozen_feed       minutes without a single trade (3-10)
 
+realism="realistic" makes the market harder to read, as real ones are (the model must hold on
+more than the five kinds it was designed around). The draw then also holds:
+    level_shift       signed relative jump (6-12 one-minute sigmas) reached in 5-20 s, kept for
+                      good; labelled for 2 minutes
+    drift             signed relative move (20-30 one-minute sigmas) spread over 30-60 minutes,
+                      kept; labelled for the drift
+    volatility_regime volatility multiplier (2-3) for 2-4 hours; labelled for its first 30 minutes
+    news_jump         stocks only: a news item about the stock, then 30-90 s later a kept jump of
+                      6-12 one-minute sigmas; labelled from the news to 2 minutes after the jump
+and the market has what is not an anomaly (tables.MARKET_EVENT_KINDS, published as labels too,
+so the evaluation can count the alerts they draw):
+    class_move        every open symbol of one class moves together by 6-10 one-minute sigmas over
+                      2-6 minutes, kept (0.25 per class and hour): a market event
+    tiny_trades       a burst of odd lots: 8-15x the trades at as much smaller sizes, 1-3 minutes
+                      (0.5 per symbol and hour)
+and, always on, a bid-ask bounce of 0.3 one-minute sigmas on every trade and a lunch lull (stocks
+trade at half their rate 12:00-13:00 New York).
+
 Determinism: the simulator steps in fixed 1-second ticks on the epoch-second grid (the first
 tick is cut short when start_ms is not a whole second). It computes whole minutes ahead, one
 symbol at a time with numpy, and releases the ticks that end by `until`, so the output depends
@@ -53,11 +71,18 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ingestion import metrics, sim_content
+from lakewatch.tables import MARKET_EVENT_KINDS
 
 NEW_YORK = ZoneInfo("America/New_York")
 ASSET_CLASSES = ("stocks", "forex", "crypto")
 ANOMALY_KINDS = ("price_spike", "flash_crash", "volume_burst", "volatility_shift", "frozen_feed")
 MARKET_HOURS = ("us", "always")
+REALISM = ("clean", "realistic")
+REALISTIC_KINDS = ("level_shift", "drift", "volatility_regime", "news_jump")
+CLASS_MOVES_PER_HOUR = 0.25  # per asset class
+TINY_TRADES_PER_HOUR = 0.5  # per symbol
+HALF_SPREAD_SIGMAS = 0.3  # the bid-ask bounce, in one-minute sigmas of the base vol
+LUNCH_MIN, LUNCH_FACTOR = (12 * 60, 13 * 60), 0.5  # New York local minutes, stocks' rate multiplier
 
 TICK_MS = 1000
 MINUTE_MS = 60_000
@@ -174,6 +199,17 @@ def _generator(seed: int, symbol: str, purpose: int) -> np.random.Generator:
 
 
 @dataclass
+class _Shift:
+    """A move the price keeps: log_jump reached linearly from start to end."""
+    start: int
+    end: int
+    log_jump: float
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        return self.log_jump * np.clip((times - self.start) / (self.end - self.start), 0.0, 1.0)
+
+
+@dataclass
 class _Anomaly:
     kind: str
     start: int
@@ -181,7 +217,8 @@ class _Anomaly:
     magnitude: float
     log_jump: float = 0.0  # price kinds: the log-price offset at its extreme
     drop_end: int = 0  # flash_crash: when the bottom is reached
-    multiplier: float = 1.0  # volume_burst, volatility_shift
+    multiplier: float = 1.0  # volume_burst, volatility_shift, volatility_regime
+    shift: _Shift | None = None  # level_shift, drift, news_jump: the move the price keeps
 
     def tick_effects(self, starts: np.ndarray):
         """(rate, vol, size) multipliers per tick, None where this anomaly does not act."""
@@ -225,6 +262,12 @@ class _Symbol:
         self.fundamentals_rng = _generator(seed, name, 3)
         # Its own stream, so the volatility regime does not depend on how many trades were drawn.
         self.vol_rng = _generator(seed, name, 4)
+        # realism="realistic" only, on streams of their own: the clean market stays the same.
+        self.spread_rng = _generator(seed, name, 5)
+        self.event_rng = _generator(seed, name, 6)
+        self.shifts: list[_Shift] = []  # moves the price keeps, under way
+        self.regime: tuple[int, float] | None = None  # (until ms, volatility multiplier)
+        self.tiny: tuple[int, int, float] | None = None  # a burst of odd lots: (start, end, multiplier)
 
         price = sim_content.start_price(name, asset_class)
         self.decimals = _price_decimals(name, asset_class, price)
@@ -259,9 +302,12 @@ class MarketSimulator:
     """Generates Finnhub-format market data on a simulated clock; see the module docstring."""
 
     def __init__(self, symbols: dict[str, Sequence[str]], seed: int, start_ms: int, rate: float,
-                 anomalies_per_hour: float, market_hours: str = "us", news_per_hour: float = 6.0):
+                 anomalies_per_hour: float, market_hours: str = "us", news_per_hour: float = 6.0,
+                 realism: str = "clean"):
         if market_hours not in MARKET_HOURS:
             raise ValueError(f"market_hours must be one of {MARKET_HOURS}, not {market_hours!r}")
+        if realism not in REALISM:
+            raise ValueError(f"realism must be one of {REALISM}, not {realism!r}")
         for name, value in (("rate", rate), ("anomalies_per_hour", anomalies_per_hour),
                             ("news_per_hour", news_per_hour)):
             if not value >= 0:
@@ -281,6 +327,8 @@ class MarketSimulator:
         self.anomalies_per_hour = float(anomalies_per_hour)
         self.market_hours = market_hours
         self.news_per_hour = float(news_per_hour)
+        self.realistic = realism == "realistic"
+        self._class_rngs = {c: _generator(seed, f"class:{c}", 0) for c in ASSET_CLASSES}
         self._now_ms = int(start_ms)
         self._generated_to = int(start_ms)  # everything before this is computed and queued
         self._ny_day: int | None = None
@@ -298,7 +346,8 @@ class MarketSimulator:
                    seed=settings.sim_seed, start_ms=start_ms,
                    rate=settings.sim_rate if rate is None else rate,
                    anomalies_per_hour=settings.sim_anomalies_per_hour,
-                   market_hours=settings.sim_market_hours, news_per_hour=settings.sim_news_per_hour)
+                   market_hours=settings.sim_market_hours, news_per_hour=settings.sim_news_per_hour,
+                   realism=settings.sim_realism)
 
     @property
     def now_ms(self) -> int:
@@ -321,7 +370,8 @@ class MarketSimulator:
                          _release(self._news, until_ms), _release(self._fundamentals, until_ms),
                          _release(self._labels, until_ms))
         for label in batch.labels:
-            metrics.SIM_ANOMALIES.labels(label["kind"]).inc()
+            if label["kind"] not in MARKET_EVENT_KINDS:
+                metrics.SIM_ANOMALIES.labels(label["kind"]).inc()
         self._now_ms = max(self._now_ms, until_ms - until_ms % TICK_MS)
         return batch
 
@@ -338,6 +388,8 @@ class MarketSimulator:
         total_weight = sum(RATE_WEIGHT[s.asset_class] for s in self._symbols)
 
         self._queue_fundamentals(clock, first_release)
+        if self.realistic and first == minute:
+            self._maybe_move_classes(minute, is_open)
         frames: list[tuple[int, dict]] = []
         news: list[tuple[int, int, str, dict]] = []
         for index, (symbol, open_now) in enumerate(zip(self._symbols, is_open)):
@@ -348,9 +400,16 @@ class MarketSimulator:
                 news.extend((t, index, symbol.name, item) for t, item in self._news_items(symbol, first, minute_end))
             if open_now:
                 if first == minute:  # anomalies start on whole minutes only
-                    self._maybe_start_anomaly(symbol, minute)
+                    started = self._maybe_start_anomaly(symbol, minute)
+                    if started is not None and started.kind == "news_jump":  # the news before the move
+                        published = minute + int(symbol.news_rng.integers(1000, 5000))
+                        news.append((published, index, symbol.name, self._surprise_news(symbol, started, published)))
+                    if self.realistic:
+                        self._maybe_tiny_trades(symbol, minute)
                 rate = self.rate * RATE_WEIGHT[symbol.asset_class] / total_weight * _seasonality(
                     symbol.asset_class, clock, self.market_hours)
+                if self.realistic and symbol.asset_class == "stocks" and LUNCH_MIN[0] <= clock.ny_minute < LUNCH_MIN[1]:
+                    rate *= LUNCH_FACTOR
                 frames.extend(self._trades(symbol, starts, durations, rate, minute_end))
                 self._quotes.append((minute_end, (symbol.name, self._quote(symbol, minute_end))))
             else:
@@ -370,6 +429,8 @@ class MarketSimulator:
         rng = symbol.market_rng
         anomaly = symbol.active
         rate_x, vol_x, size_x = anomaly.tick_effects(starts) if anomaly else (None, None, None)
+        if self.realistic:
+            rate_x, vol_x, size_x = _market_effects(symbol, starts, rate_x, vol_x, size_x)
         expected = rate * durations / 1000.0
         counts = rng.poisson(expected if rate_x is None else expected * rate_x)
         n = int(counts.sum())
@@ -381,6 +442,9 @@ class MarketSimulator:
         gaps = np.diff(event_times, prepend=starts[0]) / 1000.0
         sigma = symbol.sigma if vol_x is None else symbol.sigma * np.append(vol_x[tick_of], vol_x[-1])
         path = symbol.log_price + np.cumsum(np.sqrt(gaps) * sigma * rng.standard_normal(n + 1))
+        symbol.shifts = [shift for shift in symbol.shifts if shift.end > starts[0]]
+        for shift in symbol.shifts:  # the kept moves, from where they stood when this minute began
+            path = path + shift.at(event_times) - shift.at(starts[:1])
         symbol.log_price = float(path[-1])
         if n == 0:
             return []
@@ -388,6 +452,9 @@ class MarketSimulator:
         offset = anomaly.price_offset(times) if anomaly else None
         if offset is not None:
             log_prices = log_prices + offset
+        if self.realistic:  # bid-ask bounce: a trade hits the bid or lifts the offer
+            half_spread = HALF_SPREAD_SIGMAS * symbol.sigma_sec * math.sqrt(60)
+            log_prices = log_prices + half_spread * symbol.spread_rng.choice((-1.0, 1.0), n)
         prices = np.round(np.exp(log_prices), symbol.decimals)
         self._update_day(symbol, prices, int(times[-1]))
 
@@ -419,32 +486,57 @@ class MarketSimulator:
                 for pi, ti, vi, xi in zip(p, t, v.astype(np.int64).tolist(), extra_condition)]
 
     # ---- anomalies --------------------------------------------------------------------------
-    def _maybe_start_anomaly(self, symbol: _Symbol, minute: int) -> None:
+    def _maybe_start_anomaly(self, symbol: _Symbol, minute: int) -> _Anomaly | None:
         symbol.backlog += int(symbol.anomaly_rng.poisson(self.anomalies_per_hour / 60))
         if symbol.active and symbol.active.end <= minute:
             symbol.active = None
         if symbol.backlog == 0 or symbol.active:
-            return
+            return None
         anomaly = self._draw_anomaly(symbol, minute)
         if not market_open(symbol.asset_class, anomaly.end - 1, self.market_hours):
-            return  # would run into the close: retry next minute with a fresh draw
+            return None  # would run into the close: retry next minute with a fresh draw
         symbol.backlog -= 1
         symbol.active = anomaly
-        label = {
-            "anomaly_id": f"sim-{self.seed}-{symbol.name}-{minute}",
+        if anomaly.shift is not None:
+            symbol.shifts.append(anomaly.shift)
+        if anomaly.kind == "volatility_regime":  # outlasts its label: the new regime is the news
+            symbol.regime = (minute + int(symbol.anomaly_rng.uniform(2, 4) * 3_600_000), anomaly.multiplier)
+        self._label(symbol, anomaly.kind, anomaly.start, anomaly.end, anomaly.magnitude)
+        return anomaly
+
+    def _label(self, symbol: _Symbol, kind: str, start: int, end: int, magnitude: float) -> None:
+        # A market event may start in the same minute as an anomaly of the symbol: its id says its kind.
+        suffix = f"-{kind}" if kind in MARKET_EVENT_KINDS else ""
+        self._labels.append((start + TICK_MS, {
+            "anomaly_id": f"sim-{self.seed}-{symbol.name}-{start}{suffix}",
             "symbol": symbol.name,
             "asset_class": symbol.asset_class,
-            "kind": anomaly.kind,
-            "start_ts": anomaly.start,
-            "end_ts": anomaly.end,
-            "magnitude": anomaly.magnitude,
+            "kind": kind,
+            "start_ts": start,
+            "end_ts": end,
+            "magnitude": magnitude,
             "source": "simulator",
-        }
-        self._labels.append((minute + TICK_MS, label))
+        }))
 
     def _draw_anomaly(self, symbol: _Symbol, start: int) -> _Anomaly:
         rng = symbol.anomaly_rng
-        kind = ANOMALY_KINDS[int(rng.integers(len(ANOMALY_KINDS)))]
+        kinds = ANOMALY_KINDS
+        if self.realistic:  # news_jump needs news, which only stocks have
+            kinds += tuple(k for k in REALISTIC_KINDS if k != "news_jump" or symbol.asset_class == "stocks")
+        kind = kinds[int(rng.integers(len(kinds)))]
+        one_minute = symbol.sigma * math.sqrt(60)
+        if kind in ("level_shift", "news_jump"):
+            log_jump = (1.0 if rng.random() < 0.5 else -1.0) * float(rng.uniform(6, 12)) * one_minute
+            moves_at = start + (int(rng.integers(30, 91)) * 1000 if kind == "news_jump" else 0)
+            shift = _Shift(moves_at, moves_at + int(rng.integers(5, 21)) * 1000, log_jump)
+            return _Anomaly(kind, start, moves_at + 120_000, round(math.expm1(log_jump), 6), shift=shift)
+        if kind == "drift":
+            log_move = (1.0 if rng.random() < 0.5 else -1.0) * float(rng.uniform(20, 30)) * one_minute
+            end = start + int(rng.integers(30, 61)) * MINUTE_MS
+            return _Anomaly(kind, start, end, round(math.expm1(log_move), 6), shift=_Shift(start, end, log_move))
+        if kind == "volatility_regime":
+            multiplier = float(rng.uniform(2, 3))
+            return _Anomaly(kind, start, start + 30 * MINUTE_MS, round(multiplier, 6), multiplier=multiplier)
         if kind == "price_spike":
             seconds = int(rng.integers(60, 121))
             sign = 1.0 if rng.random() < 0.5 else -1.0
@@ -464,6 +556,40 @@ class MarketSimulator:
             return _Anomaly(kind, start, start + seconds * 1000, round(multiplier, 6), multiplier=multiplier)
         seconds = int(rng.integers(180, 601))
         return _Anomaly(kind, start, start + seconds * 1000, round(seconds / 60, 6))
+
+    # ---- what is not an anomaly (realism="realistic") ---------------------------------------
+    def _maybe_move_classes(self, minute: int, is_open: list[bool]) -> None:
+        """A market event: every symbol of one class moves together, and keeps the move."""
+        for asset_class, rng in self._class_rngs.items():
+            if rng.poisson(CLASS_MOVES_PER_HOUR / 60) == 0:
+                continue
+            end = minute + int(rng.integers(120, 361)) * 1000
+            sigmas = (1.0 if rng.random() < 0.5 else -1.0) * float(rng.uniform(6, 10))
+            members = [(s, open_now) for s, open_now in zip(self._symbols, is_open) if s.asset_class == asset_class]
+            if not members or not all(open_now for _, open_now in members) \
+                    or not market_open(asset_class, end - 1, self.market_hours):
+                continue
+            for symbol, _ in members:  # each at its own base vol: the same surprise for all
+                log_move = sigmas * symbol.sigma_sec * math.sqrt(60)
+                symbol.shifts.append(_Shift(minute, end, log_move))
+                self._label(symbol, "class_move", minute, end, round(math.expm1(log_move), 6))
+
+    def _maybe_tiny_trades(self, symbol: _Symbol, minute: int) -> None:
+        rng = symbol.event_rng
+        if rng.poisson(TINY_TRADES_PER_HOUR / 60) == 0 or (symbol.tiny and symbol.tiny[1] > minute):
+            return
+        end, multiplier = minute + int(rng.integers(60, 181)) * 1000, float(rng.uniform(8, 15))
+        if not market_open(symbol.asset_class, end - 1, self.market_hours):
+            return
+        symbol.tiny = (minute, end, multiplier)
+        self._label(symbol, "tiny_trades", minute, end, round(multiplier, 6))
+
+    @staticmethod
+    def _surprise_news(symbol: _Symbol, anomaly: _Anomaly, published: int) -> dict:
+        headline, summary, source = sim_content.surprise_news_text(symbol.name, anomaly.shift.log_jump > 0,
+                                                                   symbol.news_rng)
+        return {"category": "company", "datetime": published // 1000, "headline": headline, "image": "",
+                "related": symbol.name, "source": source, "summary": summary}
 
     # ---- quotes, news, fundamentals ---------------------------------------------------------
     def _roll_day(self, symbol: _Symbol, clock: _Clock) -> None:
@@ -537,6 +663,25 @@ class MarketSimulator:
             metric = sim_content.metrics_payload(symbol.name, price, max(symbol.high_52w, price),
                                                  min(symbol.low_52w, price), symbol.fundamentals_rng)
             self._fundamentals.append((release, (symbol.name, "metrics", metric)))
+
+
+def _market_effects(symbol: _Symbol, starts: np.ndarray, rate_x, vol_x, size_x):
+    """The anomaly's (rate, vol, size) multipliers per tick with the realistic market's on top:
+    a volatility regime, a burst of odd lots."""
+    ones = np.ones(len(starts))
+    if symbol.regime is not None:
+        until, multiplier = symbol.regime
+        if until <= starts[0]:
+            symbol.regime = None
+        else:
+            vol_x = (ones if vol_x is None else vol_x) * np.where(starts < until, multiplier, 1.0)
+    if symbol.tiny is not None:
+        start, end, multiplier = symbol.tiny
+        inside = (starts >= start) & (starts < end)
+        if inside.any():
+            rate_x = (ones if rate_x is None else rate_x) * np.where(inside, multiplier, 1.0)
+            size_x = (ones if size_x is None else size_x) * np.where(inside, 1 / multiplier, 1.0)
+    return rate_x, vol_x, size_x
 
 
 def _tick_grid(first: int, minute: int) -> tuple[np.ndarray, np.ndarray]:

@@ -76,6 +76,9 @@ FUNDAMENTALS = Table("fundamentals", pa.schema([
     ("source", pa.string()), ("ingested_at", TS),
 ]))
 
+# anomaly_labels kinds that are market events, not anomalies: the realistic simulator publishes
+# them so the evaluation can count the alerts they draw (false alarms a detector should avoid).
+MARKET_EVENT_KINDS = ("class_move", "tiny_trades")
 ANOMALY_LABELS = Table("anomaly_labels", pa.schema([
     ("anomaly_id", pa.string()), ("symbol", pa.string()), ("asset_class", pa.string()), ("kind", pa.string()),
     ("start_ts", TS), ("end_ts", TS), ("magnitude", pa.float64()), ("source", pa.string()), ("ingested_at", TS),

@@ -26,6 +26,7 @@ from model.features import FEATURES
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]
 SEED = 7
+FOREST_TREES = 100
 MOTIF = 16  # bars per subsequence of the matrix profile
 
 
@@ -37,7 +38,7 @@ def robust_ensemble(train: pd.DataFrame) -> Scorer:
 def isolation_forest(train: pd.DataFrame) -> Scorer:
     from sklearn.ensemble import IsolationForest
 
-    forest = IsolationForest(n_estimators=100, random_state=SEED).fit(_matrix(train, absolute=True))
+    forest = IsolationForest(n_estimators=FOREST_TREES, random_state=SEED).fit(_matrix(train, absolute=True))
     return lambda rows: -forest.score_samples(_matrix(rows, absolute=True))
 
 

@@ -9,6 +9,10 @@ the first bar of an episode of flagged bars (model/episodes.py, the rule the sco
   precision = true alerts / alerts
   delay     = end of the first flagged bar - event start (when a user could have known)
 PR-AUC is bar-level (a bar is positive inside an event window), over the raw scores.
+
+Labels of market events (tables.MARKET_EVENT_KINDS: a whole class moving, a burst of odd lots)
+are not events to detect: their bars are normal ones, and an alert in one is a false alarm,
+counted per kind (`false_alarm_rate_<kind>`: the share of those events that drew an alert).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score
 
+from lakewatch.tables import MARKET_EVENT_KINDS
 from model.episodes import MINUTE_NS, opens_episode
 
 TOLERANCE_NS = 2 * MINUTE_NS
@@ -26,9 +31,18 @@ def _ns(values) -> np.ndarray:
     return pd.to_datetime(pd.Series(values), utc=True).dt.as_unit("ns").astype("int64").to_numpy()
 
 
-def _events(labels: pd.DataFrame) -> pd.DataFrame:
+def _windows(labels: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"symbol": labels["symbol"].to_numpy(), "kind": labels["kind"].to_numpy(),
                          "start": _ns(labels["start_ts"]), "end": _ns(labels["end_ts"]) + TOLERANCE_NS})
+
+
+def _events(labels: pd.DataFrame) -> pd.DataFrame:
+    """The anomalies among the labels, with their windows."""
+    return _windows(labels[~labels["kind"].isin(MARKET_EVENT_KINDS)])
+
+
+def _market_events(labels: pd.DataFrame) -> pd.DataFrame:
+    return _windows(labels[labels["kind"].isin(MARKET_EVENT_KINDS)])
 
 
 def bar_truth(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
@@ -52,13 +66,15 @@ def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) 
     # before the event cannot claim it, or flagging every bar (one endless episode per symbol)
     # would be one true alert per symbol, at full precision.
     alerts = true_alerts = 0
+    market = _market_events(labels)
+    alarmed = np.zeros(len(market), dtype=bool)  # market events that drew a false alert
     for symbol, times in times_by_symbol.items():
         starts = times[opens_episode(times)]
-        mine = (events["symbol"] == symbol).to_numpy()
-        event_start, event_end = events["start"].to_numpy()[mine], events["end"].to_numpy()[mine]
         alerts += len(starts)
-        inside = (starts[:, None] + MINUTE_NS > event_start[None, :]) & (starts[:, None] < event_end[None, :])
-        true_alerts += int(inside.any(axis=1).sum())
+        true = _overlapping(starts, events, symbol).any(axis=1)
+        true_alerts += int(true.sum())
+        mine = (market["symbol"] == symbol).to_numpy()
+        alarmed[mine] |= _overlapping(starts[~true], market, symbol).any(axis=0)
 
     # An event is detected by a flagged bar in its window whose episode opened at most
     # TOLERANCE before the event: anomalies of one symbol may follow each other without a gap,
@@ -86,7 +102,16 @@ def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) 
         of_kind = (events["kind"] == kind).to_numpy()
         result[f"recall_{kind}"] = float(detected[of_kind].mean())
         result[f"delay_p50_s_{kind}"] = float(np.nanmedian(delay[of_kind])) if detected[of_kind].any() else float("nan")
+    for kind in sorted(market["kind"].unique()):
+        result[f"false_alarm_rate_{kind}"] = float(alarmed[(market["kind"] == kind).to_numpy()].mean())
     return result
+
+
+def _overlapping(alert_starts: np.ndarray, windows: pd.DataFrame, symbol: str) -> np.ndarray:
+    """(alerts x the symbol's windows): whether the alert's bar overlaps the window."""
+    mine = (windows["symbol"] == symbol).to_numpy()
+    start, end = windows["start"].to_numpy()[mine], windows["end"].to_numpy()[mine]
+    return (alert_starts[:, None] + MINUTE_NS > start[None, :]) & (alert_starts[:, None] < end[None, :])
 
 
 def pr_auc(scored: pd.DataFrame, labels: pd.DataFrame) -> float:

@@ -31,12 +31,11 @@ import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.models import infer_signature  # noqa: E402
-from sklearn.ensemble import IsolationForest  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
-from model import ensemble  # noqa: E402
+from model import detectors, ensemble  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
 from model.registry import CHAMPION, champion_version  # noqa: E402
@@ -122,14 +121,12 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
             f"{len(labels)} labelled anomalies")
     features = build_features(bars)
     train_x, train_labels, test_x, test_labels, cutoff = split(features, labels, test_fraction)
-    X_train = train_x[list(FEATURES)]
 
     step(3, f"fitting on {len(train_x):,} bars before {cutoff:%Y-%m-%d %H:%M} UTC, "
             f"choosing thresholds for precision >= {settings.model_min_precision}")
-    forest = IsolationForest(n_estimators=100, random_state=settings.sim_seed).fit(X_train.abs().to_numpy())
     params = fit_ensemble(train_x, train_labels)
     scorers = {
-        "isolation_forest": lambda x: -forest.score_samples(x[list(FEATURES)].abs().to_numpy()),
+        "isolation_forest": detectors.isolation_forest(train_x),
         "robust_ensemble": lambda x: ensemble.score(x, params),
     }
     thresholds, train_metrics = {}, {}
@@ -156,7 +153,7 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
                            "min_precision": settings.model_min_precision,
                            "threshold_robust_ensemble": thresholds["robust_ensemble"],
                            "threshold_isolation_forest": thresholds["isolation_forest"],
-                           "iforest_trees": forest.n_estimators})
+                           "iforest_trees": detectors.FOREST_TREES})
         for name in scorers:
             mlflow.log_metrics({f"{name}.test.{k}": v for k, v in test_metrics[name].items() if np.isfinite(v)})
             mlflow.log_metrics({f"{name}.train.{k}": v for k, v in train_metrics[name].items() if np.isfinite(v)})

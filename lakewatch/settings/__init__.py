@@ -109,6 +109,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
                                                     if name not in overrides})
     if settings.sim_market_hours not in ("us", "always"):
         raise ValueError("LAKEWATCH_SIM_MARKET_HOURS must be 'us' or 'always'")
+    if settings.sim_realism not in ("clean", "realistic"):
+        raise ValueError("LAKEWATCH_SIM_REALISM must be 'clean' or 'realistic'")
     if settings.sql_engine not in ("trino", "duckdb"):
         raise ValueError("LAKEWATCH_SQL_ENGINE must be 'trino' or 'duckdb'")
     if settings.profile not in ("embedded", "cluster", "distributed"):

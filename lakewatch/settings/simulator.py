@@ -16,3 +16,6 @@ class Simulator:
     sim_anomalies_per_hour: float = 1.0  # per symbol
     sim_market_hours: str = "us"  # "us": stocks trade 09:30-16:00 New York, weekdays; "always"
     sim_news_per_hour: float = 6.0  # per stock symbol
+    # "clean": the five injected kinds on a calm market; "realistic" adds drifts, level shifts,
+    # volatility regimes, news-led jumps, class-wide moves and microstructure noise (simulator.py).
+    sim_realism: str = "clean"

@@ -262,3 +262,18 @@ def test_an_event_right_after_another_is_detected_by_the_episode_the_first_opene
     events = labels(("AAPL", "frozen_feed", 10, 13), ("AAPL", "price_spike", 14, 15))
     m = event_metrics(scored([14, 15]), events, 0.5)  # the first bar after the freeze is the spike's
     assert (m["alerts"], m["recall"], m["precision"]) == (1, 1.0, 1.0)
+
+
+def test_a_market_event_is_no_event_to_detect_and_an_alert_in_it_is_a_false_alarm_of_its_kind():
+    events = labels(("AAPL", "price_spike", 10, 11), ("AAPL", "class_move", 30, 34), ("AAPL", "tiny_trades", 40, 42),
+                    ("AAPL", "class_move", 50, 53))
+    m = event_metrics(scored([10, 31]), events, 0.5)  # the spike, and an alert in the first class move
+    assert (m["events"], m["alerts"], m["recall"], m["precision"]) == (1, 2, 1.0, 0.5)
+    assert (m["false_alarm_rate_class_move"], m["false_alarm_rate_tiny_trades"]) == (0.5, 0.0)
+    assert "recall_class_move" not in m
+
+
+def test_an_anomaly_inside_a_market_event_is_still_an_anomaly_to_detect():
+    events = labels(("AAPL", "class_move", 30, 36), ("AAPL", "level_shift", 32, 34))
+    m = event_metrics(scored([32]), events, 0.5)
+    assert (m["recall"], m["precision"], m["false_alarm_rate_class_move"]) == (1.0, 1.0, 0.0)

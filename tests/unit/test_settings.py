@@ -104,6 +104,7 @@ def another_value(f: dataclasses.Field, tmp_path: Path) -> tuple[str, object]:
     """A raw environment value for field f that differs from its default, and what it parses to."""
     kind, default = str(f.type), f.default
     valid = {"profile": ("distributed", "distributed"), "sim_market_hours": ("always", "always"),
+             "sim_realism": ("realistic", "realistic"),
              "sql_engine": ("duckdb", "duckdb")}
     if f.name in valid:
         return valid[f.name]
@@ -147,6 +148,7 @@ def test_every_hidden_field_is_a_secret_the_logs_redact():
 
 @pytest.mark.parametrize("variable, message", [("LAKEWATCH_PROFILE", "'embedded', 'cluster' or 'distributed'"),
                                                ("LAKEWATCH_SIM_MARKET_HOURS", "'us' or 'always'"),
+                                               ("LAKEWATCH_SIM_REALISM", "'clean' or 'realistic'"),
                                                ("LAKEWATCH_SQL_ENGINE", "'trino' or 'duckdb'")])
 def test_a_choice_refuses_anything_else(variable, message):
     with pytest.raises(ValueError, match=f"{variable} must be {message}"):

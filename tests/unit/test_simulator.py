@@ -1,6 +1,7 @@
 """The market simulator: deterministic, Finnhub-shaped, and its labelled anomalies are real."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -14,12 +15,14 @@ from prometheus_client import REGISTRY
 from ingestion import records, sim_content
 from ingestion.simulator import (
     ANOMALY_KINDS,
+    REALISTIC_KINDS,
     MarketSimulator,
     SimBatch,
     market_open,
     volume_seasonality,
 )
 from lakewatch.settings import Settings
+from lakewatch.tables import MARKET_EVENT_KINDS
 
 SETTINGS = Settings()
 SYMBOLS = {"stocks": SETTINGS.stocks, "forex": SETTINGS.forex, "crypto": SETTINGS.crypto}
@@ -41,9 +44,10 @@ WEDNESDAY = utc_ms(2024, 3, 6, 15, 0)  # 10:00 in New York
 SATURDAY = utc_ms(2024, 3, 9, 15, 0)
 
 
-def make(rate=200.0, seed=7, start=WEDNESDAY, anomalies=1.0, hours="always", news=6.0, symbols=SYMBOLS):
+def make(rate=200.0, seed=7, start=WEDNESDAY, anomalies=1.0, hours="always", news=6.0, symbols=SYMBOLS,
+         realism="clean"):
     return MarketSimulator(symbols, seed=seed, start_ms=start, rate=rate, anomalies_per_hour=anomalies,
-                           market_hours=hours, news_per_hour=news)
+                           market_hours=hours, news_per_hour=news, realism=realism)
 
 
 def run(sim: MarketSimulator, until: int, step: int | None = None) -> SimBatch:
@@ -365,10 +369,131 @@ def test_bad_arguments_are_refused_with_a_clear_error():
         make(rate=-1)
     with pytest.raises(ValueError, match="asset classes"):
         make(symbols={"bonds": ["X"]})
+    with pytest.raises(ValueError, match="realism"):
+        make(realism="gritty")
 
 
 def test_from_settings_uses_the_simulator_settings():
     settings = Settings(sim_seed=3, sim_rate=50.0, sim_market_hours="always", stocks=("AAPL",), forex=(), crypto=())
     sim = MarketSimulator.from_settings(settings, WEDNESDAY)
-    assert sim.symbols == {"AAPL": "stocks"} and sim.rate == 50.0 and sim.seed == 3
+    assert sim.symbols == {"AAPL": "stocks"} and sim.rate == 50.0 and sim.seed == 3 and not sim.realistic
+    assert MarketSimulator.from_settings(dataclasses.replace(settings, sim_realism="realistic"), WEDNESDAY).realistic
     assert MarketSimulator.from_settings(settings, WEDNESDAY, rate=7.0).rate == 7.0
+
+
+# ---- realism="realistic" ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def realistic_run():
+    start, end = WEDNESDAY, WEDNESDAY + 8 * HOUR
+    batch = run(make(rate=44, seed=5, start=start, anomalies=2, news=0, realism="realistic"), end, step=10 * MINUTE)
+    return start, end, batch, trades_of(batch)
+
+
+def _price_at(trades, symbol, ms) -> float:
+    """The last trade price of `symbol` before `ms`."""
+    times, prices = trades[symbol]
+    return float(prices[max(0, np.searchsorted(times, ms) - 1)])
+
+
+def test_a_realistic_market_draws_every_kind_and_labels_its_market_events_apart(realistic_run):
+    _, _, batch, _ = realistic_run
+    kinds = {label["kind"] for label in batch.labels}
+    assert kinds == set(ANOMALY_KINDS) | set(REALISTIC_KINDS) | set(MARKET_EVENT_KINDS)
+    assert len({label["anomaly_id"] for label in batch.labels}) == len(batch.labels)
+    assert {label["asset_class"] for label in batch.labels if label["kind"] == "news_jump"} == {"stocks"}
+    by_symbol = defaultdict(list)  # anomalies of a symbol still never overlap; market events may
+    for label in batch.labels:
+        if label["kind"] not in MARKET_EVENT_KINDS:
+            by_symbol[label["symbol"]].append((label["start_ts"], label["end_ts"]))
+    for windows in by_symbol.values():
+        windows.sort()
+        assert all(end <= next_start for (_, end), (next_start, _) in zip(windows, windows[1:]))
+
+
+@pytest.mark.parametrize("kind", ["level_shift", "news_jump", "drift"])
+def test_a_kept_move_is_still_there_after_its_window(realistic_run, kind):
+    _, end, batch, trades = realistic_run
+    moves = [lab for lab in batch.labels if lab["kind"] == kind and lab["end_ts"] + 2 * MINUTE <= end]
+    assert len(moves) >= 3
+    kept = 0
+    for label in moves:
+        before = _price_at(trades, label["symbol"], label["start_ts"])
+        after = _price_at(trades, label["symbol"], label["end_ts"] + 2 * MINUTE)
+        jump = math.log1p(label["magnitude"])
+        kept += math.copysign(1, math.log(after / before)) == math.copysign(1, jump) \
+            and abs(math.log(after / before)) > abs(jump) / 3
+    assert kept >= 0.8 * len(moves), (kept, len(moves))
+
+
+def test_a_class_move_moves_every_symbol_of_the_class_the_same_way(realistic_run):
+    _, end, batch, trades = realistic_run
+    moves = defaultdict(list)
+    for label in batch.labels:
+        if label["kind"] == "class_move" and label["end_ts"] <= end:
+            moves[(label["asset_class"], label["start_ts"])].append(label)
+    assert len(moves) >= 3
+    agreeing = total = 0
+    for (asset_class, _), members in moves.items():
+        assert {m["symbol"] for m in members} == set(SYMBOLS[asset_class])
+        assert len({math.copysign(1, m["magnitude"]) for m in members}) == 1
+        for m in members:
+            move = math.log(_price_at(trades, m["symbol"], m["end_ts"]) / _price_at(trades, m["symbol"], m["start_ts"]))
+            agreeing += math.copysign(1, move) == math.copysign(1, m["magnitude"])
+            total += 1
+    assert agreeing >= 0.8 * total, (agreeing, total)
+
+
+def test_a_news_jump_is_in_the_news_before_the_price_moves(realistic_run):
+    _, end, batch, trades = realistic_run
+    jumps = [lab for lab in batch.labels if lab["kind"] == "news_jump" and lab["end_ts"] <= end]
+    assert jumps
+    for label in jumps:
+        items = [item for symbol, item in batch.news if symbol == label["symbol"]
+                 and label["start_ts"] // 1000 <= item["datetime"] < label["start_ts"] // 1000 + 10]
+        assert len(items) == 1, label
+        assert records.news_record(items[0], "simulator", label["symbol"])["headline"] == items[0]["headline"]
+        # 30 s after the news the price has not jumped yet
+        early = math.log(_price_at(trades, label["symbol"], label["start_ts"] + 30_000)
+                         / _price_at(trades, label["symbol"], label["start_ts"]))
+        assert abs(early) < abs(math.log1p(label["magnitude"])) / 2, label
+
+
+def test_tiny_trades_are_many_more_trades_of_smaller_size(realistic_run):
+    _, end, batch, _ = realistic_run
+    sizes = defaultdict(list)  # symbol -> (time, size)
+    for frame in batch.trade_frames:
+        for item in frame["data"]:
+            sizes[item["s"]].append((item["t"], item["v"]))
+    bursts = [lab for lab in batch.labels if lab["kind"] == "tiny_trades" and lab["end_ts"] <= end
+              and lab["asset_class"] == "crypto"]  # forex trades carry no size
+    assert bursts
+    for label in bursts:
+        times, volume = (np.array(x) for x in zip(*sizes[label["symbol"]]))
+        inside = (times >= label["start_ts"]) & (times < label["end_ts"])
+        normal = _quiet_mask(times, [(lab["start_ts"], lab["end_ts"]) for lab in batch.labels
+                                     if lab["symbol"] == label["symbol"]])
+        per_ms = inside.sum() / (label["end_ts"] - label["start_ts"])
+        assert per_ms > 3 * normal.sum() / (end - WEDNESDAY), label
+        assert volume[inside].mean() < volume[normal].mean() / 3, label
+
+
+def test_trades_bounce_between_bid_and_ask_in_a_realistic_market():
+    def lag_one_correlation(realism):
+        batch = run(make(rate=200, seed=3, anomalies=0, news=0, realism=realism,
+                         symbols={"crypto": ["BINANCE:BTCUSDT"]}), WEDNESDAY + 20 * MINUTE)
+        _, prices = trades_of(batch)["BINANCE:BTCUSDT"]
+        changes = np.diff(np.log(prices))
+        return np.corrcoef(changes[1:], changes[:-1])[0, 1]
+    assert lag_one_correlation("realistic") < -0.2 < lag_one_correlation("clean")
+
+
+def test_stocks_trade_at_half_their_rate_over_lunch_in_a_realistic_market():
+    start = ny_ms(2024, 3, 6, 11, 0)
+    def hourly(realism):
+        batch = run(make(rate=100, seed=2, start=start, anomalies=0, news=0, realism=realism,
+                         symbols={"stocks": SETTINGS.stocks}), start + 3 * HOUR)
+        times = np.array([item["t"] for frame in batch.trade_frames for item in frame["data"]])
+        return np.histogram(times, bins=[start + h * HOUR for h in range(4)])[0]
+    clean, realistic = hourly("clean"), hourly("realistic")
+    lunch_share = lambda counts: counts[1] / (counts[0] + counts[2])  # noqa: E731
+    assert lunch_share(realistic) < 0.7 * lunch_share(clean)
