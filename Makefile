@@ -53,8 +53,8 @@ sql:  ## run Q="SELECT ..." on the lake (schema market) and print a table
 	@$(if $(Q),,$(error say what to run: make sql Q="SELECT count(*) FROM market.trades"))
 	@$(CORE) -m stack.cli sql "$(Q)"
 
-train:  ## train the anomaly model on the lake's history; promote it if it beats the champion
-	@$(CORE) -m model.train
+train:  ## train the anomaly model on the lake's history; promote it if it beats the champion; NAB=path also scores it on NAB
+	@$(if $(NAB),$(BOOT) nab && LAKEWATCH_NAB_DIR=$(NAB)) $(CORE) -m model.train
 
 test:  ## run the whole test suite (starts real services on free ports)
 	@$(NEEDS) test
@@ -73,6 +73,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_ingestion.py
 	@$(CORE) benchmarks/bench_parse.py
 	@$(CORE) benchmarks/bench_stream.py
+	@$(CORE) benchmarks/bench_stream_ceiling.py
 	@$(CORE) benchmarks/bench_sql.py
 	@$(CORE) benchmarks/bench_model.py
 	@$(CORE) benchmarks/bench_model_public.py $(if $(NAB),--nab $(NAB),--sets simulator realistic)

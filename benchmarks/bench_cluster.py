@@ -17,7 +17,6 @@ import argparse
 import os
 import tempfile
 import threading
-import time
 from pathlib import Path
 
 import pytest

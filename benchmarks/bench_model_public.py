@@ -1,20 +1,13 @@
 """Every candidate detector on real data (the Numenta Anomaly Benchmark) and on the simulator's
 held-out history, side by side in one run: raw, calibrated per symbol, and without repeats.
 
-NAB (github.com/numenta/NAB): 58 real and artificial series with labelled anomaly windows.
-Its rules: each series is scored in time order with no look-ahead, and a detector learns only
-from the series' probationary part (the first 15%, at most 750 rows). Here each point is a
-bar (open = high = low = close, on a log scale where one probationary standard deviation is one
-unit; volume = value above the probationary minimum). The bars go through model/features.py,
-each candidate (model/detectors.py) is fit on the probationary rows, and its scores are written
-as NAB results three ways: raw; as tail probabilities in the series' own history
-(model/calibrate.py); and those without repeats (model/episodes.py). NAB's own scorer (run.py
---optimize --score --normalize, in the 'nab' venv) scores them. In the same run it rescores the
-results NAB ships for its reference detectors, so the scoreboard is measured beside the
-candidates, not copied.
-
-NAB's checkout is the user's (docs/model.md says how to get one); nothing of it is copied into
-lakewatch. Results go to var/bench/nab/.
+NAB (github.com/numenta/NAB: 58 real and artificial series with labelled anomaly windows) runs
+under its own rules and scorer (model/nab.py). Each candidate (model/detectors.py) is fit on
+each series' probationary rows, and its scores are written as NAB results three ways: raw; as
+tail probabilities in the series' own history (model/calibrate.py); and those without repeats
+(model/episodes.py). In the same run NAB's scorer rescores the results NAB ships for its
+reference detectors, so the scoreboard is measured beside the candidates, not copied. NAB's
+checkout is the user's (docs/model.md says how to get one). Results go to var/bench/nab/.
 
 The simulator's part: HOURS of seeded simulated market (the model test's settings), split as
 model/train.py does. Each candidate is fit on the training bars no label covers (as training
@@ -33,9 +26,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -44,21 +34,13 @@ import numpy as np
 import pandas as pd
 
 from lakewatch import settings as settings_module
-from model import detectors
+from model import detectors, nab
 from model import train as training
 from model.calibrate import surprise, tail_probabilities
 from model.episodes import without_repeats
 from model.evaluate import bar_truth, best_threshold, event_metrics
-from model.features import BAR_COLUMNS, build_features
+from model.features import build_features
 from stack.bootstrap import ensure_venv
-
-PROBATION, PROBATION_CAP = 0.15, 750  # NAB's nab/util.py getProbationPeriod
-PROFILES = {"standard": "standard", "reward_low_FP_rate": "low FP", "reward_low_FN_rate": "low FN"}
-# NAB's reference detectors whose results it ships; "null" is the baseline its normalisation needs.
-REFERENCES = {"numenta": "Numenta HTM", "contextOSE": "CAD OSE", "knncad": "KNN CAD",
-              "randomCutForest": "random cut forest", "windowedGaussian": "windowed Gaussian"}
-EPOCH = pd.Timestamp("2000-01-03", tz="UTC")
-
 
 # Each candidate's scores three ways: raw; as tail probabilities in the series' own history
 # (model/calibrate.py, shown as -log10 p); and those without repeats (model/episodes.py).
@@ -71,37 +53,6 @@ def variants(raw: np.ndarray) -> dict[str, np.ndarray]:
     return {"raw": raw, "calibrated": calibrated, "episodes": without_repeats(calibrated)}
 
 
-def nab_name(candidate: str, variant: str) -> str:
-    """NAB's file names split detector from profile at the first underscore: camelCase only."""
-    head, *rest = candidate.split("_")
-    return head + "".join(part.title() for part in rest) + ("" if variant == "raw" else variant.title())
-
-
-def probation_rows(length: int) -> int:
-    return int(min(np.floor(PROBATION * length), PROBATION_CAP))
-
-
-def series_bars(values: np.ndarray, probation: int, symbol: str) -> pd.DataFrame:
-    """One bar per point, a minute apart. Only the probationary part sets the scales, so a later
-    point changes nothing earlier."""
-    head = values[:probation]
-    spread = float(np.std(head)) or max(float(np.abs(head).mean()), 1.0)
-    log_price = np.clip((values - head[0]) / spread, -600, 600)
-    price = np.exp(log_price)
-    starts = EPOCH + pd.to_timedelta(np.arange(len(values)), unit="min")
-    return pd.DataFrame({
-        "symbol": symbol, "asset_class": "stocks", "window_start": starts, "window_end": starts + pd.Timedelta(minutes=1),
-        "open": price, "high": price, "low": price, "close": price,
-        "volume": np.maximum(values - head.min(), 0.0), "trade_count": 1, "first_trade_ts": starts,
-        "last_trade_ts": starts + pd.Timedelta(seconds=59), "longest_silence_s": 0.0,
-        "longest_silence_end": pd.Series(pd.NaT, index=range(len(values)), dtype="datetime64[ns, UTC]")})[list(BAR_COLUMNS)]
-
-
-def squash(scores: np.ndarray) -> np.ndarray:
-    """Any real score into (0, 1), order kept: NAB's sweeper expects scores there."""
-    return np.arctan(np.asarray(scores, dtype=float)) / np.pi + 0.5
-
-
 def score_series(fits: dict, bars: pd.DataFrame, probation: int) -> dict[str, np.ndarray]:
     """Each candidate's scores of one series' bars, in time order, in every variant."""
     features = build_features(bars)
@@ -109,79 +60,17 @@ def score_series(fits: dict, bars: pd.DataFrame, probation: int) -> dict[str, np
     out = {}
     for name, fit in fits.items():
         for variant, scores in variants(fit(train)(features)).items():
-            out[nab_name(name, variant)] = squash(scores)
+            out[nab.detector_name(name, variant)] = nab.squash(scores)
     return out
 
 
-def run_nab(nab: Path, fits: dict, work: Path) -> dict:
-    """Write every candidate's NAB results for every series, then score them with NAB's scorer."""
-    windows = json.loads((nab / "labels" / "combined_windows.json").read_text())
-    results = work / "results"
-    shutil.rmtree(work, ignore_errors=True)
-    for reference in ["null", *REFERENCES]:
-        shutil.copytree(nab / "results" / reference, results / reference)
-    started = time.monotonic()
-    seconds: dict[str, float] = {}
-    for i, relative in enumerate(sorted(windows), 1):
-        frame = pd.read_csv(nab / "data" / relative)
-        values = frame["value"].to_numpy(dtype=float)
-        probation = probation_rows(len(values))
-        begun = time.monotonic()
-        scores = score_series(fits, series_bars(values, probation, Path(relative).stem), probation)
-        seconds[relative] = time.monotonic() - begun
-        label = np.zeros(len(frame), dtype=int)
-        stamps = pd.to_datetime(frame["timestamp"])
-        for start, end in windows[relative]:
-            label[(stamps >= pd.Timestamp(start)) & (stamps <= pd.Timestamp(end))] = 1
-        category, filename = relative.split("/")
-        for detector, anomaly_score in scores.items():
-            target = results / detector / category / f"{detector}_{filename}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            pd.DataFrame({"timestamp": frame["timestamp"], "value": frame["value"],
-                          "anomaly_score": anomaly_score, "label": label}).to_csv(target, index=False)
-        print(f"  [{i}/{len(windows)}] {relative}: {len(values):,} points scored by {len(fits)} candidates "
-              f"in {seconds[relative]:.1f} s ({time.monotonic() - started:.0f} s so far)", flush=True)
-    detectors_ = ["null", *REFERENCES, *(nab_name(name, variant) for name in fits for variant in VARIANTS)]
-    (work / "thresholds.json").write_text("{}")
-    python = ensure_venv("nab")
-    print(f"NAB's scorer (optimize, score, normalize) on {len(detectors_)} detectors ...", flush=True)
-    begun = time.monotonic()
-    log = work / "nab-scorer.log"
-    with open(log, "w") as out:
-        done = subprocess.run([str(python), "run.py", "--optimize", "--score", "--normalize", "--skipConfirmation",
-                               "-d", ",".join(detectors_), "--resultsDir", str(results),
-                               "--thresholdsFile", str(work / "thresholds.json"), "-n", "2"],
-                              cwd=nab, env={"PYTHONPATH": str(nab), "PATH": "/usr/bin:/bin"}, stdout=out,
-                              stderr=subprocess.STDOUT)
-    if done.returncode != 0:
-        raise SystemExit(f"NAB's scorer failed; the end of {log}:\n" + "\n".join(log.read_text().splitlines()[-8:]))
-    print(f"  scored in {time.monotonic() - begun:.0f} s (log: {log})")
-    final = json.loads((results / "final_results.json").read_text())
-    return {"final": final, "categories": category_scores(results, windows, detectors_),
-            "detect_seconds": sum(seconds.values())}
+def run_nab(checkout: Path, fits: dict, work: Path) -> dict:
+    """Every candidate in every variant on NAB, beside NAB's reference detectors."""
+    names = [nab.detector_name(name, variant) for name in fits for variant in VARIANTS]
+    return nab.score(checkout, lambda bars, probation: score_series(fits, bars, probation), names, work,
+                     ensure_venv("nab"))
 
 
-def category_scores(results: Path, windows: dict, detectors_: list[str]) -> dict:
-    """NAB's normalised score per data category (its own formula, per category): 100 x (score -
-    null's) / (perfect - null's), perfect being one true positive per labelled window."""
-    out: dict[str, dict[str, float]] = {}
-    null = pd.read_csv(results / "null" / "null_standard_scores.csv")
-    base = null[null["File"].notna()].set_index("File")["Score"]
-    tp_weight = 1.0  # every profile of NAB's config/profiles.json
-    for detector in detectors_:
-        if detector == "null":
-            continue
-        table = pd.read_csv(results / detector / f"{detector}_standard_scores.csv")
-        table = table[table["File"].notna()]
-        table["category"] = table["File"].str.split("/").str[0]
-        table["base"] = table["File"].map(base)
-        table["windows"] = table["File"].map(lambda f: len(windows[f]))
-        for category, part in table.groupby("category"):
-            perfect = part["windows"].sum() * tp_weight
-            if perfect:
-                out.setdefault(detector, {})[category] = round(
-                    100 * (part["Score"].sum() - part["base"].sum()) / (perfect - part["base"].sum()), 1)
-    return out
 
 
 REALISMS = {"simulator": "clean", "realistic": "realistic"}  # --sets name -> LAKEWATCH_SIM_REALISM
@@ -235,19 +124,19 @@ def speed(scorer, rows: pd.DataFrame) -> dict:
             "rows_per_s": len(batch) / (time.perf_counter() - begun)}
 
 
-def report(nab: dict | None, simulated: dict[str, dict], fits: dict) -> None:
-    if nab:
-        final, categories = nab["final"], nab["categories"]
-        names = [*REFERENCES, *sorted(d for d in final if d not in REFERENCES and d != "null")]
+def report(on_nab: dict | None, simulated: dict[str, dict], fits: dict) -> None:
+    if on_nab:
+        final, categories = on_nab["final"], on_nab["categories"]
+        names = [*nab.REFERENCES, *sorted(d for d in final if d not in nab.REFERENCES and d != "null")]
         cats = sorted({c for d in categories.values() for c in d})
         print("\nNAB, normalised scores (NAB's scorer; 100 = perfect, 0 = the null detector)")
-        print(f"{'detector':<32}" + "".join(f"{p:>10}" for p in PROFILES.values())
+        print(f"{'detector':<32}" + "".join(f"{p:>10}" for p in nab.PROFILES.values())
               + "".join(f"{c.removeprefix('real').removeprefix('artificial'):>15}" for c in cats))
         for d in names:
-            label = REFERENCES.get(d, d)
-            print(f"{label:<32}" + "".join(f"{final[d][p]:>10.1f}" for p in PROFILES)
+            label = nab.REFERENCES.get(d, d)
+            print(f"{label:<32}" + "".join(f"{final[d][p]:>10.1f}" for p in nab.PROFILES)
                   + "".join(f"{categories.get(d, {}).get(c, float('nan')):>15.1f}" for c in cats))
-        print(f"candidates' detection time: {nab['detect_seconds']:.0f} s for the whole corpus")
+        print(f"candidates' detection time: {on_nab['detect_seconds']:.0f} s for the whole corpus")
     for realism, simulator in simulated.items():
         first = next(iter(simulator.values()))
         kinds = sorted(k.removeprefix("recall_") for k in first if k.startswith("recall_"))
@@ -275,17 +164,15 @@ def main() -> int:
     parser.add_argument("--anomalies-per-hour", type=float, default=1.5, help="per symbol (the model test's 1.5)")
     parser.add_argument("--sets", nargs="+", default=["nab", *REALISMS], choices=["nab", *REALISMS])
     args = parser.parse_args()
-    if "nab" in args.sets and (args.nab is None or not (args.nab / "labels" / "combined_windows.json").is_file()
-                               or not (args.nab / "run.py").is_file()):
-        where = args.nab or "(none given)"
-        raise SystemExit(f"bench_model_public: --nab {where} is not a checkout of NAB (it needs run.py and "
-                         f"labels/combined_windows.json): `git clone https://github.com/numenta/NAB` and pass its path")
+    problem = nab.checkout_problem(args.nab) if "nab" in args.sets else None
+    if problem:
+        raise SystemExit(f"bench_model_public: --nab {problem}")
     fits = {name: detectors.CANDIDATES[name] for name in args.candidates}
     settings = settings_module.load()
-    nab = run_nab(args.nab.resolve(), fits, settings.state_dir / "bench" / "nab") if "nab" in args.sets else None
+    on_nab = run_nab(args.nab.resolve(), fits, settings.state_dir / "bench" / "nab") if "nab" in args.sets else None
     simulated = {realism: simulator_figures(fits, args.hours, args.rate, realism, args.anomalies_per_hour) for name, realism in REALISMS.items()
                  if name in args.sets}
-    report(nab, simulated, fits)
+    report(on_nab, simulated, fits)
     return 0
 
 

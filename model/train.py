@@ -10,9 +10,12 @@ Steps (each printed as it starts):
    threshold with the best event recall at precision >= LAKEWATCH_MODEL_MIN_PRECISION on the
    training part;
 4. evaluate both on the held-out part (model/evaluate.py) and log params, metrics and plots;
-5. register the ensemble as a new version of LAKEWATCH_MODEL_NAME;
-6. promotion gate: the current champion is scored on the same held-out bars; the alias moves
-   only if the new version is better (meets the goal's precision, then higher F1).
+5. real data: with LAKEWATCH_NAB_DIR, score the ensemble on the Numenta Anomaly Benchmark under
+   its rules and scorer (model/nab.py) and log NAB's three profiles; without it, say it is not measured;
+6. register the ensemble as a new version of LAKEWATCH_MODEL_NAME;
+7. promotion gate: the current champion is scored on the same held-out bars; the alias moves
+   only if the new version is better there (meets the goal's precision, then higher F1) and no
+   worse on NAB than the champion was, when the champion has a NAB score (`promotion`).
 """
 from __future__ import annotations
 
@@ -35,16 +38,18 @@ from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
-from model import detectors, ensemble  # noqa: E402
+from model import detectors, ensemble, nab  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
 from model.registry import CHAMPION, champion_version  # noqa: E402
 
 PYFUNC = Path(__file__).resolve().parent / "pyfunc.py"
-STEPS = 6
+STEPS = 7
 EXPERIMENT = "lakewatch-anomaly"
 GOAL_RECALL, GOAL_PRECISION = 0.9, 0.8  # docs/model.md
 TEST_FRACTION = 0.3  # the newest 30 % of the history is held out
+NAB_DETECTOR = "robustEnsemble"  # its name in NAB's results (camelCase: NAB splits names at "_")
+NAB_METRIC = "robust_ensemble.nab.standard"  # what the gate compares; the bot quotes it too
 
 
 def meets_goal(metrics: dict) -> bool:
@@ -87,6 +92,54 @@ def quality_key(metrics: dict) -> tuple:
     return (metrics["precision"] >= GOAL_PRECISION, metrics["f1"])
 
 
+def nab_python(settings) -> Path:
+    """NAB's scorer's interpreter: the 'nab' venv, which `make train NAB=path` builds."""
+    return settings.venv_dir / "nab" / "bin" / "python"
+
+
+def check_nab(settings) -> None:
+    """Stop in seconds, before any work, when LAKEWATCH_NAB_DIR is set but cannot be used."""
+    if settings.nab_dir is None:
+        return
+    problem = nab.checkout_problem(settings.nab_dir)
+    if problem:
+        raise SystemExit(f"train: LAKEWATCH_NAB_DIR: {problem}")
+    if not nab_python(settings).exists():
+        raise SystemExit(f"train: NAB's scorer needs its venv, which is not built yet: run `make train NAB="
+                         f"{settings.nab_dir}` (or `python3 -m stack.bootstrap nab` first)")
+
+
+def nab_metrics(settings) -> dict[str, float]:
+    """The ensemble as this code trains it, on NAB: fit on each series' probationary bars (NAB's
+    rule) and scored raw, as the scorer scores; NAB's normalised score per profile and category."""
+    def series(bars: pd.DataFrame, probation: int) -> dict[str, np.ndarray]:
+        features = build_features(bars)
+        return {NAB_DETECTOR: nab.squash(detectors.robust_ensemble(features.iloc[:probation])(features))}
+
+    result = nab.score(settings.nab_dir, series, [NAB_DETECTOR], settings.state_dir / "model" / "nab",
+                       nab_python(settings), references=False)
+    final = result["final"][NAB_DETECTOR]
+    return {**{f"nab.{profile.lower().replace(' ', '_')}": final[key] for key, profile in nab.PROFILES.items()},
+            **{f"nab.category.{category}": score for category, score in result["categories"][NAB_DETECTOR].items()}}
+
+
+def promotion(candidate: dict, champion: dict, candidate_nab: float | None,
+              champion_nab: float | None) -> tuple[bool, str]:
+    """Whether a new version replaces the champion, and why, in one sentence. It must be better
+    on the simulator's held-out bars (quality_key), and no worse on real data (NAB's standard
+    score) than the champion was, whenever the champion has a NAB score."""
+    if quality_key(candidate) <= quality_key(champion):
+        return False, "not better than the champion on the held-out bars"
+    if champion_nab is None:
+        return True, "better on the held-out bars; real data not compared (the champion has no NAB score)"
+    if candidate_nab is None:
+        return False, ("better on the held-out bars, but the champion scored on NAB and this version was not "
+                       "measured there (set LAKEWATCH_NAB_DIR)")
+    if candidate_nab < champion_nab:
+        return False, f"better on the held-out bars, but worse on NAB ({candidate_nab:.1f} < {champion_nab:.1f})"
+    return True, f"better on the held-out bars, and no worse on NAB ({candidate_nab:.1f} >= {champion_nab:.1f})"
+
+
 def _plots(run_scores: dict[str, pd.DataFrame], test_labels: pd.DataFrame, metrics: dict[str, dict]) -> dict:
     figures = {}
     truth = None
@@ -112,6 +165,7 @@ def _plots(run_scores: dict[str, pd.DataFrame], test_labels: pd.DataFrame, metri
 
 def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
     started = time.monotonic()
+    check_nab(settings)
     step(1, "reading bars_1m and anomaly_labels from the lake")
     bars, labels = read_history(settings)
     if bars.empty or labels.empty:
@@ -144,6 +198,14 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
 
     print(f"      the candidate {'meets' if meets_goal(test_metrics['robust_ensemble']) else 'does NOT meet'} the goal "
           f"(event recall >= {GOAL_RECALL} at precision >= {GOAL_PRECISION})")
+    if settings.nab_dir is None:
+        step(5, "real data: not measured (LAKEWATCH_NAB_DIR names no NAB checkout; docs/model.md)")
+        real = {}
+    else:
+        step(5, f"real data: scoring the robust ensemble on NAB's series in {settings.nab_dir}")
+        real = nab_metrics(settings)
+        print(f"      NAB standard {real['nab.standard']:.1f}  low FP {real['nab.low_fp']:.1f}  "
+              f"low FN {real['nab.low_fn']:.1f}  (100 = perfect, 0 = NAB's null detector)")
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_name="robust_ensemble vs isolation_forest") as run:
@@ -157,16 +219,19 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
         for name in scorers:
             mlflow.log_metrics({f"{name}.test.{k}": v for k, v in test_metrics[name].items() if np.isfinite(v)})
             mlflow.log_metrics({f"{name}.train.{k}": v for k, v in train_metrics[name].items() if np.isfinite(v)})
+        mlflow.log_metrics({f"robust_ensemble.{k}": v for k, v in real.items()})
+        mlflow.set_tag("real_data", f"NAB ({settings.nab_dir})" if real else "not measured")
         for filename, fig in _plots(test_scores, test_labels, test_metrics).items():
             mlflow.log_figure(fig, filename)
             plt.close(fig)
 
-        step(5, f"registering the robust ensemble as a new version of {settings.model_name}")
+        step(6, f"registering the robust ensemble as a new version of {settings.model_name}")
         version = register(settings, ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
                            test_x[list(MODEL_INPUT)].head(5))
 
-        step(6, "promotion gate: scoring the current champion on the same held-out bars")
-        promoted, champion = gate(settings, version, test_x, test_labels, test_metrics["robust_ensemble"])
+        step(7, "promotion gate: scoring the current champion on the same held-out bars")
+        promoted, champion = gate(settings, version, test_x, test_labels, test_metrics["robust_ensemble"],
+                                  real.get("nab.standard"))
         mlflow.set_tags({"model_version": version, "promoted": str(promoted),
                          "previous_champion": champion or "none"})
         result = {"run_id": run.info.run_id, "version": version, "promoted": promoted, "test": test_metrics,
@@ -192,8 +257,10 @@ def register(settings, params: dict, example: pd.DataFrame) -> str:
     return str(info.registered_model_version)
 
 
-def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict):
-    """Move `champion` to `version` if it beats the current champion on the held-out data."""
+def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict,
+         candidate_nab: float | None):
+    """Move `champion` to `version` if `promotion` says so against the current champion: on the
+    same held-out data, and on NAB's score as logged in the champion's run."""
     client = mlflow.MlflowClient()
     current = champion_version(settings)
     if current is not None:
@@ -209,8 +276,17 @@ def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame
         print(f"      champion v{current}: recall {champion_metrics['recall']:.3f}  "
               f"precision {champion_metrics['precision']:.3f}  f1 {champion_metrics['f1']:.3f}")
         mlflow.log_metrics({f"champion.test.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)})
-        if quality_key(candidate) <= quality_key(champion_metrics):
+        champion_run = client.get_run(client.get_model_version(settings.model_name, current).run_id)
+        champion_nab = champion_run.data.metrics.get(NAB_METRIC)
+        if champion_nab is not None:
+            mlflow.log_metric("champion.nab.standard", champion_nab)
+        promoted, why = promotion(candidate, champion_metrics, candidate_nab, champion_nab)
+        print(f"      {'promoted' if promoted else 'not promoted'}: {why}")
+        mlflow.set_tag("gate", why)
+        if not promoted:
             return False, current
+    else:
+        mlflow.set_tag("gate", "the first version: there was no champion")
     client.set_registered_model_alias(settings.model_name, CHAMPION, version)
     return True, current
 

@@ -38,9 +38,9 @@ VENVS: dict[str, tuple[str, list[str], list[str]]] = {
              ["chatbot/requirements-rasa.txt", CONSTRAINTS]),
     "actions": ("python3.11", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/chatbot/requirements-actions.txt"],
                 ["chatbot/requirements-actions.txt", CONSTRAINTS, "pyproject.toml"]),
-    # NAB's own scorer, for benchmarks/bench_model_public.py only (pandas alone; seconds to build).
-    "nab": ("python3.11", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/benchmarks/nab-requirements.txt"],
-            ["benchmarks/nab-requirements.txt", CONSTRAINTS]),
+    # NAB's own scorer (model/nab.py), for the benchmark and training on NAB (pandas alone; seconds to build).
+    "nab": ("python3.11", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/model/nab-requirements.txt"],
+            ["model/nab-requirements.txt", CONSTRAINTS]),
 }
 # Venvs that also get the repo as a package, editable, without its dependencies: their code
 # (superset_config.py, the action server) imports lakewatch, and their own pins stay theirs

@@ -10,6 +10,17 @@ from chatbot.answers import Question, words
 
 CHAMPION = "champion"  # the alias model/registry.py moves
 METRICS = (("recall", "event recall"), ("precision", "precision"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
+NAB_METRIC = "robust_ensemble.nab.standard"  # model/train.py logs it when trained with LAKEWATCH_NAB_DIR
+
+
+def real_data(metrics: dict[str, float]) -> str:
+    """What the run says of the model on real data, in a sentence: NAB's score, or that it has none."""
+    score = metrics.get(NAB_METRIC)
+    if score is None:
+        return (" It has not been measured on real data: training scores it on the Numenta Anomaly Benchmark "
+                "when LAKEWATCH_NAB_DIR names a NAB checkout.")
+    return (f" On real data, the Numenta Anomaly Benchmark's 58 series, it scores {score:.1f} (NAB's standard "
+            "profile: 100 is perfect, 0 is NAB's null detector, and random cut forest scores 51.7).")
 
 
 def _get(q: Question, path: str, **params) -> dict:
@@ -39,9 +50,10 @@ def describe(q: Question) -> str:
             f"(registered {words.at(registered)}). It is a robust z-score ensemble over each symbol's 1-minute "
             f"bar features ({params.get('features', 'see MLflow').replace(',', ', ')}).")
     if scored:
-        text += f" On held-out bars it scored {scored}"
+        text += f" On the simulator's held-out bars it scored {scored}"
         baseline = metrics.get("isolation_forest.test.f1")
         text += f" (an Isolation Forest baseline: F1 {baseline:.3f})." if baseline is not None else "."
+    text += real_data(metrics)
     if "train_bars" in params:
         text += (f" Trained on {int(params['train_bars']):,} bars with {params.get('train_anomalies', '?')} "
                  "labelled anomalies.")

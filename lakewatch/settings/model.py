@@ -22,6 +22,10 @@ class Model:
     bootstrap_hours: float = 48.0  # simulated history `make up` backfills to train the first model (0: never)
     scorer_interval_seconds: float = 1.0  # how often the scorer looks for newly final bars
     scorer_max_bars: int = 50_000  # per cycle, so a backlog is worked off in bounded steps
+    # A checkout of the Numenta Anomaly Benchmark. Training then also scores the model on NAB's
+    # real series, and the gate compares that score with the champion's (docs/model.md). When
+    # it is unset, real data is not measured, and the gate says so.
+    nab_dir: Path | None = None
 
     @property
     def mlflow_tracking_uri(self) -> str:

@@ -276,6 +276,7 @@ def test_the_model_question_is_answered_from_the_mlflow_registry(bot):
     answer = ask(settings, "what model are you using")
     assert f"lakewatch-anomaly version {version}" in answer and "event recall 0.971" in answer
     assert "F1 0.940" in answer and "12,345 bars" in answer
+    assert "On real data, the Numenta Anomaly Benchmark's 58 series, it scores 3.4" in answer
 
 
 @pytest.mark.parametrize("nonsense", ["asdkjh qwpeoiru zxmcnv", "what's the weather in paris",

@@ -69,7 +69,12 @@ def test_the_run_holds_params_metrics_plots_and_the_model(trained):
             assert f"{model}.test.{metric}" in run.data.metrics
     artifacts = {a.path for a in client.list_artifacts(result["run_id"])}
     assert {"pr_curve.png", "recall_per_kind.png"} <= artifacts
-    assert run.data.tags["promoted"] == "True"
+    assert run.data.tags["promoted"] == "True" and run.data.tags["gate"] == "the first version: there was no champion"
+    # CI has no NAB checkout; with LAKEWATCH_NAB_DIR set, this module runs the NAB path instead.
+    if settings.nab_dir is None:
+        assert run.data.tags["real_data"] == "not measured" and training.NAB_METRIC not in run.data.metrics
+    else:
+        assert run.data.tags["real_data"] == f"NAB ({settings.nab_dir})" and training.NAB_METRIC in run.data.metrics
 
 
 def test_retraining_on_the_same_data_does_not_move_the_champion(trained):
@@ -77,6 +82,7 @@ def test_retraining_on_the_same_data_does_not_move_the_champion(trained):
     again = training.train(settings)
     assert not again["promoted"] and again["version"] != first["version"]
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    assert client.get_run(again["run_id"]).data.tags["gate"] == "not better than the champion on the held-out bars"
     assert client.get_model_version_by_alias(settings.model_name, "champion").version == first["version"]
 
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from chatbot import chat_page
-from chatbot.answers import entities
+from chatbot.answers import entities, model_info
 from lakewatch import settings as settings_module
 from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
 from testkit.processes import free_port
@@ -171,3 +171,13 @@ def test_the_chat_page_says_so_when_the_bot_is_not_running():
     settings = settings_module.load({"LAKEWATCH_RASA_PORT": str(free_port())})
     code, reply, _ = chat_page.forward(settings, b'{"message": "hi"}')
     assert code == 502 and "did not answer" in json.loads(reply)["error"]
+
+
+def test_the_model_answer_says_when_the_model_was_never_measured_on_real_data():
+    answer = model_info.real_data({"robust_ensemble.test.recall": 0.95})
+    assert "has not been measured on real data" in answer and "LAKEWATCH_NAB_DIR" in answer
+
+
+def test_the_model_answer_quotes_its_score_on_real_data_beside_the_reference():
+    answer = model_info.real_data({model_info.NAB_METRIC: 3.41})
+    assert "Numenta Anomaly Benchmark's 58 series, it scores 3.4 " in answer and "random cut forest scores 51.7" in answer
