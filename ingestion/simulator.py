@@ -198,6 +198,11 @@ def _generator(seed: int, symbol: str, purpose: int) -> np.random.Generator:
     return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(name_key, purpose))))
 
 
+def _sign(rng: np.random.Generator) -> float:
+    """Up or down with even odds: one draw, so the streams stay as they were."""
+    return 1.0 if rng.random() < 0.5 else -1.0
+
+
 @dataclass
 class _Shift:
     """A move the price keeps: log_jump reached linearly from start to end."""
@@ -526,12 +531,12 @@ class MarketSimulator:
         kind = kinds[int(rng.integers(len(kinds)))]
         one_minute = symbol.sigma * math.sqrt(60)
         if kind in ("level_shift", "news_jump"):
-            log_jump = (1.0 if rng.random() < 0.5 else -1.0) * float(rng.uniform(6, 12)) * one_minute
+            log_jump = _sign(rng) * float(rng.uniform(6, 12)) * one_minute
             moves_at = start + (int(rng.integers(30, 91)) * 1000 if kind == "news_jump" else 0)
             shift = _Shift(moves_at, moves_at + int(rng.integers(5, 21)) * 1000, log_jump)
             return _Anomaly(kind, start, moves_at + 120_000, round(math.expm1(log_jump), 6), shift=shift)
         if kind == "drift":
-            log_move = (1.0 if rng.random() < 0.5 else -1.0) * float(rng.uniform(20, 30)) * one_minute
+            log_move = _sign(rng) * float(rng.uniform(20, 30)) * one_minute
             end = start + int(rng.integers(30, 61)) * MINUTE_MS
             return _Anomaly(kind, start, end, round(math.expm1(log_move), 6), shift=_Shift(start, end, log_move))
         if kind == "volatility_regime":
@@ -539,9 +544,8 @@ class MarketSimulator:
             return _Anomaly(kind, start, start + 30 * MINUTE_MS, round(multiplier, 6), multiplier=multiplier)
         if kind == "price_spike":
             seconds = int(rng.integers(60, 121))
-            sign = 1.0 if rng.random() < 0.5 else -1.0
             # In sigmas of the current vol, so a spike stands out in calm and busy markets alike.
-            log_jump = sign * float(rng.uniform(6, 12)) * symbol.sigma * math.sqrt(60)
+            log_jump = _sign(rng) * float(rng.uniform(6, 12)) * one_minute
             return _Anomaly(kind, start, start + seconds * 1000, round(math.expm1(log_jump), 6), log_jump=log_jump)
         if kind == "flash_crash":
             depth = float(rng.uniform(*FLASH_CRASH_DEPTH[symbol.asset_class]))
@@ -564,7 +568,7 @@ class MarketSimulator:
             if rng.poisson(CLASS_MOVES_PER_HOUR / 60) == 0:
                 continue
             end = minute + int(rng.integers(120, 361)) * 1000
-            sigmas = (1.0 if rng.random() < 0.5 else -1.0) * float(rng.uniform(6, 10))
+            sigmas = _sign(rng) * float(rng.uniform(6, 10))
             members = [(s, open_now) for s, open_now in zip(self._symbols, is_open) if s.asset_class == asset_class]
             if not members or not all(open_now for _, open_now in members) \
                     or not market_open(asset_class, end - 1, self.market_hours):
