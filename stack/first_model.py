@@ -27,6 +27,7 @@ from ingestion.simulator import MINUTE_MS, market_open
 from lakewatch import tables
 from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
 from model.registry import champion_version
+from stack.bootstrap import ensure_venv
 
 
 def _marker(settings):
@@ -77,6 +78,8 @@ def train_when_ready(settings, poll_seconds: float = 5.0) -> int:
             settings, tables.bar_watermarks(DeltaTable(str(bars)), settings.bar_watermark_seconds), end_ms)):
         time.sleep(poll_seconds)
     print("first model: the history is in the lake; training", flush=True)
+    if settings.nab_dir is not None:  # training also scores the model on NAB, with NAB's scorer's venv
+        ensure_venv("nab")
     code = subprocess.run([sys.executable, "-m", "model.train"], cwd=REPO_ROOT).returncode
     if code == 0:
         marker.unlink(missing_ok=True)
