@@ -8,7 +8,7 @@ CORE := $(BOOT) core --
 JARS := $(CORE) -m stack.jars
 PYTEST_ARGS ?=
 
-.PHONY: help up down cluster cluster-down cluster-status cluster-logs stop status logs analyst sql train test test-unit bench backfill topics kafka venv
+.PHONY: help up down cluster cluster-down cluster-status cluster-logs stop status logs analyst sql train retrain test test-unit bench backfill topics kafka venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -56,6 +56,9 @@ sql:  ## run Q="SELECT ..." on the lake (schema market) and print a table
 train:  ## train the anomaly model on the lake's history; promote it if it beats the champion; NAB=path also scores it on NAB
 	@$(if $(NAB),$(BOOT) nab && LAKEWATCH_NAB_DIR=$(NAB)) $(CORE) -m model.train
 
+retrain:  ## trigger Airflow's retrain DAG now (train, gate, move the alias, confirm serving); it also runs daily
+	@$(CORE) -m stack.cli retrain
+
 test:  ## run the whole test suite (starts real services on free ports)
 	@$(NEEDS) test
 	@$(JARS)
@@ -63,6 +66,7 @@ test:  ## run the whole test suite (starts real services on free ports)
 	@$(BOOT) rasa
 	@$(BOOT) actions
 	@$(BOOT) nab
+	@$(BOOT) airflow
 	@$(CORE) -m pytest $(PYTEST_ARGS)
 
 test-unit:  ## only the fast unit tests
@@ -78,6 +82,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_model.py
 	@$(CORE) benchmarks/bench_model_public.py $(if $(NAB),--nab $(NAB),--sets simulator realistic)
 	@$(CORE) benchmarks/bench_scorer.py
+	@$(CORE) benchmarks/bench_retrain.py
 	@$(CORE) benchmarks/bench_first_hour.py
 	@$(CORE) benchmarks/bench_first_model_hours.py
 	@$(CORE) benchmarks/bench_superset.py
@@ -101,3 +106,4 @@ venv:  ## build or update the venvs (core, superset, rasa, actions, nab) and fet
 	@$(BOOT) rasa
 	@$(BOOT) actions
 	@$(BOOT) nab
+	@$(BOOT) airflow

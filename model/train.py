@@ -16,6 +16,9 @@ Steps (each printed as it starts):
 7. promotion gate: the current champion is scored on the same held-out bars; the alias moves
    only if the new version is better there (meets the goal's precision, then higher F1) and no
    worse on NAB than the champion was, when the champion has a NAB score (`promotion`).
+
+`train` runs them all in one process and one MLflow run. Airflow's DAG runs them as separate
+steps (model/retrain.py): `load` (1-2), `fit_and_register` (3-6), `decide` and `promote` (7).
 """
 from __future__ import annotations
 
@@ -163,8 +166,9 @@ def _plots(run_scores: dict[str, pd.DataFrame], test_labels: pd.DataFrame, metri
     return figures
 
 
-def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
-    started = time.monotonic()
+def load(settings, test_fraction: float = TEST_FRACTION) -> dict:
+    """Steps 1 and 2: the lake's history as features, split by time into the parts training
+    learns from and the held-out part it is judged on."""
     check_nab(settings)
     step(1, "reading bars_1m and anomaly_labels from the lake")
     bars, labels = read_history(settings)
@@ -173,10 +177,16 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
                          "run `make backfill DAYS=2` with the stack up first")
     step(2, f"building features for {len(bars):,} bars of {bars['symbol'].nunique()} symbols, "
             f"{len(labels)} labelled anomalies")
-    features = build_features(bars)
-    train_x, train_labels, test_x, test_labels, cutoff = split(features, labels, test_fraction)
+    train_x, train_labels, test_x, test_labels, cutoff = split(build_features(bars), labels, test_fraction)
+    return {"train_x": train_x, "train_labels": train_labels, "test_x": test_x, "test_labels": test_labels,
+            "cutoff": cutoff, "test_fraction": test_fraction}
 
-    step(3, f"fitting on {len(train_x):,} bars before {cutoff:%Y-%m-%d %H:%M} UTC, "
+
+def fit_and_register(settings, data: dict) -> dict:
+    """Steps 3 to 6, inside the active MLflow run: fit both detectors, evaluate them on the
+    held-out bars, score on NAB when it is set, log it all, and register the ensemble."""
+    train_x, train_labels, test_x, test_labels = (data[k] for k in ("train_x", "train_labels", "test_x", "test_labels"))
+    step(3, f"fitting on {len(train_x):,} bars before {data['cutoff']:%Y-%m-%d %H:%M} UTC, "
             f"choosing thresholds for precision >= {settings.model_min_precision}")
     params = fit_ensemble(train_x, train_labels)
     scorers = {
@@ -206,36 +216,51 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
         real = nab_metrics(settings)
         print(f"      NAB standard {real['nab.standard']:.1f}  low FP {real['nab.low_fp']:.1f}  "
               f"low FN {real['nab.low_fn']:.1f}  (100 = perfect, 0 = NAB's null detector)")
+    mlflow.log_params({"features": ",".join(FEATURES), "test_fraction": data["test_fraction"],
+                       "cutoff": data["cutoff"].isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
+                       "train_anomalies": len(train_labels), "test_anomalies": len(test_labels),
+                       "min_precision": settings.model_min_precision,
+                       "threshold_robust_ensemble": thresholds["robust_ensemble"],
+                       "threshold_isolation_forest": thresholds["isolation_forest"],
+                       "iforest_trees": detectors.FOREST_TREES})
+    for name in scorers:
+        mlflow.log_metrics({f"{name}.test.{k}": v for k, v in test_metrics[name].items() if np.isfinite(v)})
+        mlflow.log_metrics({f"{name}.train.{k}": v for k, v in train_metrics[name].items() if np.isfinite(v)})
+    mlflow.log_metrics({f"robust_ensemble.{k}": v for k, v in real.items()})
+    mlflow.set_tag("real_data", f"NAB ({settings.nab_dir})" if real else "not measured")
+    for filename, fig in _plots(test_scores, test_labels, test_metrics).items():
+        mlflow.log_figure(fig, filename)
+        plt.close(fig)
+
+    step(6, f"registering the robust ensemble as a new version of {settings.model_name}")
+    version = register(settings, ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
+                       test_x[list(MODEL_INPUT)].head(5))
+    mlflow.set_tag("model_version", version)
+    return {"version": version, "test": test_metrics, "thresholds": thresholds, "nab": real.get("nab.standard")}
+
+
+def start_run(settings, run_id: str | None = None):
+    """The training run: a new one, or (run_id) the one an earlier step of the same retrain started."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
-    with mlflow.start_run(run_name="robust_ensemble vs isolation_forest") as run:
-        mlflow.log_params({"features": ",".join(FEATURES), "test_fraction": test_fraction,
-                           "cutoff": cutoff.isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
-                           "train_anomalies": len(train_labels), "test_anomalies": len(test_labels),
-                           "min_precision": settings.model_min_precision,
-                           "threshold_robust_ensemble": thresholds["robust_ensemble"],
-                           "threshold_isolation_forest": thresholds["isolation_forest"],
-                           "iforest_trees": detectors.FOREST_TREES})
-        for name in scorers:
-            mlflow.log_metrics({f"{name}.test.{k}": v for k, v in test_metrics[name].items() if np.isfinite(v)})
-            mlflow.log_metrics({f"{name}.train.{k}": v for k, v in train_metrics[name].items() if np.isfinite(v)})
-        mlflow.log_metrics({f"robust_ensemble.{k}": v for k, v in real.items()})
-        mlflow.set_tag("real_data", f"NAB ({settings.nab_dir})" if real else "not measured")
-        for filename, fig in _plots(test_scores, test_labels, test_metrics).items():
-            mlflow.log_figure(fig, filename)
-            plt.close(fig)
+    return mlflow.start_run(run_id=run_id, run_name=None if run_id else "robust_ensemble vs isolation_forest")
 
-        step(6, f"registering the robust ensemble as a new version of {settings.model_name}")
-        version = register(settings, ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
-                           test_x[list(MODEL_INPUT)].head(5))
 
+def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
+    """Every step in one process and one MLflow run (make train; the Airflow DAG runs them apart)."""
+    started = time.monotonic()
+    data = load(settings, test_fraction)
+    with start_run(settings) as run:
+        fitted = fit_and_register(settings, data)
+        version = fitted["version"]
         step(7, "promotion gate: scoring the current champion on the same held-out bars")
-        promoted, champion = gate(settings, version, test_x, test_labels, test_metrics["robust_ensemble"],
-                                  real.get("nab.standard"))
-        mlflow.set_tags({"model_version": version, "promoted": str(promoted),
-                         "previous_champion": champion or "none"})
-        result = {"run_id": run.info.run_id, "version": version, "promoted": promoted, "test": test_metrics,
-                  "thresholds": thresholds, "seconds": round(time.monotonic() - started, 1)}
+        promoted, _, champion = decide(settings, data["test_x"], data["test_labels"],
+                                       fitted["test"]["robust_ensemble"], fitted["nab"])
+        if promoted:
+            promote(settings, version)
+        result = {"run_id": run.info.run_id, "version": version, "promoted": promoted, "test": fitted["test"],
+                  "thresholds": fitted["thresholds"], "previous_champion": champion,
+                  "seconds": round(time.monotonic() - started, 1)}
     print(f"train: version {version} {'is the champion now' if promoted else 'did not beat the champion'} "
           f"({result['seconds']} s); MLflow UI: {settings.mlflow_tracking_uri}")
     return result
@@ -257,38 +282,45 @@ def register(settings, params: dict, example: pd.DataFrame) -> str:
     return str(info.registered_model_version)
 
 
-def gate(settings, version: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict,
-         candidate_nab: float | None):
-    """Move `champion` to `version` if `promotion` says so against the current champion: on the
-    same held-out data, and on NAB's score as logged in the champion's run."""
-    client = mlflow.MlflowClient()
+def decide(settings, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict,
+           candidate_nab: float | None) -> tuple[bool, str, str | None]:
+    """Whether the active run's version should replace the champion, why, and the champion it was
+    compared with. The verdict is the run's tags `gate` and `promoted`."""
     current = champion_version(settings)
-    if current is not None:
-        try:
-            champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}")
-            verdict = champion_model.predict(test_x[list(MODEL_INPUT)])
-        except mlflow.exceptions.MlflowException as exc:  # e.g. trained on features this data lacks
-            print(f"      champion v{current} cannot score this data ({exc}): the new version replaces it")
-            client.set_registered_model_alias(settings.model_name, CHAMPION, version)
-            return True, current
-        flagged = test_x.assign(anomaly_score=verdict["is_anomaly"].astype(float).to_numpy())
-        champion_metrics = event_metrics(flagged, test_labels, 0.5)
-        print(f"      champion v{current}: recall {champion_metrics['recall']:.3f}  "
-              f"precision {champion_metrics['precision']:.3f}  f1 {champion_metrics['f1']:.3f}")
-        mlflow.log_metrics({f"champion.test.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)})
-        champion_run = client.get_run(client.get_model_version(settings.model_name, current).run_id)
-        champion_nab = champion_run.data.metrics.get(NAB_METRIC)
-        if champion_nab is not None:
-            mlflow.log_metric("champion.nab.standard", champion_nab)
-        promoted, why = promotion(candidate, champion_metrics, candidate_nab, champion_nab)
-        print(f"      {'promoted' if promoted else 'not promoted'}: {why}")
-        mlflow.set_tag("gate", why)
-        if not promoted:
-            return False, current
+    if current is None:
+        promoted, why = True, "the first version: there was no champion"
     else:
-        mlflow.set_tag("gate", "the first version: there was no champion")
-    client.set_registered_model_alias(settings.model_name, CHAMPION, version)
-    return True, current
+        promoted, why = against_champion(settings, current, test_x, test_labels, candidate, candidate_nab)
+    print(f"      {'promoted' if promoted else 'not promoted'}: {why}")
+    mlflow.set_tags({"gate": why, "promoted": str(promoted), "previous_champion": current or "none"})
+    return promoted, why, current
+
+
+def against_champion(settings, current: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict,
+                     candidate_nab: float | None) -> tuple[bool, str]:
+    """`promotion` against the champion: scored on the same held-out bars, and its NAB score as
+    logged in its run; logged beside the candidate's."""
+    try:
+        champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}")
+        verdict = champion_model.predict(test_x[list(MODEL_INPUT)])
+    except mlflow.exceptions.MlflowException as exc:  # e.g. trained on features this data lacks
+        return True, f"champion v{current} cannot score this data ({exc}): the new version replaces it"
+    flagged = test_x.assign(anomaly_score=verdict["is_anomaly"].astype(float).to_numpy())
+    champion_metrics = event_metrics(flagged, test_labels, 0.5)
+    print(f"      champion v{current}: recall {champion_metrics['recall']:.3f}  "
+          f"precision {champion_metrics['precision']:.3f}  f1 {champion_metrics['f1']:.3f}")
+    mlflow.log_metrics({f"champion.test.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)})
+    client = mlflow.MlflowClient()
+    champion_nab = client.get_run(client.get_model_version(settings.model_name, current).run_id).data.metrics.get(
+        NAB_METRIC)
+    if champion_nab is not None:
+        mlflow.log_metric("champion.nab.standard", champion_nab)
+    return promotion(candidate, champion_metrics, candidate_nab, champion_nab)
+
+
+def promote(settings, version: str) -> None:
+    """Move the `champion` alias: serving and the scorer follow it (model/serve.py)."""
+    mlflow.MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(settings.model_name, CHAMPION, version)
 
 
 def main(argv: list[str] | None = None) -> int:

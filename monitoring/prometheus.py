@@ -41,6 +41,8 @@ JOBS = {
     "trino": ("trino_port", "/metrics"),
     "trino-sync": ("trino_sync_port", "/metrics"),
     "prometheus": ("prometheus_port", "/metrics"),
+    # Airflow's metrics: it speaks StatsD to the exporter (stack/services/statsd.py).
+    "statsd": ("statsd_metrics_port", "/metrics"),
 }
 # Trino serves /metrics to a named user that its rules let read system information
 # (trino/etc/rules.json); without authentication configured, the name is the whole login.

@@ -8,7 +8,7 @@ target can call it and a second run costs a few milliseconds. Each component wit
 pins gets its own venv, as it would get its own container; later issues add theirs to VENVS.
 
 Every install takes constraints.txt (`-c`): the one version of each package several venvs share.
-The venvs whose code imports lakewatch besides their own pins (superset, actions) also get the
+The venvs whose code imports lakewatch besides their own pins (superset, actions, airflow) also get the
 repo itself, editable and without its dependencies (LAKEWATCH_WITHOUT_DEPS), so `import lakewatch`
 works there the conventional way; the rasa venv (Python 3.10, below the package's
 requires-python) runs its modules with `python -m` from the repo root instead.
@@ -41,12 +41,15 @@ VENVS: dict[str, tuple[str, list[str], list[str]]] = {
     # NAB's own scorer (model/nab.py), for the benchmark and training on NAB (pandas alone; seconds to build).
     "nab": ("python3.11", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/model/nab-requirements.txt"],
             ["model/nab-requirements.txt", CONSTRAINTS]),
+    # Apache Airflow (stack/services/airflow.py); its tasks run in the core venv.
+    "airflow": ("python3.11", [*_CONSTRAINED, "-r", f"{REPO_ROOT}/airflow/requirements.txt"],
+                ["airflow/requirements.txt", CONSTRAINTS, "pyproject.toml"]),
 }
 # Venvs that also get the repo as a package, editable, without its dependencies: their code
-# (superset_config.py, the action server) imports lakewatch, and their own pins stay theirs
+# (superset_config.py, the action server, the DAG's settings) imports lakewatch, and their own pins stay theirs
 # (Superset's SQLAlchemy 1.4). Only the packages pyproject.toml lists are importable from it:
 # superset/ and trino/ are not, so `import superset` stays Apache Superset.
-LAKEWATCH_WITHOUT_DEPS = ("superset", "actions")
+LAKEWATCH_WITHOUT_DEPS = ("superset", "actions", "airflow")
 
 
 class BootstrapError(RuntimeError):

@@ -3,12 +3,14 @@
     lakewatch up | down | stop SERVICE... | status | logs [-n N] [--no-follow] | backfill --days N | topics
     lakewatch sql "SELECT ..." [--format table|csv|json]
     lakewatch analyst NAME [--email E]
+    lakewatch retrain
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import subprocess
 import sys
 
 from lakewatch import settings as settings_module
@@ -127,6 +129,22 @@ def cmd_kafka(s, args) -> int:
     os.execvp(command[0], command)
 
 
+def cmd_retrain(s, args) -> int:
+    """Trigger Airflow's lakewatch_retrain now, as its UI's trigger button does."""
+    from stack.services import airflow, venv_python
+
+    if not airflow.healthy(s):
+        raise stack.StackError(f"Airflow does not answer at {s.url(s.airflow_port)}: start it with `make up`")
+    command = [str(venv_python(s, "airflow").parent / "airflow"), "dags", "trigger", "lakewatch_retrain"]
+    done = subprocess.run(command, env={**os.environ, **airflow.environment(s)}, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = (done.stderr.strip() or "no error output").splitlines()[-1]
+        print(f"lakewatch: airflow dags trigger failed (exit code {done.returncode}): {last}", file=sys.stderr)
+        return done.returncode
+    print(f"lakewatch: lakewatch_retrain triggered; follow it at {s.url(s.airflow_port, '/dags/lakewatch_retrain')}")
+    return 0
+
+
 def cmd_sql(s, args) -> int:
     import csv
     import time
@@ -185,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
                                                 "kafka console-consumer --topic market.trades --from-beginning")
     kafka_parser.add_argument("tool")
     kafka_parser.add_argument("args", nargs=argparse.REMAINDER)
+    sub.add_parser("retrain", help="trigger Airflow's lakewatch_retrain DAG now")
     sql_parser = sub.add_parser("sql", help="run a SQL query on the lake (schema market) and print the result")
     sql_parser.add_argument("query")
     sql_parser.add_argument("--format", choices=("table", "csv", "json"), default="table")

@@ -64,6 +64,27 @@ def _command(name: str) -> Callable[[], bool]:
     return lambda: shutil.which(name) is not None
 
 
+GO_MINIMUM = (1, 25)  # statsd_exporter's go.mod (stack/services/statsd.py)
+
+
+def go_binary() -> str | None:
+    """Go from PATH, or where go.dev's archive unpacks (/usr/local/go), which PATH often lacks."""
+    found = shutil.which("go")
+    return found or ("/usr/local/go/bin/go" if os.access("/usr/local/go/bin/go", os.X_OK) else None)
+
+
+def _go() -> bool:
+    found = go_binary()
+    if found is None:
+        return False
+    done = subprocess.run([found, "env", "GOVERSION"], capture_output=True, text=True)
+    numbers = done.stdout.strip().removeprefix("go").split(".")
+    try:
+        return done.returncode == 0 and tuple(int(n) for n in numbers[:2]) >= GO_MINIMUM
+    except ValueError:
+        return False
+
+
 REQUIREMENTS = {r.name: r for r in (
     Requirement("python3.11", "with venv, for the core, Superset and actions venvs", _python_with_venv("python3.11"),
                 package="python3.11-venv"),
@@ -74,6 +95,9 @@ REQUIREMENTS = {r.name: r for r in (
     Requirement("Java 24 or newer", "Trino 476 (LAKEWATCH_SQL_ENGINE=duckdb runs without it)", _trino_java,
                 install="install a JDK 25 (Temurin) at /usr/lib/jvm/temurin-25-jdk-amd64 or set "
                         "LAKEWATCH_TRINO_JAVA_HOME to one"),
+    Requirement("go", "building Prometheus' statsd_exporter, which turns Airflow's StatsD into metrics (once); "
+                f"Go {'.'.join(map(str, GO_MINIMUM))} or newer", _go,
+                install="unpack Go from https://go.dev/dl into /usr/local/go (Debian 12's golang is too old)"),
     Requirement("kcat", "the test that a standard Kafka client talks to the broker", _command("kcat"), package="kcat"),
     Requirement("prometheus", "the stack's monitoring", _command("prometheus"), package="prometheus"),
     Requirement("Prometheus's console libraries", "its console page",
@@ -89,7 +113,7 @@ REQUIREMENTS = {r.name: r for r in (
 # `make venv` needs the interpreters bootstrap.py builds venvs from, `make up` those and what the
 # stack runs, `make test` all that and the tools of the tests.
 VENV = tuple(dict.fromkeys(interpreter for interpreter, _, _ in VENVS.values())) + ("java", "mvn")
-UP = VENV + ("Java 24 or newer", "prometheus", "Prometheus's console libraries")
+UP = VENV + ("Java 24 or newer", "prometheus", "Prometheus's console libraries", "go")
 SETS = {"venv": VENV, "up": UP, "cluster": UP + ("ip", "root"),
         "test": UP + ("promtool", "chromium", "docker-compose", "kcat")}
 

@@ -26,7 +26,7 @@ from stack.services import broker
 
 SERVICE_PORTS = ("broker_port", "controller_port", "broker_metrics_port", "ingestion_port", "stream_port",
                  "scorer_port", "mlflow_port", "serving_port", "superset_port", "actions_port", "rasa_port", "chat_port", "prometheus_port", "supervisor_port",
-                 "trino_port", "trino_sync_port")
+                 "trino_port", "trino_sync_port", "airflow_port", "statsd_port", "statsd_metrics_port")
 
 
 def private_settings(patch, state_dir, **overrides) -> settings_module.Settings:
@@ -114,6 +114,24 @@ def start_module(settings, module: str, env: dict | None = None) -> subprocess.P
     with open(settings.log_dir / f"{module}.log", "ab") as log:
         return subprocess.Popen([sys.executable, "-m", module], stdout=log, stderr=subprocess.STDOUT,
                                 env={**os.environ, **(env or {})}, start_new_session=True, cwd=REPO_ROOT)
+
+
+def airflow_dags_test(settings, dag: str = "lakewatch_retrain", **env) -> tuple[subprocess.CompletedProcess, float]:
+    """`airflow dags test DAG` in the airflow venv, as the stack's Airflow runs it: the same
+    environment (stack/services/airflow.py) with its SQLite under settings' state folder, `env`
+    on top. Returns the run and its seconds; its output is in <log_dir>/airflow-dags-test.log."""
+    from stack.services import airflow
+
+    environment = {**os.environ, **airflow.environment(settings), **env}
+    cli = str(built_venv_python("airflow").parent / "airflow")
+    log_path = settings.log_dir / "airflow-dags-test.log"
+    with open(log_path, "ab") as log:
+        subprocess.run([cli, "db", "migrate"], stdout=log, stderr=subprocess.STDOUT, env=environment, check=True,
+                       cwd=REPO_ROOT, timeout=300)
+        started = time.monotonic()
+        done = subprocess.run([cli, "dags", "test", dag], stdout=log, stderr=subprocess.STDOUT, env=environment,
+                              cwd=REPO_ROOT, timeout=600)
+    return done, time.monotonic() - started
 
 
 def serving_health(settings) -> dict | None:

@@ -11,6 +11,17 @@ from chatbot.answers import Question, words
 CHAMPION = "champion"  # the alias model/registry.py moves
 METRICS = (("recall", "event recall"), ("precision", "precision"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
 NAB_METRIC = "robust_ensemble.nab.standard"  # model/train.py logs it when trained with LAKEWATCH_NAB_DIR
+RETRAINS = "lakewatch-retrain"  # the experiment where each run of Airflow's retrain DAG records its outcome
+
+
+def retrain_line(run: dict | None) -> str:
+    """The last retrain's outcome in a sentence: what model/retrain.py recorded for the DAG run."""
+    if not run:
+        return " Airflow has not retrained it yet (the DAG lakewatch_retrain runs daily)."
+    tags = {t["key"]: t["value"] for t in run.get("data", {}).get("tags", [])}
+    when = words.at(datetime.fromtimestamp(int(run["info"]["start_time"]) / 1000, timezone.utc))
+    outcome = "succeeded" if tags.get("outcome") == "succeeded" else "FAILED"
+    return f" The last retrain ({when}) {outcome}: {tags.get('summary', 'no summary recorded')}."
 
 
 def real_data(metrics: dict[str, float]) -> str:
@@ -31,16 +42,28 @@ def _get(q: Question, path: str, **params) -> dict:
     return response.json()
 
 
+def last_retrain(q: Question) -> dict | None:
+    experiment = _get(q, "experiments/get-by-name", experiment_name=RETRAINS).get("experiment")
+    if not experiment:
+        return None
+    response = requests.post(f"{q.settings.mlflow_tracking_uri}/api/2.0/mlflow/runs/search", timeout=3,
+                             json={"experiment_ids": [experiment["experiment_id"]], "max_results": 1,
+                                   "order_by": ["attributes.start_time DESC"]})
+    response.raise_for_status()
+    return next(iter(response.json().get("runs", [])), None)
+
+
 def describe(q: Question) -> str:
     name = q.settings.model_name
     try:
         version = _get(q, "registered-models/alias", name=name, alias=CHAMPION).get("model_version")
         run = _get(q, "runs/get", run_id=version["run_id"]).get("run", {}) if version else {}
+        retrain = last_retrain(q)
     except requests.RequestException:
         return f"I can't reach MLflow at {q.settings.mlflow_tracking_uri} right now, so I can't say which model runs."
     if not version:
         return (f"No model is registered as {name}@{CHAMPION} yet: `make up` trains the first one once the lake "
-                "has history, and `make train` trains another.")
+                "has history, and `make train` trains another." + (retrain_line(retrain) if retrain else ""))
     metrics = {m["key"]: m["value"] for m in run.get("data", {}).get("metrics", [])}
     params = {p["key"]: p["value"] for p in run.get("data", {}).get("params", [])}
     registered = datetime.fromtimestamp(int(version["creation_timestamp"]) / 1000, timezone.utc)
@@ -57,4 +80,4 @@ def describe(q: Question) -> str:
     if "train_bars" in params:
         text += (f" Trained on {int(params['train_bars']):,} bars with {params.get('train_anomalies', '?')} "
                  "labelled anomalies.")
-    return text + f" Details: {q.settings.mlflow_tracking_uri}/#/models/{name}"
+    return text + retrain_line(retrain) + f" Details: {q.settings.mlflow_tracking_uri}/#/models/{name}"

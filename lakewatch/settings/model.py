@@ -1,5 +1,6 @@
 """The anomaly model (model/): the MLflow tracking server and registry, training, the serving
-endpoint, the scorer that calls it, and the first model a fresh machine trains.
+endpoint, the scorer that calls it, the first model a fresh machine trains, and Airflow, which
+retrains it.
 """
 from __future__ import annotations
 
@@ -26,6 +27,11 @@ class Model:
     # real series, and the gate compares that score with the champion's (docs/model.md). When
     # it is unset, real data is not measured, and the gate says so.
     nab_dir: Path | None = None
+    # Apache Airflow, which retrains on a schedule (airflow/dags/lakewatch_retrain.py).
+    airflow_port: int = 8085  # its API server and UI (8080 is Trino's)
+    retrain_schedule: str = "@daily"  # a cron expression or preset, as Airflow takes it
+    retrain_max_lake_age_seconds: float = 3600.0  # the DAG's first step stops on a staler lake
+    retrain_retry_delay_seconds: float = 60.0  # a failed step is retried once, after this
 
     @property
     def mlflow_tracking_uri(self) -> str:
@@ -34,3 +40,7 @@ class Model:
     @property
     def mlflow_dir(self) -> Path:
         return self.state_dir / "mlflow"
+
+    @property
+    def airflow_dir(self) -> Path:  # AIRFLOW_HOME: its SQLite database, config and task logs
+        return self.state_dir / "airflow"

@@ -1,5 +1,5 @@
-"""Monitoring (monitoring/): Prometheus, which scrapes every service's /metrics, and compose's
-Grafana.
+"""Monitoring (monitoring/): Prometheus, which scrapes every service's /metrics, the StatsD
+exporter, and compose's Grafana.
 """
 from __future__ import annotations
 
@@ -10,3 +10,7 @@ from dataclasses import dataclass
 class Monitoring:
     prometheus_port: int = 9090
     grafana_port: int = 3000  # compose's
+    # Prometheus' statsd_exporter, for the services that speak StatsD (Airflow): it takes
+    # StatsD on statsd_port (UDP) and serves /metrics on statsd_metrics_port.
+    statsd_port: int = 9125
+    statsd_metrics_port: int = 9107

@@ -21,7 +21,7 @@ from typing import Callable
 from lakewatch.settings import Settings
 
 ORDER = ("broker", "mlflow", "serving", "stream", "scorer", "ingestion", "trino", "trino_sync", "superset", "actions",
-         "rasa", "chat", "prometheus")
+         "rasa", "chat", "statsd", "airflow", "prometheus")
 # Wide enough for every service name in what up, down and status print (spark-worker-1).
 NAME_WIDTH = 14
 

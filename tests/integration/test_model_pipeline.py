@@ -4,6 +4,7 @@ real serving and the scorer writing `anomalies`."""
 from __future__ import annotations
 
 import os
+import time
 import urllib.request
 
 import mlflow
@@ -12,12 +13,14 @@ import pytest
 from deltalake import DeltaTable
 
 from lakewatch import tables
+from model import retrain
 from model import train as training
 from model.evaluate import event_metrics
 from model.episodes import episode_starts
 from model.features import MODEL_INPUT, build_features
 from testkit import lake
-from testkit.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
+from testkit.processes import (airflow_dags_test, private_settings, serving_health, start_mlflow, start_module,
+                               stop_process, wait_for)
 
 # The module's fixture streams 48 h of history through the real Spark job before the first
 # test: about 2-3 minutes on an idle machine, more than 300 s on a loaded one.
@@ -150,3 +153,70 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
         caught += not hits.empty
     assert caught / len(labels) >= 0.9
 
+
+
+# ---- the retrain DAG (airflow/dags/lakewatch_retrain.py), run by Airflow's own `dags test` ----
+
+def dags_test(settings, **env) -> None:
+    done, seconds = airflow_dags_test(settings, **env)
+    print(f"airflow dags test: exit {done.returncode} in {seconds:.1f} s; log: {settings.log_dir}/airflow-dags-test.log")
+
+
+def last_report(settings) -> dict[str, str]:
+    """The tags of the newest run in the experiment where each DAG run records its outcome."""
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    experiment = client.get_experiment_by_name(retrain.REPORTS)
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0].data.tags
+
+
+@pytest.fixture(scope="module")
+def serving(trained):
+    settings, result = trained
+    proc = start_module(settings, "model.serve")
+    try:
+        yield proc
+    finally:
+        stop_process(proc)
+
+
+def test_the_retrain_dag_keeps_the_champion_when_the_gate_says_no(trained, serving):
+    settings, _ = trained
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    before = client.get_model_version_by_alias(settings.model_name, "champion").version
+    dags_test(settings)
+    report = last_report(settings)
+    assert report["outcome"] == "succeeded" and report["promoted"] == "False", report
+    assert "not better than the champion" in report["summary"]
+    assert client.get_model_version_by_alias(settings.model_name, "champion").version == before
+    assert report["airflow_run"].startswith("manual__")  # the DAG run's own id, rendered by Airflow
+    trained_run = client.get_run(report["training_run"])
+    assert trained_run.data.tags["airflow_run"] == report["airflow_run"] and trained_run.data.tags["promoted"] == "False"
+    assert "robust_ensemble.test.f1" in trained_run.data.metrics
+
+
+def test_the_retrain_dag_moves_the_alias_and_serving_follows_when_the_gate_passes(trained, serving):
+    settings, _ = trained
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    # Without a champion the gate passes (the first version); serving keeps what it loaded.
+    client.delete_registered_model_alias(settings.model_name, "champion")
+    dags_test(settings)
+    report = last_report(settings)
+    assert report["outcome"] == "succeeded" and report["promoted"] == "True", report
+    assert client.get_model_version_by_alias(settings.model_name, "champion").version == report["version"]
+    assert (serving_health(settings) or {}).get("version") == report["version"]  # the confirm step waited for it
+
+
+def test_a_step_failing_twice_fails_the_retrain_dag_and_says_why(trained):
+    settings, _ = trained
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    before = client.get_model_version_by_alias(settings.model_name, "champion").version
+    started = time.monotonic()
+    dags_test(settings, LAKEWATCH_RETRAIN_MAX_LAKE_AGE_SECONDS="1", LAKEWATCH_RETRAIN_RETRY_DELAY_SECONDS="2")
+    report = last_report(settings)
+    assert report["outcome"] == "failed" and report["failed_step"] == "freshness", report
+    assert "the lake is stale" in report["summary"]
+    assert client.get_model_version_by_alias(settings.model_name, "champion").version == before
+    log = (settings.log_dir / "airflow-dags-test.log").read_text()
+    print(f"failed run in {time.monotonic() - started:.0f} s")
+    assert log.count("retrain: the lake is stale") >= 2  # the first try and the retry

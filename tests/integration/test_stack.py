@@ -49,7 +49,13 @@ def test_up_status_down_leaves_no_process_behind(trino_settings):
         assert lw_settings.url(lw_settings.superset_port, "/") in up.stdout
         assert lw_settings.url(lw_settings.chat_port, "/") in up.stdout
         assert lw_settings.url(lw_settings.trino_port, "/ui/") in up.stdout
+        assert lw_settings.url(lw_settings.airflow_port, "/dags/lakewatch_retrain") in up.stdout
         assert set(pids) == {*SERVICES, "supervisor"}
+        # Airflow's admin password: generated per install, its owner's only, never in a log.
+        passwords = lw_settings.airflow_dir / "simple_auth_manager_passwords.json.generated"
+        assert passwords.stat().st_mode & 0o077 == 0
+        password = json.loads(passwords.read_text())["admin"]
+        assert not [p.name for p in lw_settings.log_dir.glob("*.log") if password in p.read_text(errors="replace")]
 
         status = make("status")
         assert status.returncode == 0, status.stdout + status.stderr
@@ -92,7 +98,7 @@ def test_up_status_down_leaves_no_process_behind(trino_settings):
 
 
 SERVICES = ["broker", "mlflow", "serving", "stream", "scorer", "ingestion", "trino", "trino-sync", "superset",
-            "actions", "rasa", "chat", "prometheus"]
+            "actions", "rasa", "chat", "statsd", "airflow", "prometheus"]
 # The broker keeps records in memory only: a restart loses what the stream has not read yet and
 # starts offsets at 0 again (docs/tables.md), so it is killed last, after the exactly-once checks.
 KILLED_IN_TURN = [name for name in SERVICES if name != "broker"]

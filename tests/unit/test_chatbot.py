@@ -181,3 +181,19 @@ def test_the_model_answer_says_when_the_model_was_never_measured_on_real_data():
 def test_the_model_answer_quotes_its_score_on_real_data_beside_the_reference():
     answer = model_info.real_data({model_info.NAB_METRIC: 3.41})
     assert "Numenta Anomaly Benchmark's 58 series, it scores 3.4 " in answer and "random cut forest scores 51.7" in answer
+
+
+def _retrain_run(outcome: str, summary: str) -> dict:
+    return {"info": {"start_time": "1764928800000"},
+            "data": {"tags": [{"key": "outcome", "value": outcome}, {"key": "summary", "value": summary}]}}
+
+
+def test_the_model_answer_reports_a_failed_retrain_with_its_step_and_reason():
+    line = model_info.retrain_line(_retrain_run("failed", "the retrain failed at step freshness: the lake is stale"))
+    assert line == " The last retrain (2025-12-05 10:00 UTC) FAILED: the retrain failed at step freshness: the lake is stale."
+
+
+def test_the_model_answer_reports_a_retrain_that_kept_the_champion_and_one_never_run():
+    line = model_info.retrain_line(_retrain_run("succeeded", "version 4 not promoted: not better than the champion"))
+    assert "succeeded: version 4 not promoted: not better than the champion." in line
+    assert "has not retrained it yet" in model_info.retrain_line(None)

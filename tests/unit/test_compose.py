@@ -123,6 +123,10 @@ NEEDS = {
                 "LAKEWATCH_SUPERSET_URL"},
     "rasa": {"LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_HOST"},
     "chat": {"LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_HOST"},
+    # Its tasks run model/retrain.py with the core venv's Python, found under LAKEWATCH_VENV_HOME.
+    "airflow": {"LAKEWATCH_PEERS_BY_NAME", "LAKEWATCH_STATE_DIR", "LAKEWATCH_VENV_HOME", "AIRFLOW_HOME",
+                "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__API_AUTH__JWT_SECRET",
+                "AIRFLOW__CORE__FERNET_KEY", "AIRFLOW__METRICS__STATSD_HOST"},
 }
 
 

@@ -18,7 +18,7 @@ import pytest
 from lakewatch.settings import REPO_ROOT
 
 KERNEL, RUNNER = "lakewatch", "stack"
-COMPONENTS = ("ingestion", "spark", "trino", "superset", "model", "chatbot", "monitoring")
+COMPONENTS = ("ingestion", "spark", "trino", "superset", "model", "chatbot", "monitoring", "airflow")
 ABOVE_COMPONENTS = (RUNNER, "hosting", "tests", "testkit", "benchmarks")
 
 
@@ -61,7 +61,7 @@ def test_no_import_runs_back_up_the_house_plan():
     assert arrows_back_up() == []
 
 
-@pytest.mark.parametrize("library", ["superset", "trino"])
+@pytest.mark.parametrize("library", ["superset", "trino", "airflow"])
 def test_no_folder_shadows_the_library_it_is_named_after(library):
     assert not (REPO_ROOT / library / "__init__.py").exists()
 

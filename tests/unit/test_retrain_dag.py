@@ -1,0 +1,45 @@
+"""The retrain DAG as Airflow loads it (in the airflow venv, as its DAG processor does): no import
+error, its steps in order, each one model/retrain.py's, retried once, on the schedule settings give."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+from lakewatch.settings import REPO_ROOT
+from testkit.processes import built_venv_python
+
+INSPECT = """
+import json
+from airflow.models.dagbag import DagBag
+bag = DagBag(dag_folder="airflow/dags", include_examples=False)
+dag = bag.dags["lakewatch_retrain"]  # as parsed; get_dag would ask the metadata database
+print(json.dumps({
+    "errors": {k: str(v)[-300:] for k, v in bag.import_errors.items()},
+    "tasks": {t.task_id: {"downstream": sorted(t.downstream_task_ids), "retries": t.retries,
+                          "command": t.bash_command, "trigger_rule": getattr(t.trigger_rule, "value", t.trigger_rule)} for t in dag.tasks},
+    "schedule": dag.timetable.summary, "paused": dag.is_paused_upon_creation, "max_active_runs": dag.max_active_runs,
+}))
+"""
+
+
+def inspect(**env) -> dict:
+    done = subprocess.run([str(built_venv_python("airflow")), "-c", INSPECT], capture_output=True, text=True,
+                          cwd=REPO_ROOT, timeout=120, env={**os.environ, "AIRFLOW__CORE__LOAD_EXAMPLES": "False", **env})
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_the_retrain_dag_loads_and_runs_its_seven_steps_in_order_each_retried_once(tmp_path):
+    dag = inspect(AIRFLOW_HOME=str(tmp_path), LAKEWATCH_RETRAIN_SCHEDULE="30 3 * * *")
+    assert dag["errors"] == {}
+    tasks = dag["tasks"]
+    order = ["freshness", "features", "train", "gate", "promote", "confirm", "report"]
+    assert set(tasks) == set(order) and tasks["report"]["downstream"] == []
+    assert all(after in tasks[before]["downstream"] for before, after in zip(order, order[1:]))
+    assert tasks["gate"]["downstream"] == ["confirm", "promote"]  # confirm runs when promote is skipped
+    assert tasks["confirm"]["trigger_rule"] == "none_failed_min_one_success"
+    for name, task in tasks.items():
+        assert task["retries"] == 1
+        assert f"-m model.retrain {name} --run '{{{{ run_id }}}}'" in task["command"]
+    assert dag["schedule"] == "30 3 * * *" and dag["paused"] is False and dag["max_active_runs"] == 1
