@@ -134,7 +134,8 @@ def confirm(settings, folder: Path, timeout: float | None = None) -> str:
     deadline, served = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
-            served = requests.get(settings.url(settings.serving_port, "/health"), timeout=5).json().get("version")
+            served = requests.get(settings.peer_url("serving", settings.serving_port, "/health"),
+                                  timeout=5).json().get("version")
         except (requests.RequestException, ValueError):
             served = None
         if served == wanted:
@@ -144,7 +145,7 @@ def confirm(settings, folder: Path, timeout: float | None = None) -> str:
         raise SystemExit(f"retrain: serving answers with version {served}, not the champion {wanted}, after "
                          f"{timeout:.0f} s (is the serving service up? make status)")
     bars = load_split(folder)["test_x"][list(MODEL_INPUT)].head(20)
-    response = requests.post(settings.url(settings.serving_port, "/invocations"), timeout=30,
+    response = requests.post(settings.peer_url("serving", settings.serving_port, "/invocations"), timeout=30,
                              json={"dataframe_split": json.loads(bars.to_json(orient="split", index=False,
                                                                               date_format="iso"))})
     if response.status_code != 200:
