@@ -90,9 +90,10 @@ def features(settings, folder: Path) -> str:
     return f"{len(data['train_x']):,} training and {len(data['test_x']):,} held-out bars in {folder}"
 
 
-def load_split(folder: Path) -> dict:
+def load_split(folder: Path, frames: tuple[str, ...] = FRAMES) -> dict:
+    """What the features step kept: the frames a step needs (all of them by default), and the split."""
     split = read_json(folder, "split.json")
-    data = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+    data = {name: pd.read_parquet(folder / f"{name}.parquet") for name in frames}
     return {**data, "cutoff": pd.Timestamp(split["cutoff"]), "test_fraction": split["test_fraction"]}
 
 
@@ -109,7 +110,7 @@ def train(settings, folder: Path, run: str) -> str:
 
 def gate(settings, folder: Path) -> str:
     candidate = read_json(folder, "candidate.json")
-    data = load_split(folder)
+    data = load_split(folder, ("test_x", "test_labels"))
     with training.start_run(settings, candidate["run_id"]):
         promoted, why, champion = training.decide(settings, data["test_x"], data["test_labels"], candidate["test"],
                                                   candidate["nab"])
@@ -126,11 +127,11 @@ def promote(settings, folder: Path) -> str | int:
     return f"{settings.model_name}@{training.CHAMPION} -> version {candidate['version']}"
 
 
-def confirm(settings, folder: Path, timeout: float | None = None) -> str:
+def confirm(settings, folder: Path) -> str:
     """Serving follows the alias on its own (model/serve.py); wait until it answers with the
     champion, then score a few held-out bars through it as a client would."""
     wanted = champion_version(settings)
-    timeout = timeout or 3 * settings.serving_reload_seconds + 60
+    timeout = 3 * settings.serving_reload_seconds + 60
     deadline, served = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
@@ -144,7 +145,7 @@ def confirm(settings, folder: Path, timeout: float | None = None) -> str:
     else:
         raise SystemExit(f"retrain: serving answers with version {served}, not the champion {wanted}, after "
                          f"{timeout:.0f} s (is the serving service up? make status)")
-    bars = load_split(folder)["test_x"][list(MODEL_INPUT)].head(20)
+    bars = load_split(folder, ("test_x",))["test_x"][list(MODEL_INPUT)].head(20)
     response = requests.post(settings.peer_url("serving", settings.serving_port, "/invocations"), timeout=30,
                              json={"dataframe_split": json.loads(bars.to_json(orient="split", index=False,
                                                                               date_format="iso"))})

@@ -4,7 +4,6 @@ real serving and the scorer writing `anomalies`."""
 from __future__ import annotations
 
 import os
-import time
 import urllib.request
 
 import mlflow
@@ -172,7 +171,7 @@ def last_report(settings) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def serving(trained):
-    settings, result = trained
+    settings, _ = trained
     proc = start_module(settings, "model.serve")
     try:
         yield proc
@@ -211,12 +210,10 @@ def test_a_step_failing_twice_fails_the_retrain_dag_and_says_why(trained):
     settings, _ = trained
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     before = client.get_model_version_by_alias(settings.model_name, "champion").version
-    started = time.monotonic()
     dags_test(settings, LAKEWATCH_RETRAIN_MAX_LAKE_AGE_SECONDS="1", LAKEWATCH_RETRAIN_RETRY_DELAY_SECONDS="2")
     report = last_report(settings)
     assert report["outcome"] == "failed" and report["failed_step"] == "freshness", report
     assert "the lake is stale" in report["summary"]
     assert client.get_model_version_by_alias(settings.model_name, "champion").version == before
     log = (settings.log_dir / "airflow-dags-test.log").read_text()
-    print(f"failed run in {time.monotonic() - started:.0f} s")
     assert log.count("retrain: the lake is stale") >= 2  # the first try and the retry
