@@ -98,6 +98,10 @@ ANOMALIES = Table("anomalies", pa.schema([
     # not flagged: the rows with window_start = episode_start are the episodes anomaly counts count.
     ("episode_start", TS),
     ("window_date", pa.date32()),
+    # For a flagged bar, what its top features measured against their usual level, in one plain
+    # sentence, and the same numbers as JSON (model/explain.py); null otherwise. Last, because
+    # a lake from before them gains them at the end (ensure).
+    ("explanation", pa.string()), ("evidence", pa.string()),
 ]), partition_by=("window_date",))
 
 # Write order inside a micro-batch: trades first (the freshest data readers wait for), bars

@@ -37,6 +37,13 @@ LOOKBACK_BARS = 2 * HISTORY + VOL_BARS
 # Model inputs, in this order. Signed where the sign means something (a drop vs a jump).
 FEATURES = ("ret_z", "excursion_z", "range_z", "realised_vol_z", "volume_z", "count_z", "gap_z", "gap_minutes")
 MODEL_INPUT = ("asset_class",) + FEATURES  # what the served model takes per bar
+# What the features measure, in the units people read, each beside its usual level over the
+# bar's baseline (the rolling median; for the return, its robust sigma): not model inputs, but
+# what model/explain.py turns into the sentence on each anomaly. Percentages of the price,
+# seconds, and the bar's own volume and trade count. The excursion is signed: up or down.
+MEASURES = ("ret_pct", "ret_usual_pct", "excursion_pct", "range_pct", "range_usual_pct", "realised_vol_pct",
+            "realised_vol_usual_pct", "volume", "volume_usual", "trade_count", "trade_count_usual",
+            "silence_s", "silence_usual_s")
 KEYS = ("symbol", "asset_class", "window_start", "window_end")
 BAR_COLUMNS = ("symbol", "asset_class", "window_start", "window_end", "open", "high", "low", "close",
                "volume", "trade_count", "first_trade_ts", "last_trade_ts", "longest_silence_s", "longest_silence_end")
@@ -56,9 +63,10 @@ def _robust_stats(values: pd.Series, symbols: pd.Series, name: str) -> tuple[pd.
     return median, (1.4826 * mad).clip(lower=SCALE_FLOOR[name])
 
 
-def _robust_z(values: pd.Series, symbols: pd.Series, name: str) -> pd.Series:
+def _robust_z(values: pd.Series, symbols: pd.Series, name: str) -> tuple[pd.Series, pd.Series]:
+    """The robust z of each bar, and the rolling median it is measured from."""
     median, scale = _robust_stats(values, symbols, name)
-    return (values - median) / scale
+    return (values - median) / scale, median
 
 
 def outages(b: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.DataFrame:
@@ -144,8 +152,8 @@ def scoring_context(bars: pd.DataFrame, first_pending: dict) -> pd.DataFrame:
 
 
 def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.DataFrame:
-    """KEYS, FEATURES, `warm`, `pipeline_gap` and `undecided` for every bar, sorted by symbol and
-    window_start. `undecided` bars wait for other symbols' trades (outages).
+    """KEYS, FEATURES, MEASURES, `warm`, `pipeline_gap` and `undecided` for every bar, sorted by
+    symbol and window_start (MEASURES' usual levels are NaN without a baseline). `undecided` bars wait for other symbols' trades (outages).
 
     `bars` holds BAR_COLUMNS (more are ignored) for one or more symbols; to score new bars,
     pass their scoring_context(): their features then equal those computed over the whole
@@ -167,7 +175,8 @@ def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None
     ret = np.log(b["close"] / reference).where(~outage_inside, 0.0)
     # How far the price went inside the bar, in return sigmas: a spike that reverts within
     # the minute leaves no trace in the close, only in the high or the low.
-    excursion = np.maximum(np.log(b["high"] / reference), np.log(reference / b["low"])).where(~outage_inside, 0.0)
+    up, down = np.log(b["high"] / reference), np.log(reference / b["low"])
+    excursion = np.maximum(up, down).where(~outage_inside, 0.0)
     silence = (b["first_trade_ts"] - b.groupby("symbol")["last_trade_ts"].shift(1)).dt.total_seconds()
     silence = silence.where(~session_break).fillna(0).clip(lower=0)
     realised = np.sqrt((ret ** 2).groupby(symbols).rolling(VOL_BARS, min_periods=1).mean()
@@ -177,12 +186,21 @@ def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None
     ret_median, ret_scale = _robust_stats(ret, symbols, "ret")
     out["ret_z"] = (ret - ret_median) / ret_scale
     out["excursion_z"] = excursion / ret_scale
-    out["range_z"] = _robust_z(np.log(b["high"] / b["low"]), symbols, "range")
-    out["realised_vol_z"] = _robust_z(np.log(realised + 1e-9), symbols, "realised_vol")
-    out["volume_z"] = _robust_z(np.log1p(b["volume"]), symbols, "volume")
-    out["count_z"] = _robust_z(np.log1p(b["trade_count"].astype(float)), symbols, "count")
-    out["gap_z"] = _robust_z(np.log1p(silence), symbols, "gap")
+    bar_range = np.log(b["high"] / b["low"])
+    out["range_z"], range_usual = _robust_z(bar_range, symbols, "range")
+    out["realised_vol_z"], vol_usual = _robust_z(np.log(realised + 1e-9), symbols, "realised_vol")
+    out["volume_z"], volume_usual = _robust_z(np.log1p(b["volume"]), symbols, "volume")
+    out["count_z"], count_usual = _robust_z(np.log1p(b["trade_count"].astype(float)), symbols, "count")
+    out["gap_z"], silence_usual = _robust_z(np.log1p(silence), symbols, "gap")
     out["gap_minutes"] = gap_minutes.where(~session_break, 0.0)
+    # The medians are of transformed values; a monotonic transform's median is the median's transform.
+    out["ret_pct"], out["ret_usual_pct"] = 100 * ret, 100 * ret_scale
+    out["excursion_pct"] = 100 * excursion.where(up >= down, -excursion)
+    out["range_pct"], out["range_usual_pct"] = 100 * bar_range, 100 * range_usual
+    out["realised_vol_pct"], out["realised_vol_usual_pct"] = 100 * realised, 100 * np.exp(vol_usual)
+    out["volume"], out["volume_usual"] = b["volume"], np.expm1(volume_usual)
+    out["trade_count"], out["trade_count_usual"] = b["trade_count"].astype(float), np.expm1(count_usual)
+    out["silence_s"], out["silence_usual_s"] = silence, np.expm1(silence_usual)
     history = b.groupby("symbol").cumcount()
     out["warm"] = history >= MIN_HISTORY
     # The bar after an outage, and the one before it: the next bar's silence is the outage.

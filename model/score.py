@@ -38,6 +38,7 @@ from lakewatch.maintenance import Schedule
 from lakewatch import settings as settings_module
 from lakewatch.sql import schema, sql_engine
 from model.episodes import episode_starts
+from model.explain import explain
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features, scoring_context
 
 STATE_KEY = "lakewatch.scored_until_us"  # symbol -> window_end (epoch us) of its last scored bar
@@ -142,6 +143,9 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
     flagged = verdicts["is_anomaly"].astype(bool).to_numpy() & ~gap
     episodes, open_episodes = episode_starts(features[["symbol", "window_start"]].assign(is_anomaly=flagged),
                                              tables.commit_value(anomalies, EPISODES_KEY) or {})
+    explanation, evidence = np.full(len(features), None, object), np.full(len(features), None, object)
+    for i, measured in zip(np.flatnonzero(flagged), features[flagged].to_dict("records")):
+        explanation[i], evidence[i] = explain(verdicts["top_features"].iat[i], measured)
     now = datetime.now(timezone.utc)
     feature_json = [json.dumps({f: round(float(v), 4) for f, v in zip(FEATURES, row)}, separators=(",", ":"))
                     for row in features[list(FEATURES)].to_numpy()]
@@ -156,11 +160,12 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
         "excluded_reason": np.where(gap, "pipeline_gap", None),
         "episode_start": pa.array(episodes, pa.int64(), mask=episodes < 0).cast(pa.timestamp("ns", tz="UTC")),
         "window_date": features["window_start"].dt.date.to_numpy(),
+        "explanation": explanation, "evidence": evidence,
     }).cast(tables.ANOMALIES.schema)
     state = dict(scored_until)
     ends = features.groupby("symbol")["window_end"].max()
     state.update({symbol: int(ts.value // 1000) for symbol, ts in ends.items()})
-    write_deltalake(anomalies, rows, mode="append", schema_mode="merge",  # lakes from before excluded_reason
+    write_deltalake(anomalies, rows, mode="append", schema_mode="merge",  # lakes from before a column
                     commit_properties=CommitProperties(custom_metadata={
                         STATE_KEY: tables.encode_commit_value(state),
                         EPISODES_KEY: tables.encode_commit_value(open_episodes)}))

@@ -32,13 +32,13 @@ def bar(symbol: str, asset_class: str, start: datetime, close: float, *, open_: 
 
 def anomaly(symbol: str, asset_class: str, start: datetime, flagged: bool = True, score: float = 0.9,
             features: dict | None = None, top_features: str = "ret_z", version: str = "3",
-            episode_start: datetime | None = None) -> dict:
+            episode_start: datetime | None = None, explanation: str | None = None) -> dict:
     """A verdict; a flagged one opens an episode of its own unless `episode_start` names an earlier bar's."""
     return {"symbol": symbol, "asset_class": asset_class, "window_start": start, "window_end": start + MINUTE,
             "anomaly_score": score, "is_anomaly": flagged, "features": json.dumps(features or {"ret_z": 7.5}),
             "top_features": top_features, "model_name": "lakewatch-anomaly", "model_version": version,
             "scored_at": start + 2 * MINUTE, "episode_start": (episode_start or start) if flagged else None,
-            "window_date": start.date()}
+            "window_date": start.date(), "explanation": explanation if flagged else None}
 
 
 def flagged_in(anomalies: list[dict], window, asset_class: str | None = None, symbol: str | None = None,

@@ -52,10 +52,17 @@ def latest(q: Question) -> str:
     if not found:
         return f"{symbol} has no anomaly in the lake (all verdicts so far)."
     a = found[0]
+    return (f"The latest anomaly of {symbol} (all verdicts so far) is the 1-minute bar starting "
+            f"{words.at(a['window_start'], q.settings.day_timezone)}: {_why(a)} (score {a['anomaly_score']:.2f}, "
+            f"from {a['model_name']} version {a['model_version']}).")
+
+
+def _why(a: dict) -> str:
+    """The scorer's sentence (model/explain.py), as the dashboard shows it; for a verdict scored
+    before explanations existed, its top features' values."""
+    if a["explanation"]:
+        return a["explanation"]
     values = json.loads(a["features"] or "{}")
     top_features = [f for f in (a["top_features"] or "").split(",") if f]
-    explained = ", ".join(f"{f} = {values[f]:.2f}" if isinstance(values.get(f), (int, float)) else f
-                          for f in top_features) or "none recorded"
-    return (f"The latest anomaly of {symbol} (all verdicts so far) is the 1-minute bar starting "
-            f"{words.at(a['window_start'], q.settings.day_timezone)}: score {a['anomaly_score']:.2f}, from "
-            f"{a['model_name']} version {a['model_version']}. Main features: {explained}.")
+    return "main features " + (", ".join(f"{f} = {values[f]:.2f}" if isinstance(values.get(f), (int, float)) else f
+                                         for f in top_features) or "none recorded")

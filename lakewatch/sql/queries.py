@@ -68,10 +68,10 @@ def latest_price(symbol: str, prices: sa.FromClause | None = None) -> sa.Select:
 
 
 def latest_anomalies(limit: int = 20, symbol: str | None = None) -> sa.Select:
-    """The most recent flagged bars, of one symbol or of all, with their scores and top features."""
+    """The most recent flagged bars, of one symbol or of all, with their scores, explanations and top features."""
     a = schema.anomalies
-    query = sa.select(a.c.symbol, a.c.asset_class, a.c.window_start, a.c.anomaly_score, a.c.top_features,
-                      a.c.features, a.c.model_name, a.c.model_version).where(a.c.is_anomaly)
+    query = sa.select(a.c.symbol, a.c.asset_class, a.c.window_start, a.c.anomaly_score, a.c.explanation,
+                      a.c.top_features, a.c.features, a.c.model_name, a.c.model_version).where(a.c.is_anomaly)
     if symbol is not None:
         query = query.where(a.c.symbol == symbol)
     return query.order_by(a.c.window_start.desc(), a.c.symbol).limit(limit)

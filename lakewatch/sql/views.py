@@ -8,6 +8,9 @@
   count as anomalies (one per episode: opens_an_episode).
 - fundamentals_latest: per symbol, the main figures of its latest Finnhub profile and metrics
   (name, industry, market cap, P/E, EPS, beta, 52-week range, dividend yield).
+- prices_with_anomalies: every 1-minute bar's close beside its verdict, and `anomaly_close`, its
+  close when flagged: a second series that marks the anomalies on the price line (Superset has
+  no anomaly markers), with each one's explanation.
 - asset_class_summary: per asset class, its symbols and last prices, anomalies (episodes) today and
   rejects today (rejects whose key is no known symbol count under 'unknown').
 """
@@ -73,6 +76,17 @@ def anomalies_today() -> sa.Select:
                                                                          a.c.is_anomaly)
 
 
+def prices_with_anomalies() -> sa.Select:
+    b, a = schema.bars_1m, schema.anomalies
+    flagged = sa.func.coalesce(a.c.is_anomaly, False)
+    # A filter on window_start reaches both sides of the equi-join, so a day's chart reads a day of each.
+    verdict = sa.and_(a.c.symbol == b.c.symbol, a.c.window_start == b.c.window_start)
+    return (sa.select(b.c.symbol, b.c.asset_class, b.c.window_start, b.c.close, b.c.volume,
+                      flagged.label("is_anomaly"), a.c.anomaly_score, a.c.explanation,
+                      sa.case((flagged, b.c.close)).label("anomaly_close"))
+            .select_from(b.outerjoin(a, verdict)))
+
+
 def asset_class_summary() -> sa.Select:
     prices = latest_prices().cte("prices")
     a, r = schema.anomalies, schema.rejects
@@ -136,6 +150,7 @@ VIEWS = (
     View("anomalies_today", anomalies_today(), ("anomalies",)),
     View("fundamentals_latest", fundamentals_latest(), ("fundamentals",)),
     View("asset_class_summary", asset_class_summary(), ("bars_1m", "anomalies", "rejects")),
+    View("prices_with_anomalies", prices_with_anomalies(), ("bars_1m", "anomalies")),
 )
 
 

@@ -16,6 +16,7 @@ from model import retrain
 from model import train as training
 from model.evaluate import event_metrics
 from model.episodes import episode_starts
+from model.explain import explain
 from model.features import MODEL_INPUT, build_features
 from testkit import lake
 from testkit.processes import (airflow_dags_test, private_settings, serving_health, start_mlflow, start_module,
@@ -151,6 +152,14 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
                        & (flagged["window_start"] < label.end_ts + pd.Timedelta(minutes=2))]
         caught += not hits.empty
     assert caught / len(labels) >= 0.9
+
+    # Every flagged bar, and no other, says why: the sentence of the features it was scored on,
+    # which are those of the whole history (the scorer builds them from a window of it).
+    assert (scored["explanation"].notna() == scored["is_anomaly"]).all()
+    measured = build_features(training.read_history(settings)[0]).set_index(["symbol", "window_start"])
+    for row in flagged.itertuples():
+        bar = measured.loc[(row.symbol, row.window_start)].to_dict()
+        assert (row.explanation, row.evidence) == explain(row.top_features, bar), row
 
 
 

@@ -41,7 +41,7 @@ ANOMALIES = [
     *(anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=h)) for h in (1, 2, 3)),
     # the 03:00 episode's second bar: one anomaly, two flagged bars
     anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=3, minutes=1),
-            episode_start=TODAY.start + timedelta(hours=3)),
+            episode_start=TODAY.start + timedelta(hours=3), explanation="volume 900, 30x its 60-bar median (30)"),
     *(anomaly("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(hours=h), flagged=False) for h in (4, 5)),
     *(anomaly("BINANCE:ETHUSDT", "crypto", YESTERDAY + timedelta(hours=h)) for h in (1, 2)),
     anomaly("AAPL", "stocks", TODAY.start + timedelta(hours=1), score=0.7),
@@ -61,6 +61,9 @@ def lake(tmp_path_factory):
         bar("AAPL", "stocks", LAST_BAR - timedelta(hours=23), 105.0),
         bar("AAPL", "stocks", LAST_BAR, 110.0),
         bar("BINANCE:BTCUSDT", "crypto", LAST_BAR, 50000.0),  # no bar a day before
+        # bars of the 03:00 episode's two flagged verdicts and of the 04:00 unflagged one
+        *(bar("BINANCE:BTCUSDT", "crypto", TODAY.start + timedelta(minutes=m), close)
+          for m, close in ((180, 49_000.0), (181, 48_000.0), (240, 49_500.0))),
         bar("OANDA:EUR_USD", "forex", LAST_BAR - timedelta(hours=2), 1.1),
     ])
     write(s.lake_dir, tables.ANOMALIES, ANOMALIES)
@@ -162,9 +165,22 @@ def test_anomalies_today_view_holds_only_todays_flagged_bars_and_marks_each_epis
     assert sum(r["opens_episode"] for r in rows) == crypto_today_expected() + 1
 
 
+def test_the_price_marks_fall_on_the_flagged_bars_close_with_their_explanation(lake_settings):
+    rows = one(lake_settings, sa.text("SELECT window_start, close, is_anomaly, anomaly_close, explanation "
+                                      "FROM market.prices_with_anomalies WHERE symbol = 'BINANCE:BTCUSDT' "
+                                      "ORDER BY window_start"))
+    at = lambda minutes: TODAY.start + timedelta(minutes=minutes)  # noqa: E731
+    assert [tuple(r.values()) for r in rows] == [
+        (at(180), 49_000.0, True, 49_000.0, None),
+        (at(181), 48_000.0, True, 48_000.0, "volume 900, 30x its 60-bar median (30)"),
+        (at(240), 49_500.0, False, None, None),
+        (LAST_BAR, 50_000.0, False, None, None)]  # no verdict yet
+
+
 def test_latest_anomaly_and_news_of_a_symbol(lake_settings):
     (latest,) = one(lake_settings, queries.latest_anomaly("BINANCE:BTCUSDT"))
     assert latest["window_start"] == TODAY.start + timedelta(hours=3, minutes=1) and latest["top_features"] == "ret_z"
+    assert latest["explanation"] == "volume 900, 30x its 60-bar median (30)"
     news = one(lake_settings, queries.recent_news("AAPL", limit=2))
     assert [n["headline"] for n in news] == ["AAPL news 0", "AAPL news 1"]
 

@@ -8,7 +8,7 @@ from mlflow.exceptions import MlflowException
 
 from model import ensemble, pyfunc
 from model.evaluate import event_metrics
-from model.features import FEATURES, MIN_HISTORY, build_features, scoring_context
+from model.features import FEATURES, MEASURES, MIN_HISTORY, build_features, scoring_context
 
 START = pd.Timestamp("2026-11-20 00:00", tz="UTC")
 
@@ -41,7 +41,7 @@ def test_scoring_features_from_the_scoring_context_equal_training_features_from_
     assert len(context) < len(bars)
     scored = build_features(context).set_index(["symbol", "window_start"])
     scored = scored[scored.index.get_level_values("window_start") >= first].loc[["AAPL", "OANDA:EUR_USD"]]
-    columns = list(FEATURES) + ["warm", "pipeline_gap"]
+    columns = list(FEATURES) + list(MEASURES) + ["warm", "pipeline_gap"]  # MEASURES: the explanations
     pd.testing.assert_frame_equal(scored[columns], full.loc[scored.index, columns])
     assert scored["warm"].all() and scored["pipeline_gap"].any() == (pending_from < 301)
 
