@@ -8,7 +8,7 @@ CORE := $(BOOT) core --
 JARS := $(CORE) -m stack.jars
 PYTEST_ARGS ?=
 
-.PHONY: help up down cluster cluster-down cluster-status cluster-logs stop status logs analyst sql train retrain test test-unit bench backfill topics kafka venv
+.PHONY: help up down cluster cluster-down cluster-status cluster-logs stop status logs analyst sql train retrain drift test test-unit bench backfill topics kafka venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ train:  ## train the anomaly model on the lake's history; promote it if it beats
 retrain:  ## trigger Airflow's retrain DAG now (train, gate, move the alias, confirm serving); it also runs daily
 	@$(CORE) -m stack.cli retrain
 
+drift:  ## measure the last whole hour's drift from the champion's training data now (Airflow does it hourly)
+	@$(CORE) -m model.drift measure
+
 test:  ## run the whole test suite (starts real services on free ports)
 	@$(NEEDS) test
 	@$(JARS)
@@ -83,6 +86,7 @@ bench:  ## run the benchmarks and print their figures (docs/benchmarks.md record
 	@$(CORE) benchmarks/bench_model_public.py $(if $(NAB),--nab $(NAB),--sets simulator realistic)
 	@$(CORE) benchmarks/bench_scorer.py
 	@$(CORE) benchmarks/bench_retrain.py
+	@$(CORE) benchmarks/bench_drift.py
 	@$(CORE) benchmarks/bench_first_hour.py
 	@$(CORE) benchmarks/bench_first_model_hours.py
 	@$(CORE) benchmarks/bench_superset.py

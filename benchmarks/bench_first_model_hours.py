@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from bench_model_margin import simulated_history
+from testkit.history import simulated_history
 from lakewatch import settings as settings_module
 from model import ensemble
 from model import train as training

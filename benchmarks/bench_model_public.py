@@ -78,7 +78,7 @@ REALISMS = {"simulator": "clean", "realistic": "realistic"}  # --sets name -> LA
 
 def simulator_figures(fits: dict, hours: float, rate: float, realism: str, anomalies_per_hour: float) -> dict:
     """Held-out event metrics per candidate, raw and calibrated, on one simulated history."""
-    from bench_model_margin import simulated_history
+    from testkit.history import simulated_history
 
     # the model CI test's simulator settings (tests/integration/test_model_pipeline.py), a fixed end
     settings = dataclasses.replace(settings_module.load(), sim_market_hours="always",

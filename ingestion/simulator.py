@@ -49,6 +49,10 @@ so the evaluation can count the alerts they draw):
 and, always on, a bid-ask bounce of 0.3 one-minute sigmas on every trade and a lunch lull (stocks
 trade at half their rate 12:00-13:00 New York).
 
+A regime shift (`regime_shift`, LAKEWATCH_SIM_REGIME_SHIFT) multiplies one asset class's
+volatility and trade rate from a moment on, for good and without a label: the market the
+champion was trained on is gone, which is what drift detection must notice (model/drift.py).
+
 Determinism: the simulator steps in fixed 1-second ticks on the epoch-second grid (the first
 tick is cut short when start_ms is not a whole second). It computes whole minutes ahead, one
 symbol at a time with numpy, and releases the ticks that end by `until`, so the output depends
@@ -71,6 +75,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from ingestion import metrics, sim_content
+from lakewatch.settings.simulator import RegimeShift
 from lakewatch.tables import MARKET_EVENT_KINDS
 
 NEW_YORK = ZoneInfo("America/New_York")
@@ -308,7 +313,7 @@ class MarketSimulator:
 
     def __init__(self, symbols: dict[str, Sequence[str]], seed: int, start_ms: int, rate: float,
                  anomalies_per_hour: float, market_hours: str = "us", news_per_hour: float = 6.0,
-                 realism: str = "clean"):
+                 realism: str = "clean", regime_shift: RegimeShift | None = None):
         if market_hours not in MARKET_HOURS:
             raise ValueError(f"market_hours must be one of {MARKET_HOURS}, not {market_hours!r}")
         if realism not in REALISM:
@@ -333,6 +338,7 @@ class MarketSimulator:
         self.market_hours = market_hours
         self.news_per_hour = float(news_per_hour)
         self.realistic = realism == "realistic"
+        self.regime_shift = regime_shift
         self._class_rngs = {c: _generator(seed, f"class:{c}", 0) for c in ASSET_CLASSES}
         self._now_ms = int(start_ms)
         self._generated_to = int(start_ms)  # everything before this is computed and queued
@@ -352,7 +358,7 @@ class MarketSimulator:
                    rate=settings.sim_rate if rate is None else rate,
                    anomalies_per_hour=settings.sim_anomalies_per_hour,
                    market_hours=settings.sim_market_hours, news_per_hour=settings.sim_news_per_hour,
-                   realism=settings.sim_realism)
+                   realism=settings.sim_realism, regime_shift=settings.regime_shift)
 
     @property
     def now_ms(self) -> int:
@@ -436,6 +442,11 @@ class MarketSimulator:
         rate_x, vol_x, size_x = anomaly.tick_effects(starts) if anomaly else (None, None, None)
         if self.realistic:
             rate_x, vol_x, size_x = _market_effects(symbol, starts, rate_x, vol_x, size_x)
+        shift = self.regime_shift
+        if shift is not None and shift.asset_class == symbol.asset_class and starts[-1] >= shift.at_ms:
+            after, ones = starts >= shift.at_ms, np.ones(len(starts))
+            rate_x = (ones if rate_x is None else rate_x) * np.where(after, shift.trades, 1.0)
+            vol_x = (ones if vol_x is None else vol_x) * np.where(after, shift.volatility, 1.0)
         expected = rate * durations / 1000.0
         counts = rng.poisson(expected if rate_x is None else expected * rate_x)
         n = int(counts.sum())

@@ -104,11 +104,19 @@ ANOMALIES = Table("anomalies", pa.schema([
     ("explanation", pa.string()), ("evidence", pa.string()),
 ]), partition_by=("window_date",))
 
+# Written by the hourly drift measure (model/drift.py): per hour, asset class and model input, how
+# far the live distribution moved from the champion's training one (PSI), against its threshold.
+MODEL_DRIFT = Table("model_drift", pa.schema([
+    ("window_start", TS), ("window_end", TS), ("asset_class", pa.string()), ("feature", pa.string()),
+    ("psi", pa.float64()), ("bars", pa.int64()), ("threshold", pa.float64()), ("drifted", pa.bool_()),
+    ("model_name", pa.string()), ("model_version", pa.string()), ("computed_at", TS),
+]))
+
 # Write order inside a micro-batch: trades first (the freshest data readers wait for), bars
 # last, because the bars table is what a restarted job reads its watermarks from, so it must
 # only show a batch once everything else of it is written.
 STREAM_TABLES = (TRADES, REJECTS, QUOTES, NEWS, FUNDAMENTALS, ANOMALY_LABELS, BARS_1M)
-ALL_TABLES = STREAM_TABLES + (ANOMALIES,)
+ALL_TABLES = STREAM_TABLES + (ANOMALIES, MODEL_DRIFT)
 
 
 TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")

@@ -12,7 +12,8 @@ Steps (each printed as it starts):
 4. evaluate both on the held-out part (model/evaluate.py) and log params, metrics and plots;
 5. real data: with LAKEWATCH_NAB_DIR, score the ensemble on the Numenta Anomaly Benchmark under
    its rules and scorer (model/nab.py) and log NAB's three profiles; without it, say it is not measured;
-6. register the ensemble as a new version of LAKEWATCH_MODEL_NAME;
+6. register the ensemble as a new version of LAKEWATCH_MODEL_NAME, with its training
+   distributions and drift threshold (model/drift.py);
 7. promotion gate: the current champion is scored on the same held-out bars; the alias moves
    only if the new version is better there (meets the goal's precision, then higher F1) and no
    worse on NAB than the champion was, when the champion has a NAB score (`promotion`).
@@ -41,7 +42,7 @@ from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
-from model import detectors, ensemble, nab  # noqa: E402
+from model import detectors, drift, ensemble, nab  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
 from model.registry import CHAMPION, champion_version  # noqa: E402
@@ -232,9 +233,12 @@ def fit_and_register(settings, data: dict) -> dict:
         mlflow.log_figure(fig, filename)
         plt.close(fig)
 
-    step(6, f"registering the robust ensemble as a new version of {settings.model_name}")
-    version = register(settings, ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
-                       test_x[list(MODEL_INPUT)].head(5))
+    step(6, f"registering the robust ensemble as a new version of {settings.model_name}, with its training "
+            f"distributions for drift detection")
+    reference = drift.fit(train_x)
+    mlflow.log_param("drift_training_hours", reference["training_hours"])
+    version = register(settings, {**ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
+                                  "drift": reference}, test_x[list(MODEL_INPUT)].head(5))
     mlflow.set_tag("model_version", version)
     return {"version": version, "test": test_metrics, "thresholds": thresholds, "nab": real.get("nab.standard")}
 

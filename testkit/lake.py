@@ -17,6 +17,7 @@ import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from lakewatch import tables
 from lakewatch.settings import Settings
 
 
@@ -34,6 +35,15 @@ def state_over(folder: Path, lake: Path) -> Path:
     (folder / "lake").unlink(missing_ok=True)
     (folder / "lake").symlink_to(lake)
     return folder
+
+
+def final_bars(settings: Settings) -> int:
+    """Bars at or below their symbol's watermark: the ones the scorer must score."""
+    bars = DeltaTable(str(tables.BARS_1M.path(settings.lake_dir)))
+    watermarks = tables.bar_watermarks(bars, settings.bar_watermark_seconds)
+    frame = bars.to_pandas(columns=["symbol", "window_end"])
+    end_us = frame["window_end"].dt.as_unit("us").astype("int64")
+    return int((end_us <= frame["symbol"].map(watermarks)).sum())
 
 
 def count(settings: Settings, name: str) -> int:

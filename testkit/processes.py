@@ -4,6 +4,7 @@ Each process gets its own session so stopping it also stops anything it started.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -116,9 +117,10 @@ def start_module(settings, module: str, env: dict | None = None) -> subprocess.P
                                 env={**os.environ, **(env or {})}, start_new_session=True, cwd=REPO_ROOT)
 
 
-def airflow_dags_test(settings, dag: str = "lakewatch_retrain", **env) -> tuple[subprocess.CompletedProcess, float]:
-    """`airflow dags test DAG` in the airflow venv, as the stack's Airflow runs it: the same
-    environment (stack/services/airflow.py) with its SQLite under settings' state folder, `env`
+def airflow_dags_test(settings, dag: str = "lakewatch_retrain", conf: dict | None = None,
+                      **env) -> tuple[subprocess.CompletedProcess, float]:
+    """`airflow dags test DAG [--conf CONF]` in the airflow venv, as the stack's Airflow runs it: the
+    same environment (stack/services/airflow.py) with its SQLite under settings' state folder, `env`
     on top. Returns the run and its seconds; its output is in <log_dir>/airflow-dags-test.log."""
     from stack.services import airflow
 
@@ -129,9 +131,17 @@ def airflow_dags_test(settings, dag: str = "lakewatch_retrain", **env) -> tuple[
         subprocess.run([cli, "db", "migrate"], stdout=log, stderr=subprocess.STDOUT, env=environment, check=True,
                        cwd=REPO_ROOT, timeout=300)
         started = time.monotonic()
-        done = subprocess.run([cli, "dags", "test", dag], stdout=log, stderr=subprocess.STDOUT, env=environment,
+        done = subprocess.run([cli, "dags", "test", dag, *(["--conf", json.dumps(conf)] if conf else [])], stdout=log, stderr=subprocess.STDOUT, env=environment,
                               cwd=REPO_ROOT, timeout=600)
     return done, time.monotonic() - started
+
+
+def airflow_cli(settings, *args: str) -> subprocess.CompletedProcess:
+    """The airflow venv's `airflow ARGS` in the stack's Airflow environment; output captured."""
+    from stack.services import airflow
+
+    return subprocess.run([str(built_venv_python("airflow").parent / "airflow"), *args], capture_output=True, text=True,
+                          env={**os.environ, **airflow.environment(settings)}, cwd=REPO_ROOT, timeout=300, check=True)
 
 
 def serving_health(settings) -> dict | None:

@@ -111,6 +111,8 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ValueError("LAKEWATCH_SIM_MARKET_HOURS must be 'us' or 'always'")
     if settings.sim_realism not in ("clean", "realistic"):
         raise ValueError("LAKEWATCH_SIM_REALISM must be 'clean' or 'realistic'")
+    if settings.regime_shift is not None and settings.regime_shift.asset_class not in ASSET_CLASSES:
+        raise ValueError(f"LAKEWATCH_SIM_REGIME_SHIFT: unknown asset class {settings.regime_shift.asset_class!r}")
     if settings.sql_engine not in ("trino", "duckdb"):
         raise ValueError("LAKEWATCH_SQL_ENGINE must be 'trino' or 'duckdb'")
     if settings.profile not in ("embedded", "cluster", "distributed"):

@@ -32,6 +32,10 @@ class Model:
     retrain_schedule: str = "@daily"  # a cron expression or preset, as Airflow takes it
     retrain_max_lake_age_seconds: float = 3600.0  # the DAG's first step stops on a staler lake
     retrain_retry_delay_seconds: float = 60.0  # a failed step is retried once, after this
+    # lakewatch_drift measures the last whole hour's drift (model/drift.py) at 5 past every hour:
+    # by then the scorer has scored the hour's last bars.
+    drift_schedule: str = "5 * * * *"
+    drift_retrain_cooldown_hours: float = 6.0  # drift triggers no second retrain within this
 
     @property
     def mlflow_tracking_uri(self) -> str:

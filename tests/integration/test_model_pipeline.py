@@ -99,15 +99,6 @@ def anomalies(settings):
     return DeltaTable(str(tables.ANOMALIES.path(settings.lake_dir))).to_pandas()
 
 
-def final_bars(settings) -> int:
-    """Bars at or below their symbol's watermark: the ones the scorer must score."""
-    bars = DeltaTable(str(tables.BARS_1M.path(settings.lake_dir)))
-    watermarks = tables.bar_watermarks(bars, settings.bar_watermark_seconds)
-    frame = bars.to_pandas(columns=["symbol", "window_end"])
-    end_us = frame["window_end"].dt.as_unit("us").astype("int64")
-    return int((end_us <= frame["symbol"].map(watermarks)).sum())
-
-
 def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
     settings, result = trained
     serving = start_module(settings, "model.serve")  # the fixture's MLflow server is still up
@@ -120,7 +111,7 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
         os.killpg(scorer.pid, 9)
         scorer.wait()
         scorer = start_module(settings, "model.score", small_steps)
-        expected = final_bars(settings)
+        expected = lake.final_bars(settings)
         wait_for(lambda: len(anomalies(settings)) >= expected, 180, f"{expected} verdicts", every=0.5)
     finally:
         for proc in (scorer, serving):

@@ -20,7 +20,7 @@ import yaml
 from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT
-from lakewatch.sql import periods, queries, saved_queries
+from lakewatch.sql import queries, saved_queries
 from testkit.known_lake import anomaly, bar, reject, write
 from tests.unit.test_periods import frozen_clock
 
