@@ -43,9 +43,11 @@ def fit_scales(features: pd.DataFrame, normal: np.ndarray) -> dict[str, dict[str
     return scales
 
 
-def model_params(scales: dict, threshold: float = np.inf) -> dict:
-    """Everything a model version needs besides model/pyfunc.py (its params.json)."""
-    return {"rules": RULES, "scales": scales, "threshold": float(threshold)}
+def model_params(scales: dict, threshold: float | dict[str, float] = np.inf) -> dict:
+    """Everything a model version needs besides model/pyfunc.py (its params.json): the threshold
+    is one number, or one per asset class (and pyfunc.ANY_CLASS)."""
+    threshold = {c: float(t) for c, t in threshold.items()} if isinstance(threshold, dict) else float(threshold)
+    return {"rules": RULES, "scales": scales, "threshold": threshold}
 
 
 def score(features: pd.DataFrame, params: dict) -> np.ndarray:

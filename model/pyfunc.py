@@ -7,7 +7,8 @@ was trained, whatever the repo's code has become since.
 
 Input: one row per bar, `asset_class` and the model's features (model/features.py builds them).
 Output per row: anomaly_score (the largest scaled feature contribution), is_anomaly (score >=
-the trained threshold) and top_features (the largest contributions, most first).
+the trained threshold: one for every class when trained on labels, one per class when trained
+for a target alert rate) and top_features (the largest contributions, most first).
 """
 from __future__ import annotations
 
@@ -61,23 +62,30 @@ class Scorer:
         self.features = list(params["rules"])
         self.both = np.array([params["rules"][f][0] == "both" for f in self.features])
         self.weights = np.array([float(params["rules"][f][1]) for f in self.features])
-        self.threshold = float(params["threshold"])
         self.classes = list(params["scales"])
         self.scales = np.array([[params["scales"][c][f] for f in self.features] for c in self.classes])
         self.fallback = self.classes.index(ANY_CLASS)
+        # One threshold (trained on labels), or one per class (trained for a target alert rate).
+        threshold = params["threshold"]
+        per_class = threshold if isinstance(threshold, dict) else {c: threshold for c in self.classes}
+        self.thresholds = np.array([float(per_class.get(c, per_class.get(ANY_CLASS, np.inf))) for c in self.classes])
+
+    def rows(self, asset_classes: np.ndarray) -> np.ndarray:
+        """Each row's class index into scales and thresholds (ANY_CLASS's for a class training had too few bars of)."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        return np.fromiter((index.get(c, self.fallback) for c in asset_classes), dtype=np.intp, count=len(asset_classes))
 
     def scaled(self, asset_classes: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Each feature's contribution over its class's scale: |x| or max(x, 0) per the rule, times its weight."""
         contribution = np.where(self.both, np.abs(values), np.maximum(values, 0.0)) * self.weights
-        index = {c: i for i, c in enumerate(self.classes)}
-        rows = np.fromiter((index.get(c, self.fallback) for c in asset_classes), dtype=np.intp, count=len(asset_classes))
-        return contribution / self.scales[rows]
+        return contribution / self.scales[self.rows(asset_classes)]
 
     def predict(self, model_input) -> pd.DataFrame:
-        scaled = self.scaled(*validated(model_input, self.features))
+        classes, values = validated(model_input, self.features)
+        scaled = self.scaled(classes, values)
         scores = scaled.max(axis=1) if len(scaled) else np.zeros(0)
         top = np.array(self.features)[np.argsort(-scaled, axis=1, kind="stable")[:, :TOP_FEATURES]]
-        return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores >= self.threshold,
+        return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores >= self.thresholds[self.rows(classes)],
                              "top_features": [",".join(row) for row in top]})
 
 

@@ -83,7 +83,7 @@ def features(settings, folder: Path) -> str:
     for name in FRAMES:
         data[name].to_parquet(folder / f"{name}.parquet")
     (folder / "split.json").write_text(json.dumps({"cutoff": data["cutoff"].isoformat(),
-                                                   "test_fraction": data["test_fraction"]}))
+                                                   "test_fraction": data["test_fraction"], "mode": data["mode"]}))
     siblings = sorted(folder.parent.iterdir(), key=lambda p: p.stat().st_mtime)
     for old in siblings[:-KEPT_RUNS]:
         shutil.rmtree(old, ignore_errors=True)
@@ -94,7 +94,8 @@ def load_split(folder: Path, frames: tuple[str, ...] = FRAMES) -> dict:
     """What the features step kept: the frames a step needs (all of them by default), and the split."""
     split = read_json(folder, "split.json")
     data = {name: pd.read_parquet(folder / f"{name}.parquet") for name in frames}
-    return {**data, "cutoff": pd.Timestamp(split["cutoff"]), "test_fraction": split["test_fraction"]}
+    return {**data, "cutoff": pd.Timestamp(split["cutoff"]), "test_fraction": split["test_fraction"],
+            "mode": split.get("mode", training.SUPERVISED)}
 
 
 def train(settings, folder: Path, run: str) -> str:

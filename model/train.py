@@ -4,7 +4,8 @@ the `champion` alias only when the new model beats the current champion on the s
     python -m model.train [--test-fraction 0.3]      (make train)
 
 Steps (each printed as it starts):
-1. read bars_1m and anomaly_labels through the SQL surface;
+1. read bars_1m and anomaly_labels through the SQL surface (without labels, as live Finnhub data
+   has none, steps 3, 4 and 7 work for a target alert rate instead: model/unsupervised.py);
 2. build features (model/features.py), split by time: the last test-fraction is held out;
 3. fit the IsolationForest baseline and the robust ensemble (model/ensemble.py); each gets the
    threshold with the best event recall at precision >= LAKEWATCH_MODEL_MIN_PRECISION on the
@@ -42,7 +43,7 @@ from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
-from model import detectors, drift, ensemble, nab  # noqa: E402
+from model import detectors, drift, ensemble, nab, pyfunc, unsupervised  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
 from model.registry import CHAMPION, champion_version  # noqa: E402
@@ -54,6 +55,9 @@ GOAL_RECALL, GOAL_PRECISION = 0.9, 0.8  # docs/model.md
 TEST_FRACTION = 0.3  # the newest 30 % of the history is held out
 NAB_DETECTOR = "robustEnsemble"  # its name in NAB's results (camelCase: NAB splits names at "_")
 NAB_METRIC = "robust_ensemble.nab.standard"  # what the gate compares; the bot quotes it too
+# How a version was trained (its tag `mode`, and its model card): on the simulator's labels, or,
+# with none in the lake (live Finnhub data), for a target alert rate (model/unsupervised.py).
+SUPERVISED, UNSUPERVISED = "supervised", "unsupervised"
 
 
 def meets_goal(metrics: dict) -> bool:
@@ -173,19 +177,23 @@ def load(settings, test_fraction: float = TEST_FRACTION) -> dict:
     check_nab(settings)
     step(1, "reading bars_1m and anomaly_labels from the lake")
     bars, labels = read_history(settings)
-    if bars.empty or labels.empty:
-        raise SystemExit("train: no history to learn from (bars_1m or anomaly_labels is empty); "
+    if bars.empty:
+        raise SystemExit("train: no history to learn from (bars_1m is empty); "
                          "run `make backfill DAYS=2` with the stack up first")
+    mode = SUPERVISED if len(labels) else UNSUPERVISED
     step(2, f"building features for {len(bars):,} bars of {bars['symbol'].nunique()} symbols, "
-            f"{len(labels)} labelled anomalies")
+            + (f"{len(labels)} labelled anomalies" if len(labels) else "no labels (live data): training without them"))
     train_x, train_labels, test_x, test_labels, cutoff = split(build_features(bars), labels, test_fraction)
     return {"train_x": train_x, "train_labels": train_labels, "test_x": test_x, "test_labels": test_labels,
-            "cutoff": cutoff, "test_fraction": test_fraction}
+            "cutoff": cutoff, "test_fraction": test_fraction, "mode": mode}
 
 
 def fit_and_register(settings, data: dict) -> dict:
     """Steps 3 to 6, inside the active MLflow run: fit both detectors, evaluate them on the
-    held-out bars, score on NAB when it is set, log it all, and register the ensemble."""
+    held-out bars, score on NAB when it is set, log it all, and register the ensemble. Without
+    labels, the ensemble alone, for a target alert rate (model/unsupervised.py)."""
+    if data.get("mode") == UNSUPERVISED:
+        return fit_without_labels(settings, data)
     train_x, train_labels, test_x, test_labels = (data[k] for k in ("train_x", "train_labels", "test_x", "test_labels"))
     step(3, f"fitting on {len(train_x):,} bars before {data['cutoff']:%Y-%m-%d %H:%M} UTC, "
             f"choosing thresholds for precision >= {settings.model_min_precision}")
@@ -209,15 +217,8 @@ def fit_and_register(settings, data: dict) -> dict:
 
     print(f"      the candidate {'meets' if meets_goal(test_metrics['robust_ensemble']) else 'does NOT meet'} the goal "
           f"(event recall >= {GOAL_RECALL} at precision >= {GOAL_PRECISION})")
-    if settings.nab_dir is None:
-        step(5, "real data: not measured (LAKEWATCH_NAB_DIR names no NAB checkout; docs/model.md)")
-        real = {}
-    else:
-        step(5, f"real data: scoring the robust ensemble on NAB's series in {settings.nab_dir}")
-        real = nab_metrics(settings)
-        print(f"      NAB standard {real['nab.standard']:.1f}  low FP {real['nab.low_fp']:.1f}  "
-              f"low FN {real['nab.low_fn']:.1f}  (100 = perfect, 0 = NAB's null detector)")
-    mlflow.log_params({"features": ",".join(FEATURES), "test_fraction": data["test_fraction"],
+    real = real_data(settings)
+    mlflow.log_params({"mode": SUPERVISED, "features": ",".join(FEATURES), "test_fraction": data["test_fraction"],
                        "cutoff": data["cutoff"].isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
                        "train_anomalies": len(train_labels), "test_anomalies": len(test_labels),
                        "min_precision": settings.model_min_precision,
@@ -233,14 +234,73 @@ def fit_and_register(settings, data: dict) -> dict:
         mlflow.log_figure(fig, filename)
         plt.close(fig)
 
-    step(6, f"registering the robust ensemble as a new version of {settings.model_name}, with its training "
-            f"distributions for drift detection")
+    m = test_metrics["robust_ensemble"]
+    card = (f"Mode: supervised. Trained on {len(train_x):,} bars with {len(train_labels)} labelled anomalies; one "
+            f"threshold, chosen for the best event recall at precision >= {settings.model_min_precision} on them. "
+            f"Held out ({len(test_x):,} bars, {len(test_labels)} anomalies): recall {m['recall']:.3f}, "
+            f"precision {m['precision']:.3f}, F1 {m['f1']:.3f}.")
+    version = register_with_drift(settings, ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
+                                  train_x, test_x, SUPERVISED, card)
+    return {"version": version, "test": test_metrics, "thresholds": thresholds, "nab": real.get("nab.standard")}
+
+
+def fit_without_labels(settings, data: dict) -> dict:
+    """Steps 3 to 6 without labels: per-class thresholds for the target alert rate, judged on
+    the held-out bars by their alert rates and steadiness (model/unsupervised.py)."""
+    train_x, test_x, rate = data["train_x"], data["test_x"], settings.model_target_alert_rate
+    step(3, f"no labels: fitting the robust ensemble on {len(train_x):,} bars before {data['cutoff']:%Y-%m-%d %H:%M} "
+            f"UTC, one threshold per asset class for a target alert rate of {rate:.2%} of its bars")
+    params = unsupervised.fit(train_x, rate)
+    step(4, f"evaluating alert rates on {len(test_x):,} held-out bars")
+    flagged = pyfunc.Scorer(params).predict(test_x[list(MODEL_INPUT)])["is_anomaly"].to_numpy()
+    test = unsupervised.alert_metrics(test_x, flagged, rate)
+    print(f"      robust_ensemble   alert rate {test['alert_rate']:.2%} (target {rate:.2%}), "
+          f"{test['rate_error']:.0%} off per class, instability {test['instability']:.2f}")
+    real = real_data(settings)
+    mlflow.log_params({"mode": UNSUPERVISED, "features": ",".join(FEATURES), "test_fraction": data["test_fraction"],
+                       "cutoff": data["cutoff"].isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
+                       "train_anomalies": 0, "target_alert_rate": rate,
+                       **{f"threshold_robust_ensemble.{'any' if c == pyfunc.ANY_CLASS else c}": t
+                          for c, t in params["threshold"].items()}})  # MLflow refuses "*" in a name
+    mlflow.log_metrics({f"robust_ensemble.test.{k}": v for k, v in test.items()})
+    mlflow.log_metrics({f"robust_ensemble.{k}": v for k, v in real.items()})
+    mlflow.set_tag("real_data", f"NAB ({settings.nab_dir})" if real else "not measured")
+    card = (f"Mode: unsupervised (no anomaly labels in the lake, as with live Finnhub data). Trained on "
+            f"{len(train_x):,} bars; one threshold per asset class, flagging {rate:.2%} of the class's own training "
+            f"bars (LAKEWATCH_MODEL_TARGET_ALERT_RATE). Held out ({len(test_x):,} bars): alert rate "
+            f"{test['alert_rate']:.2%}, {test['rate_error']:.0%} off the target per class, instability "
+            f"{test['instability']:.2f}. No recall or precision: nothing says which bars were anomalies.")
+    version = register_with_drift(settings, params, train_x, test_x, UNSUPERVISED, card)
+    return {"version": version, "test": {"robust_ensemble": test}, "thresholds": {"robust_ensemble": params["threshold"]},
+            "nab": real.get("nab.standard")}
+
+
+def real_data(settings) -> dict[str, float]:
+    """Step 5: NAB's scores of the ensemble as this code trains it, or none without LAKEWATCH_NAB_DIR."""
+    if settings.nab_dir is None:
+        step(5, "real data: not measured (LAKEWATCH_NAB_DIR names no NAB checkout; docs/model.md)")
+        return {}
+    step(5, f"real data: scoring the robust ensemble on NAB's series in {settings.nab_dir}")
+    real = nab_metrics(settings)
+    print(f"      NAB standard {real['nab.standard']:.1f}  low FP {real['nab.low_fp']:.1f}  "
+          f"low FN {real['nab.low_fn']:.1f}  (100 = perfect, 0 = NAB's null detector)")
+    return real
+
+
+def register_with_drift(settings, params: dict, train_x: pd.DataFrame, test_x: pd.DataFrame, mode: str,
+                        card: str) -> str:
+    """Step 6: the version, with its training distributions for drift detection and its model
+    card (the version's description in MLflow's registry, and its tag `mode`)."""
+    step(6, f"registering the robust ensemble as a new version of {settings.model_name} ({mode}), with its "
+            f"training distributions for drift detection")
     reference = drift.fit(train_x)
     mlflow.log_param("drift_training_hours", reference["training_hours"])
-    version = register(settings, {**ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
-                                  "drift": reference}, test_x[list(MODEL_INPUT)].head(5))
-    mlflow.set_tag("model_version", version)
-    return {"version": version, "test": test_metrics, "thresholds": thresholds, "nab": real.get("nab.standard")}
+    version = register(settings, {**params, "drift": reference}, test_x[list(MODEL_INPUT)].head(5))
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    client.update_model_version(settings.model_name, version, description=card)
+    client.set_model_version_tag(settings.model_name, version, "mode", mode)
+    mlflow.set_tags({"model_version": version, "mode": mode})
+    return version
 
 
 def start_run(settings, run_id: str | None = None):
@@ -293,6 +353,8 @@ def decide(settings, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate:
     current = champion_version(settings)
     if current is None:
         promoted, why = True, "the first version: there was no champion"
+    elif "rate_error" in candidate:  # trained without labels: alert rates, not F1
+        promoted, why = against_champion_without_labels(settings, current, test_x, candidate)
     else:
         promoted, why = against_champion(settings, current, test_x, test_labels, candidate, candidate_nab)
     print(f"      {'promoted' if promoted else 'not promoted'}: {why}")
@@ -320,6 +382,19 @@ def against_champion(settings, current: str, test_x: pd.DataFrame, test_labels: 
     if champion_nab is not None:
         mlflow.log_metric("champion.nab.standard", champion_nab)
     return promotion(candidate, champion_metrics, candidate_nab, champion_nab)
+
+
+def against_champion_without_labels(settings, current: str, test_x: pd.DataFrame, candidate: dict) -> tuple[bool, str]:
+    """unsupervised.promotion against the champion's alert rates on the same held-out bars."""
+    try:
+        verdict = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}").predict(test_x[list(MODEL_INPUT)])
+    except mlflow.exceptions.MlflowException as exc:
+        return True, f"champion v{current} cannot score this data ({exc}): the new version replaces it"
+    champion = unsupervised.alert_metrics(test_x, verdict["is_anomaly"].to_numpy(), settings.model_target_alert_rate)
+    print(f"      champion v{current}: alert rate {champion['alert_rate']:.2%}, {champion['rate_error']:.0%} off per "
+          f"class, instability {champion['instability']:.2f}")
+    mlflow.log_metrics({f"champion.test.{k}": v for k, v in champion.items()})
+    return unsupervised.promotion(candidate, champion)
 
 
 def promote(settings, version: str) -> None:

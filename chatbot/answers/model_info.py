@@ -77,7 +77,16 @@ def describe(q: Question) -> str:
         baseline = metrics.get("isolation_forest.test.f1")
         text += f" (an Isolation Forest baseline: F1 {baseline:.3f})." if baseline is not None else "."
     text += real_data(metrics)
-    if "train_bars" in params:
+    if params.get("mode") == "unsupervised":
+        rate = float(params.get("target_alert_rate", "nan"))
+        text += (f" It was trained without labels (live data has none): each asset class's threshold flags "
+                 f"{rate:.2%} of its bars")
+        held_out = metrics.get("robust_ensemble.test.alert_rate")
+        text += (f"; on {int(params.get('test_bars', 0)):,} held-out bars it flagged {held_out:.2%}."
+                 if held_out is not None else ".")
+        if "train_bars" in params:
+            text += f" Trained on {int(params['train_bars']):,} bars."
+    elif "train_bars" in params:
         text += (f" Trained on {int(params['train_bars']):,} bars with {params.get('train_anomalies', '?')} "
                  "labelled anomalies.")
     return text + retrain_line(retrain) + f" Details: {q.settings.mlflow_tracking_uri}/#/models/{name}"

@@ -19,6 +19,9 @@ class Model:
     # Held-out precision lands lower and varies with the history, so this is well above the
     # 0.8 goal: at 0.85 the goal failed in some histories (docs/model.md, bench_model_margin.py).
     model_min_precision: float = 0.92
+    # Without labels (live Finnhub data), the share of each asset class's bars the model flags:
+    # 0.5 % is about one flagged minute in three hours per symbol (model/unsupervised.py).
+    model_target_alert_rate: float = 0.005
     serving_reload_seconds: float = 10.0  # how often serving looks up the champion alias
     bootstrap_hours: float = 48.0  # simulated history `make up` backfills to train the first model (0: never)
     scorer_interval_seconds: float = 1.0  # how often the scorer looks for newly final bars

@@ -3,7 +3,9 @@ broker and the stream job into Delta: training with a real MLflow server and reg
 real serving and the scorer writing `anomalies`."""
 from __future__ import annotations
 
+import dataclasses
 import os
+import shutil
 import urllib.request
 
 import mlflow
@@ -217,3 +219,43 @@ def test_a_step_failing_twice_fails_the_retrain_dag_and_says_why(trained):
     assert client.get_model_version_by_alias(settings.model_name, "champion").version == before
     log = (settings.log_dir / "airflow-dags-test.log").read_text()
     assert log.count("retrain: the lake is stale") >= 2  # the first try and the retry
+
+
+# ---- live data without labels (model/unsupervised.py) ----
+
+@pytest.fixture(scope="module")
+def unlabelled(trained, tmp_path_factory):
+    """The same bars in a lake of their own without anomaly_labels, as live Finnhub data has
+    none, and a registered model name of its own on the same MLflow server."""
+    settings, _ = trained
+    state = tmp_path_factory.mktemp("live")
+    live = dataclasses.replace(settings, state_dir=state, model_name="lakewatch-anomaly-live")
+    # a copy: DuckDB reads only inside the lake folder, a link out of it is refused
+    shutil.copytree(tables.BARS_1M.path(settings.lake_dir), tables.BARS_1M.path(live.lake_dir))
+    tables.ensure(live.lake_dir, (tables.ANOMALY_LABELS,))
+    return live
+
+
+def test_without_labels_training_flags_the_target_share_of_each_class_and_its_card_says_so(unlabelled):
+    live = unlabelled
+    result = training.train(live)
+    assert result["promoted"] and set(result["thresholds"]["robust_ensemble"]) >= {"stocks", "forex", "crypto"}
+    held_out = result["test"]["robust_ensemble"]
+    rates = {k.split(".")[1]: v for k, v in held_out.items() if k.startswith("alert_rate.")}
+    # fit on each class's own first 70 %: the newest 30 % flags about as many (within 4x), not none or a flood
+    assert all(live.model_target_alert_rate / 4 < r < 4 * live.model_target_alert_rate for r in rates.values()), rates
+    client = mlflow.MlflowClient(live.mlflow_tracking_uri)
+    version = client.get_model_version(live.model_name, result["version"])
+    assert version.tags["mode"] == "unsupervised" and version.description.startswith("Mode: unsupervised")
+    assert client.get_run(result["run_id"]).data.params["mode"] == "unsupervised"
+
+
+def test_without_labels_the_gate_compares_alert_rates_not_f1(unlabelled):
+    live = unlabelled
+    before = mlflow.MlflowClient(live.mlflow_tracking_uri).get_model_version_by_alias(live.model_name, "champion")
+    result = training.train(live)  # the same bars: no closer to the target than the champion
+    run = mlflow.MlflowClient(live.mlflow_tracking_uri).get_run(result["run_id"])
+    assert not result["promoted"] and "not closer to the target alert rate" in run.data.tags["gate"]
+    assert "champion.test.rate_error" in run.data.metrics and "champion.test.f1" not in run.data.metrics
+    assert mlflow.MlflowClient(live.mlflow_tracking_uri).get_model_version_by_alias(
+        live.model_name, "champion").version == before.version

@@ -197,3 +197,21 @@ def test_the_model_answer_reports_a_retrain_that_kept_the_champion_and_one_never
     line = model_info.retrain_line(_retrain_run("succeeded", "version 4 not promoted: not better than the champion"))
     assert "succeeded: version 4 not promoted: not better than the champion." in line
     assert "has not retrained it yet" in model_info.retrain_line(None)
+
+
+def test_a_model_trained_without_labels_is_described_by_its_alert_rates_not_recall(monkeypatch):
+    from types import SimpleNamespace
+
+    run = {"data": {"params": [{"key": "mode", "value": "unsupervised"}, {"key": "target_alert_rate", "value": "0.005"},
+                               {"key": "test_bars", "value": "9000"}, {"key": "train_bars", "value": "21000"},
+                               {"key": "features", "value": "ret_z,count_z"}],
+                    "metrics": [{"key": "robust_ensemble.test.alert_rate", "value": 0.0061}]}}
+    version = {"version": "7", "run_id": "r", "creation_timestamp": "1764900000000"}
+    answers = {"registered-models/alias": {"model_version": version}, "runs/get": {"run": run}}
+    q = SimpleNamespace(settings=SimpleNamespace(model_name="lakewatch-anomaly", mlflow_tracking_uri="http://mlflow"))
+    # MLflow's REST answers for such a version, as its registry and tracking server give them
+    monkeypatch.setattr(model_info, "_get", lambda q, path, **params: answers[path])
+    monkeypatch.setattr(model_info, "last_retrain", lambda q: None)
+    answer = model_info.describe(q)
+    assert "trained without labels" in answer and "flags 0.50% of its bars" in answer
+    assert "on 9,000 held-out bars it flagged 0.61%" in answer and "recall" not in answer
