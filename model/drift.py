@@ -58,17 +58,20 @@ HOUR = pd.Timedelta(hours=1)
 SKIPPED = 99  # BashOperator's skip_on_exit_code, as in model/retrain.py
 
 
+def _shares(edges: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The share of `values` in each bin the edges make (below the first, between, above the last)."""
+    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
+    return counts / counts.sum()
+
+
 def _bins(values: np.ndarray) -> dict:
     edges = np.unique(np.quantile(values, np.linspace(0, 1, BINS + 1)[1:-1]))
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-    return {"edges": edges.round(6).tolist(), "shares": (counts / counts.sum()).round(6).tolist()}
+    return {"edges": edges.round(6).tolist(), "shares": _shares(edges, values).round(6).tolist()}
 
 
 def psi(reference: dict, values: np.ndarray) -> float:
     """The population stability index of `values` against a reference's bins."""
-    edges = np.asarray(reference["edges"])
-    counts = np.bincount(np.searchsorted(edges, values, side="right"), minlength=len(edges) + 1)
-    live = np.maximum(counts / counts.sum(), SHARE_FLOOR)
+    live = np.maximum(_shares(np.asarray(reference["edges"]), values), SHARE_FLOOR)
     expected = np.maximum(np.asarray(reference["shares"]), SHARE_FLOOR)
     return float(((live - expected) * np.log(live / expected)).sum())
 
@@ -164,7 +167,8 @@ def measure(settings, end: datetime) -> pd.DataFrame:
 
 def report(settings, rows: pd.DataFrame) -> None:
     """The hour's figures as StatsD gauges (monitoring/statsd-mapping.yml names them), and a summary line."""
-    ratios = (rows["psi"] / rows["threshold"]).groupby(rows["asset_class"]).max()
+    by_class = (rows["psi"] / rows["threshold"]).groupby(rows["asset_class"])
+    ratios = by_class.max()
     lines = [f"lakewatch.drift.psi.{r.asset_class}.{r.feature}:{r.psi:.6f}|g" for r in rows.itertuples()]
     lines += [f"lakewatch.drift.ratio.{c}:{ratio:.6f}|g" for c, ratio in ratios.items()]
     lines += [f"lakewatch.drift.drifted.{c}:{int(ratio > 1)}|g" for c, ratio in ratios.items()]
@@ -172,7 +176,7 @@ def report(settings, rows: pd.DataFrame) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         for line in lines:
             sock.sendto(line.encode(), (host, settings.statsd_port))
-    worst = rows.loc[(rows["psi"] / rows["threshold"]).groupby(rows["asset_class"]).idxmax()]
+    worst = rows.loc[by_class.idxmax()]
     print(f"drift of the hour from {rows['window_start'].iat[0]:%Y-%m-%d %H:%M} UTC against champion "
           f"v{rows['model_version'].iat[0]}: " + "; ".join(
               f"{r.asset_class} {'DRIFTED' if r.drifted else 'calm'} (worst {r.feature}: PSI {r.psi:.3f}, "

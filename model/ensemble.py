@@ -30,7 +30,7 @@ def contributions(features: pd.DataFrame) -> pd.DataFrame:
     """Each feature's contribution before scaling (pyfunc.Scorer with every scale at 1)."""
     unscaled = pyfunc.Scorer(model_params({pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}))
     classes = features["asset_class"].astype(str).to_numpy()
-    return pd.DataFrame(unscaled.scaled(classes, features[list(FEATURES)].to_numpy(dtype=float)),
+    return pd.DataFrame(unscaled.scaled(unscaled.rows(classes), features[list(FEATURES)].to_numpy(dtype=float)),
                         columns=list(FEATURES), index=features.index)
 
 

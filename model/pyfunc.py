@@ -75,17 +75,19 @@ class Scorer:
         index = {c: i for i, c in enumerate(self.classes)}
         return np.fromiter((index.get(c, self.fallback) for c in asset_classes), dtype=np.intp, count=len(asset_classes))
 
-    def scaled(self, asset_classes: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Each feature's contribution over its class's scale: |x| or max(x, 0) per the rule, times its weight."""
+    def scaled(self, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Each feature's contribution over its class's scale (`rows`: each row's class index, from
+        `rows()`): |x| or max(x, 0) per the rule, times its weight."""
         contribution = np.where(self.both, np.abs(values), np.maximum(values, 0.0)) * self.weights
-        return contribution / self.scales[self.rows(asset_classes)]
+        return contribution / self.scales[rows]
 
     def predict(self, model_input) -> pd.DataFrame:
         classes, values = validated(model_input, self.features)
-        scaled = self.scaled(classes, values)
+        rows = self.rows(classes)  # once: the scales and the thresholds are both per class
+        scaled = self.scaled(rows, values)
         scores = scaled.max(axis=1) if len(scaled) else np.zeros(0)
         top = np.array(self.features)[np.argsort(-scaled, axis=1, kind="stable")[:, :TOP_FEATURES]]
-        return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores >= self.thresholds[self.rows(classes)],
+        return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores >= self.thresholds[rows],
                              "top_features": [",".join(row) for row in top]})
 
 

@@ -362,15 +362,22 @@ def decide(settings, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate:
     return promoted, why, current
 
 
+def champion_verdict(settings, test_x: pd.DataFrame) -> pd.DataFrame | str:
+    """The champion's verdicts on the held-out bars, or why it cannot give them (e.g. trained on
+    features this data lacks): both gates score it the same way."""
+    try:
+        return mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}").predict(test_x[list(MODEL_INPUT)])
+    except mlflow.exceptions.MlflowException as exc:
+        return str(exc)
+
+
 def against_champion(settings, current: str, test_x: pd.DataFrame, test_labels: pd.DataFrame, candidate: dict,
                      candidate_nab: float | None) -> tuple[bool, str]:
     """`promotion` against the champion: scored on the same held-out bars, and its NAB score as
     logged in its run; logged beside the candidate's."""
-    try:
-        champion_model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}")
-        verdict = champion_model.predict(test_x[list(MODEL_INPUT)])
-    except mlflow.exceptions.MlflowException as exc:  # e.g. trained on features this data lacks
-        return True, f"champion v{current} cannot score this data ({exc}): the new version replaces it"
+    verdict = champion_verdict(settings, test_x)
+    if isinstance(verdict, str):
+        return True, f"champion v{current} cannot score this data ({verdict}): the new version replaces it"
     flagged = test_x.assign(anomaly_score=verdict["is_anomaly"].astype(float).to_numpy())
     champion_metrics = event_metrics(flagged, test_labels, 0.5)
     print(f"      champion v{current}: recall {champion_metrics['recall']:.3f}  "
@@ -386,10 +393,9 @@ def against_champion(settings, current: str, test_x: pd.DataFrame, test_labels: 
 
 def against_champion_without_labels(settings, current: str, test_x: pd.DataFrame, candidate: dict) -> tuple[bool, str]:
     """unsupervised.promotion against the champion's alert rates on the same held-out bars."""
-    try:
-        verdict = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}").predict(test_x[list(MODEL_INPUT)])
-    except mlflow.exceptions.MlflowException as exc:
-        return True, f"champion v{current} cannot score this data ({exc}): the new version replaces it"
+    verdict = champion_verdict(settings, test_x)
+    if isinstance(verdict, str):
+        return True, f"champion v{current} cannot score this data ({verdict}): the new version replaces it"
     champion = unsupervised.alert_metrics(test_x, verdict["is_anomaly"].to_numpy(), settings.model_target_alert_rate)
     print(f"      champion v{current}: alert rate {champion['alert_rate']:.2%}, {champion['rate_error']:.0%} off per "
           f"class, instability {champion['instability']:.2f}")
