@@ -8,6 +8,7 @@ the order of a symbol's records.
 from __future__ import annotations
 
 import logging
+import time
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -17,6 +18,26 @@ from lakewatch.logs import event
 from lakewatch.settings import Settings
 
 log = logging.getLogger("ingestion.topics")
+
+
+def _counts(topics: dict, wanted: dict[str, int]) -> dict[str, int]:
+    return {name: len(meta.partitions) for name, meta in topics.items() if name in wanted}
+
+
+def _visible(admin: AdminClient, wanted: dict[str, int], timeout: float) -> dict[str, int]:
+    """The partition counts once the broker's metadata shows every wanted topic.
+
+    CreateTopics returns when the controller has the topic; the broker answering Metadata
+    learns of it a moment later (KRaft propagates metadata asynchronously), so a list taken
+    right after creation can miss it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        actual = _counts(admin.list_topics(timeout=timeout).topics, wanted)
+        complete = len(actual) == len(wanted) and all(n > 0 for n in actual.values())
+        if complete or time.monotonic() > deadline:
+            return actual
+        time.sleep(0.1)
 
 
 def ensure_topics(settings: Settings, timeout: float = 10.0) -> dict[str, int]:
@@ -35,7 +56,7 @@ def ensure_topics(settings: Settings, timeout: float = 10.0) -> dict[str, int]:
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator won
                     raise
-    actual = {name: len(meta.partitions) for name, meta in admin.list_topics(timeout=timeout).topics.items() if name in wanted}
+    actual = _visible(admin, wanted, timeout) if missing else _counts(existing, wanted)
     for name, n in actual.items():
         if n < wanted[name]:
             event(log, "topic has fewer partitions than configured", logging.WARNING, topic=name, partitions=n, configured=wanted[name])
