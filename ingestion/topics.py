@@ -24,19 +24,27 @@ def _counts(topics: dict, wanted: dict[str, int]) -> dict[str, int]:
     return {name: len(meta.partitions) for name, meta in topics.items() if name in wanted}
 
 
+def _led(topics: dict, wanted: dict[str, int]) -> bool:
+    """Every wanted topic is listed, and each of its partitions has a leader."""
+    return all(name in topics and topics[name].error is None and topics[name].partitions
+               and all(p.leader >= 0 and p.error is None for p in topics[name].partitions.values())
+               for name in wanted)
+
+
 def _visible(admin: AdminClient, wanted: dict[str, int], timeout: float) -> dict[str, int]:
-    """The partition counts once the broker's metadata shows every wanted topic.
+    """The partition counts once the broker's metadata shows every wanted topic with a leader
+    for each partition.
 
     CreateTopics returns when the controller has the topic; the broker answering Metadata
-    learns of it a moment later (KRaft propagates metadata asynchronously), so a list taken
-    right after creation can miss it.
+    learns of it, and its partitions of their leaders, a moment later (KRaft propagates metadata
+    asynchronously). Until then a list can miss the topic, and a producer's first batch can fail
+    and be retried behind later ones (CI saw kcat read record 0 last).
     """
     deadline = time.monotonic() + timeout
     while True:
-        actual = _counts(admin.list_topics(timeout=timeout).topics, wanted)
-        complete = len(actual) == len(wanted) and all(n > 0 for n in actual.values())
-        if complete or time.monotonic() > deadline:
-            return actual
+        topics = admin.list_topics(timeout=timeout).topics
+        if _led(topics, wanted) or time.monotonic() > deadline:
+            return _counts(topics, wanted)
         time.sleep(0.1)
 
 
