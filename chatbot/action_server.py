@@ -32,7 +32,7 @@ def main() -> None:
         return response.raw(generate_latest(), content_type=CONTENT_TYPE_LATEST)
 
     from chatbot.answers import lake
-    lake.known_symbols(settings)  # the first query prepares DuckDB (~0.5 s): not on a user's first question
+    lake.warm_up(settings)
     log.info("action server on %s:%s with %d actions", settings.host, settings.actions_port,
              len(executor.list_actions()))
     app.run(host=settings.host, port=settings.actions_port, single_process=True, access_log=False, motd=False)

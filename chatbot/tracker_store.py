@@ -2,9 +2,10 @@
 
 Rasa replays and featurizes a conversation's whole history on every message, so each answer
 gets slower as a conversation grows: measured, "hello" took 14 ms in a new conversation and
-250 ms after 300 questions. Every lakewatch question stands alone (the rules look at the
-current message only), so the last RECENT_EVENTS events (about ten exchanges) are all a
-conversation needs. Runs inside Rasa (rasa_server.py names it as the tracker store).
+250 ms after 300 questions. The rules look at the current message only, and what a follow-up
+needs from before is in two slots every answer from the lake sets again (chatbot/actions.py),
+so the last RECENT_EVENTS events (about ten exchanges) are all a conversation needs. Runs
+inside Rasa (rasa_server.py names it as the tracker store).
 """
 from __future__ import annotations
 

@@ -15,9 +15,12 @@ from pathlib import Path
 from lakewatch.settings import Settings
 
 CHATBOT = Path(__file__).resolve().parent
-INPUTS = ("config.yml", "domain.yml", "data")
+# Debian's wamerican: FuzzyEntityExtractor (fuzzy_entities.py) reads it when the bot is trained.
+WORD_LIST = "/usr/share/dict/words"
+INPUTS = ("config.yml", "domain.yml", "data", "fuzzy_entities.py")  # the last is a component of the model
+# The repo root on the path: config.yml names a component of ours (chatbot.fuzzy_entities).
 RASA_ENV = {"RASA_TELEMETRY_ENABLED": "false", "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
-            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+            "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", "PYTHONPATH": str(CHATBOT.parent)}
 
 
 def fingerprint() -> str:

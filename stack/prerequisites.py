@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
+from chatbot.training import WORD_LIST
 from lakewatch import settings
 from stack.bootstrap import VENVS, find_interpreter
 from monitoring import prometheus
@@ -98,6 +99,8 @@ REQUIREMENTS = {r.name: r for r in (
     Requirement("go", "building Prometheus' statsd_exporter, which turns Airflow's StatsD into metrics (once); "
                 f"Go {'.'.join(map(str, GO_MINIMUM))} or newer", _go,
                 install="unpack Go from https://go.dev/dl into /usr/local/go (Debian 12's golang is too old)"),
+    Requirement("an English word list", "training the bot to tell misspelt symbols from ordinary words",
+                lambda: Path(WORD_LIST).is_file(), package="wamerican"),
     Requirement("kcat", "the test that a standard Kafka client talks to the broker", _command("kcat"), package="kcat"),
     Requirement("prometheus", "the stack's monitoring", _command("prometheus"), package="prometheus"),
     Requirement("Prometheus's console libraries", "its console page",
@@ -113,7 +116,7 @@ REQUIREMENTS = {r.name: r for r in (
 # `make venv` needs the interpreters bootstrap.py builds venvs from, `make up` those and what the
 # stack runs, `make test` all that and the tools of the tests.
 VENV = tuple(dict.fromkeys(interpreter for interpreter, _, _ in VENVS.values())) + ("java", "mvn")
-UP = VENV + ("Java 24 or newer", "prometheus", "Prometheus's console libraries", "go")
+UP = VENV + ("Java 24 or newer", "prometheus", "Prometheus's console libraries", "go", "an English word list")
 SETS = {"venv": VENV, "up": UP, "cluster": UP + ("ip", "root"),
         "test": UP + ("promtool", "chromium", "docker-compose", "kcat")}
 

@@ -8,11 +8,15 @@ HEADLINES = 5
 
 
 def recent(q: Question) -> str:
+    q.uses("symbol")
     known = lake.known_symbols(q.settings)
     symbols = entities.symbols_in(q.entities, q.text, known)
     if symbols.unknown and not symbols.found:
         return words.unknown_symbol(symbols.unknown[0], known)
-    symbol = symbols.found[0] if symbols.found else None
+    return "\n".join(_headlines(q, symbol) for symbol in symbols.found or [None])
+
+
+def _headlines(q: Question, symbol: str | None) -> str:
     found = lake.rows(q.settings, "recent_news", queries.recent_news(symbol, HEADLINES), ("news",))
     scope = f"on {symbol}" if symbol else "across all symbols"
     if not found:

@@ -1,14 +1,21 @@
-"""Answers about prices: a symbol's latest price and 24 h change, and what it did over a period."""
+"""Answers about prices: symbols' latest price and 24 h change, what a symbol did over a period,
+and the biggest movers up or down."""
 from __future__ import annotations
 
 from chatbot.answers import Question, entities, lake, words
 from lakewatch.sql import queries
 
+MOVERS = 5
+
 
 def latest(q: Question) -> str:
-    symbol, refusal = entities.the_symbol(q.entities, q.text, lake.known_symbols(q.settings))
-    if refusal:
-        return refusal
+    q.uses("symbol")
+    if entities.means_now(q.entities):  # "what is BTC at right now": the latest price is that
+        q.uses("period")
+    return entities.each_symbol(q.entities, q.text, lake.known_symbols(q.settings), lambda s: _latest_of(q, s))
+
+
+def _latest_of(q: Question, symbol: str) -> str:
     found = lake.rows(q.settings, "latest_price", queries.latest_price(symbol), ("bars_1m",))
     if not found or found[0]["price"] is None:
         return f"{symbol} has no trades in the lake yet."
@@ -23,10 +30,13 @@ def latest(q: Question) -> str:
 
 
 def summary(q: Question) -> str:
-    symbol, refusal = entities.the_symbol(q.entities, q.text, lake.known_symbols(q.settings))
-    if refusal:
-        return refusal
+    q.uses("symbol", "period", "time_range")
     window = entities.window_of(q.entities, q.now, q.settings.day_timezone, default="last 24 hours")
+    return entities.each_symbol(q.entities, q.text, lake.known_symbols(q.settings),
+                                lambda s: _summary_of(q, s, window))
+
+
+def _summary_of(q: Question, symbol: str, window) -> str:
     (bars,) = lake.rows(q.settings, "symbol_summary", queries.symbol_summary(symbol, window), ("bars_1m",))
     if not bars["bars"]:
         return f"{symbol} did not trade {window.label}."
@@ -41,3 +51,26 @@ def summary(q: Question) -> str:
     except lake.NoDataYet:
         return text + " The model has not scored any bar yet."
     return text + f" The model flagged {words.anomalies(flagged)}."
+
+
+def movers(q: Question) -> str:
+    """The symbols that rose or fell most over a period (today unless named), first bar's open to
+    last bar's close; both directions when the question names neither."""
+    q.uses("asset_class", "period", "time_range", "direction")
+    window = entities.window_of(q.entities, q.now, q.settings.day_timezone)
+    directions = entities.all_of(q.entities, "direction", entities.DIRECTIONS) or list(entities.DIRECTIONS)
+    known = lake.known_symbols(q.settings)
+    sections = []
+    for asset_class in entities.asset_classes_in(q.entities) or [None]:
+        scope = asset_class or "all symbols"
+        for falling in (d == "down" for d in directions):
+            ranked = lake.rows(q.settings, "top_movers",
+                               queries.top_movers(window, known, asset_class, MOVERS, falling), ("bars_1m",))
+            if not ranked:
+                sections.append(f"No trades in {scope} {window.label}.")
+                break
+            lines = [f"{i}. {r['symbol']}: {words.signed_pct(r['change_pct'])} (from {words.price(r['open'])} "
+                     f"to {words.price(r['close'])})" for i, r in enumerate(ranked, 1)]
+            sections.append(f"Biggest {'fallers' if falling else 'risers'} in {scope} {window.label}, "
+                            "first open to last close:\n" + "\n".join(lines))
+    return "\n".join(sections)

@@ -47,3 +47,18 @@ def unknown_symbol(name: str, known) -> str:
 
 def which_symbol(known) -> str:
     return f"Which symbol do you mean? I follow {symbol_list(known)}."
+
+
+# What an answer could not take into account, by entity kind: said before the answer.
+_CANNOT = {"symbol": "narrow this answer to a symbol", "asset_class": "narrow this answer to an asset class",
+           "period": "limit this answer to a period", "time_range": "filter this answer by time of day",
+           "metric": "compute that figure here", "direction": "rank this answer by rises or falls"}
+
+
+def left_out(kind: str, typed: str, another: bool = False) -> str:
+    """The sentence naming a part of the message the answer did not take into account: a kind it
+    cannot use, or `another` period or time of day when it used the first."""
+    if another:
+        one = {"time_range": "time of day"}.get(kind, kind)
+        return f"I answer for one {one} at a time, so this leaves out \"{typed}\"."
+    return f"I can't {_CANNOT.get(kind, 'use that here')} yet, so it leaves out \"{typed}\"."

@@ -1,5 +1,6 @@
 // Sends each question to /api/message (chat_page.py forwards it to Rasa) and shows the answers.
-// Text is inserted as text, never as HTML; links in answers become anchors.
+// Text is inserted as text, never as HTML; links in answers become anchors. An answer from the
+// lake comes with its SQL (Rasa's "custom" reply after the text), shown behind a toggle.
 (function () {
   "use strict";
   const log = document.getElementById("log");
@@ -31,6 +32,17 @@
     return item;
   }
 
+  function attachSql(item, custom) {
+    const details = document.createElement("details");
+    details.className = "sql";
+    const summary = document.createElement("summary");
+    summary.textContent = "SQL (" + (custom.engine || "lake") + ")";
+    const code = document.createElement("pre");
+    code.textContent = custom.sql;
+    details.append(summary, code);
+    item.appendChild(details);
+  }
+
   async function ask(question) {
     show(question, "user");
     const pending = show("…", "bot pending");
@@ -47,7 +59,12 @@
       } else if (body.length === 0) {
         show("(no answer)", "bot");
       } else {
-        for (const reply of body) show(reply.text || "", "bot");
+        let last = null;
+        for (const reply of body) {
+          if (reply.custom && reply.custom.sql && last) attachSql(last, reply.custom);
+          else if (reply.text) last = show(reply.text, "bot");
+        }
+        if (!last) show("(no answer)", "bot");
       }
     } catch (err) {
       pending.remove();

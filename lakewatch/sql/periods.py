@@ -15,7 +15,7 @@ side on DuckDB, around midnights, Mondays and daylight-saving changes.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -105,6 +105,8 @@ class Window:
     end: datetime
     label: str
     first_day: date  # in the day zone: the date a period starting at a midnight is of
+    # Stretches of the window that count, when only some hours of each day do (see within_hours).
+    stretches: tuple[tuple[datetime, datetime], ...] | None = None
 
     @property
     def dates(self) -> tuple[date, date]:
@@ -115,6 +117,8 @@ class Window:
         """The conditions for `instant` in the window; with the table's UTC date partition column,
         also the dates to read, so the engine skips the other partitions."""
         within = [instant >= self.start, instant < self.end]
+        if self.stretches is not None and len(self.stretches) > 1:  # one stretch is the bounds themselves
+            within.append(sa.or_(*(sa.and_(instant >= a, instant < b) for a, b in self.stretches)))
         if utc_date is None:
             return within
         first, last = self.dates
@@ -165,6 +169,30 @@ def the_last(amount: int, unit: str) -> Period:
 
 def since_day(day: date) -> Period:
     return Period(Midnight(day), NOW, "since {start:%Y-%m-%d} {zone}")
+
+
+def between_days(first: date, last: date) -> Period:
+    """From the first day's midnight to the midnight after the last day (both in the day zone)."""
+    return Period(Midnight(first), Midnight(last, 1), f"from {first:%a %Y-%m-%d} to {last:%a %Y-%m-%d} {{zone}}")
+
+
+def within_hours(window: Window, start: time, end: time, zone: str, words: str) -> Window:
+    """The window cut to the same stretch of each day it covers, from `start` to `end` o'clock
+    in `zone` (which need not be the day zone: the US stock market opens at 09:30 New York time).
+    `words` name the stretch in the label. A stretch that has not begun yet is empty."""
+    z = ZoneInfo(zone)
+    day, last = window.start.astimezone(z).date(), (window.end - timedelta(microseconds=1)).astimezone(z).date()
+    stretches = []
+    while day <= last:
+        a = max(datetime.combine(day, start, tzinfo=z), window.start)
+        b = min(datetime.combine(day, end, tzinfo=z), window.end)
+        if a < b:
+            stretches.append((a, b))
+        day += timedelta(days=1)
+    # The outer bounds shrink to the stretches, so the engine reads only the partitions they touch.
+    bounds = (stretches[0][0], stretches[-1][1]) if stretches else (window.start, window.start)
+    return replace(window, start=bounds[0], end=bounds[1], label=f"{window.label}, {words}",
+                   stretches=tuple(stretches))
 
 
 # The bot's spellings: each period at an instant.

@@ -26,14 +26,15 @@ def stored_view(name: str) -> sa.TableClause:
     return sa.table(name, *(sa.column(c.name, c.type) for c in view.query.selected_columns), schema=schema.SCHEMA)
 
 
-def _anomalies_in(window: AnyWindow, asset_class: str | None = None, symbol: str | None = None):
+def _scored_in(window: AnyWindow, asset_class: str | None = None, symbol: str | None = None) -> list:
     a = schema.anomalies
-    conditions = [a.c.is_anomaly, *window.covers(a.c.window_start, a.c.window_date)]
-    if asset_class is not None:
-        conditions.append(a.c.asset_class == asset_class)
-    if symbol is not None:
-        conditions.append(a.c.symbol == symbol)
-    return conditions
+    return ([*window.covers(a.c.window_start, a.c.window_date)]
+            + ([a.c.asset_class == asset_class] if asset_class is not None else [])
+            + ([a.c.symbol == symbol] if symbol is not None else []))
+
+
+def _anomalies_in(window: AnyWindow, asset_class: str | None = None, symbol: str | None = None) -> list:
+    return [schema.anomalies.c.is_anomaly, *_scored_in(window, asset_class, symbol)]
 
 
 def _episodes() -> sa.ColumnElement:
@@ -47,16 +48,58 @@ def anomaly_count(window: AnyWindow, asset_class: str | None = None, symbol: str
             .where(*_anomalies_in(window, asset_class, symbol)))
 
 
-def top_anomalous_symbols(window: AnyWindow, limit: int = 5, asset_class: str | None = None) -> sa.Select:
+def top_anomalous_symbols(window: AnyWindow, limit: int = 5, asset_class: str | None = None,
+                          symbols: tuple[str, ...] | None = None) -> sa.Select:
     """Symbols by anomaly episodes begun in the window, most first, with their flagged bars and
-    highest score."""
+    highest score; only `symbols` when given (the bot lists the configured ones, never whatever
+    else reached the lake)."""
     a = schema.anomalies
     n = _episodes()
+    conditions = _anomalies_in(window, asset_class) + ([a.c.symbol.in_(symbols)] if symbols is not None else [])
     return (sa.select(a.c.symbol, a.c.asset_class, n, sa.func.count().label("flagged_bars"),
                       sa.func.max(a.c.anomaly_score).label("max_score"))
-            .where(*_anomalies_in(window, asset_class))
+            .where(*conditions)
             .group_by(a.c.symbol, a.c.asset_class).having(sa.func.count().filter(views.opens_an_episode()) > 0)
             .order_by(n.desc(), a.c.symbol).limit(limit))
+
+
+def anomaly_scores(window: AnyWindow, asset_class: str | None = None, symbol: str | None = None) -> sa.Select:
+    """One row over every scored bar in the window, flagged or not: how many (`scored_bars`),
+    their average and highest score, how many were flagged and the flagged ones' average score,
+    and when the newest was scored (`last_bar`)."""
+    a = schema.anomalies
+    return (sa.select(sa.func.count().label("scored_bars"), sa.func.avg(a.c.anomaly_score).label("avg_score"),
+                      sa.func.max(a.c.anomaly_score).label("max_score"),
+                      sa.func.count().filter(a.c.is_anomaly).label("flagged_bars"),
+                      sa.func.avg(a.c.anomaly_score).filter(a.c.is_anomaly).label("flagged_avg_score"),
+                      sa.func.max(a.c.window_start).label("last_bar"))
+            .where(*_scored_in(window, asset_class, symbol)))
+
+
+def anomalies_per_hour(window: AnyWindow, asset_class: str | None = None, symbol: str | None = None) -> sa.Select:
+    """Anomaly episodes begun and flagged bars per hour of the window (hours with none are absent),
+    oldest first; the hour is the session's (its time zone is the day zone)."""
+    a = schema.anomalies
+    # 'hour' as SQL text: Trino matches GROUP BY to the select list by expression, and two bound
+    # parameters are two expressions to it.
+    hour = sa.func.date_trunc(sa.literal_column("'hour'"), a.c.window_start).label("hour")
+    return (sa.select(hour, _episodes(), sa.func.count().label("flagged_bars"))
+            .where(*_anomalies_in(window, asset_class, symbol)).group_by(hour).order_by(hour))
+
+
+def top_movers(window: AnyWindow, symbols: tuple[str, ...], asset_class: str | None = None, limit: int = 5,
+               falling: bool = False) -> sa.Select:
+    """The symbols whose price rose (or, `falling`, fell) most over the window: the first bar's
+    open to the last bar's close, as `change_pct`, among `symbols`."""
+    b = schema.bars_1m
+    first, last = sa.func.min_by(b.c.open, b.c.window_start), sa.func.max_by(b.c.close, b.c.window_start)
+    change = ((last / sa.func.nullif(first, 0, type_=sa.Double) - 1) * 100).label("change_pct")
+    conditions = [b.c.symbol.in_(symbols), *window.covers(b.c.window_start)]
+    if asset_class is not None:
+        conditions.append(b.c.asset_class == asset_class)
+    return (sa.select(b.c.symbol, first.label("open"), last.label("close"), change)
+            .where(*conditions).group_by(b.c.symbol)
+            .order_by(change.asc() if falling else change.desc(), b.c.symbol).limit(limit))
 
 
 def latest_price(symbol: str, prices: sa.FromClause | None = None) -> sa.Select:

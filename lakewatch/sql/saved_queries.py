@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from datetime import date, datetime, timezone
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -93,6 +94,32 @@ def compile_text(query: sa.Select, dialect_name: str) -> str:
     reads one table or view)."""
     compiled = str(query.compile(dialect=views.dialect(dialect_name), compile_kwargs={"literal_binds": True}))
     return _layout(re.sub(rf"\b{schema.SCHEMA}\.\w+\.(?=\w)", "", compiled))
+
+
+def filled_in(query: sa.Select, dialect_name: str) -> str:
+    """A query the bot ran, with its bound values written in as typed literals (DATE '...',
+    TIMESTAMP '... UTC'), so it can be pasted into SQL Lab on that engine and gives the same rows."""
+    dialect = views.dialect(dialect_name)
+    dialect.paramstyle, dialect.positional = "named", False
+    compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    text = re.sub(r":(\w+)\b", lambda m: _literal(compiled.params[m.group(1)], dialect_name), str(compiled))
+    return _layout(re.sub(rf"\b{schema.SCHEMA}\.\w+\.(?=\w)", "", text))
+
+
+def _literal(value, dialect_name: str) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, datetime):
+        utc = value.astimezone(timezone.utc)
+        return (f"TIMESTAMP '{utc:%Y-%m-%d %H:%M:%S.%f} UTC'" if dialect_name == "trino"
+                else f"TIMESTAMPTZ '{utc:%Y-%m-%d %H:%M:%S.%f}+00'")
+    if isinstance(value, date):
+        return f"DATE '{value:%Y-%m-%d}'"
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def sql_text(question: Question) -> str:

@@ -20,6 +20,7 @@ from typing import Callable, TypeVar
 
 import pytest
 import requests
+import sqlalchemy as sa
 import yaml
 
 from chatbot.answers import Question, anomalies, news, prices
@@ -27,7 +28,7 @@ from chatbot.answers.entities import parse_period
 from chatbot.training import RASA_ENV, model_path
 from lakewatch import tables
 from lakewatch.settings import REPO_ROOT, Settings
-from lakewatch.sql import periods
+from lakewatch.sql import periods, sql_engine
 from testkit.browser import chromium_page
 from testkit.known_lake import BOT, anomaly, bar, bot_running, flagged_in, write
 from testkit.processes import private_settings
@@ -38,6 +39,9 @@ CHATBOT = REPO_ROOT / "chatbot"
 ARTIFACTS = REPO_ROOT / "var" / "test-artifacts" / "chatbot"
 CRAFTED = "AAPL'; DROP TABLE market.anomalies; --"
 BTC, ETH, EUR = "BINANCE:BTCUSDT", "BINANCE:ETHUSDT", "OANDA:EUR_USD"
+# A symbol nobody configured that reached the lake before intake was closed (issue 11): the bot
+# never names it, whatever its counts.
+JUNK = "JUNK" + "X" * 200
 
 
 M = timedelta(minutes=1)
@@ -82,6 +86,7 @@ class Bot:
                     explanation=AAPL_WHY),
             anomaly("MSFT", "stocks", now - 8 * 1440 * M),
             anomaly(EUR, "forex", now - 240 * M),
+            *(anomaly(JUNK, "stocks", now - (50 + i) * M, score=0.99) for i in range(5)),
         ]
 
     @property
@@ -96,6 +101,8 @@ class Bot:
                 trades=30),
             bar(BTC, "crypto", now - 5 * M, 50_500.0, open_=51_000.0, high=51_000.0, low=50_400.0, volume=1.0,
                 trades=10),
+            bar(ETH, "crypto", now - 30 * M, 2_940.0, open_=3_000.0),  # the last hour's biggest fall, -2 %
+            bar(JUNK, "stocks", now - 30 * M, 10.0, open_=1.0),  # +900 %, and never named
         ]
 
     @property
@@ -145,12 +152,17 @@ def bot(tmp_path_factory):
             yield known
 
 
-def ask(settings, message: str, sender: str = "tester") -> str:
-    """The bot's answer through Rasa's REST channel, all replies joined."""
+def replies(settings, message: str, sender: str = "tester") -> list[dict]:
+    """Rasa's replies through its REST channel: texts, and the SQL of an answer from the lake."""
     reply = requests.post(settings.url(settings.rasa_port, "/webhooks/rest/webhook"),
                           json={"sender": sender, "message": message}, timeout=60)
     assert reply.status_code == 200, reply.text
-    return "\n".join(r.get("text", "") for r in reply.json())
+    return reply.json()
+
+
+def ask(settings, message: str, sender: str = "tester") -> str:
+    """The bot's answer through Rasa's REST channel, its texts joined."""
+    return "\n".join(r["text"] for r in replies(settings, message, sender) if "text" in r)
 
 
 def metric(settings, port: int, name: str, **labels) -> float:
@@ -176,16 +188,115 @@ def test_the_training_data_passes_rasa_validation_with_warnings_as_errors():
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
 
-def test_nlu_on_phrasings_it_never_saw_meets_the_accuracy_goals(bot, tmp_path):
-    settings = bot.settings
-    done = rasa("test", "nlu", "--nlu", "tests/nlu_heldout.yml", "--model", str(model_path(settings)),
-                "--out", str(tmp_path))
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    intents = json.loads((tmp_path / "intent_report.json").read_text())
-    entities = json.loads((tmp_path / "RegexEntityExtractor_report.json").read_text())
-    errors = json.loads((tmp_path / "intent_errors.json").read_text())
-    assert intents["accuracy"] >= 0.95, [(e["text"], e["intent"], e["intent_prediction"]["name"]) for e in errors]
-    assert entities["micro avg"]["f1-score"] >= 0.95, entities
+@pytest.fixture(scope="module")
+def heldout(bot) -> dict:
+    """What the trained bot made of each held-out phrasing (chatbot/evaluate.py), with the scores."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    out = ARTIFACTS / "heldout-scores.json"  # the figures of docs/chatbot.md
+    done = subprocess.run([str(Path(sys.prefix).parent / "rasa" / "bin" / "python"), "-m", "chatbot.evaluate",
+                           str(model_path(bot.settings)), str(out)], cwd=REPO_ROOT, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, **RASA_ENV})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(out.read_text())
+
+
+def test_nlu_on_phrasings_it_never_saw_meets_the_accuracy_goals(heldout):
+    misses = [(r["text"], r["intent"], r["predicted"]) for r in heldout["results"] if r["intent"] != r["predicted"]]
+    wrong = [(r["text"], r["expected_entities"], [(e["entity"], e["value"]) for e in r["entities"]])
+             for r in heldout["results"] if not r["entities_match"]]
+    assert heldout["examples"] >= 190
+    assert heldout["intent_accuracy"] >= 0.95, misses
+    assert heldout["entity_exact_match"] >= 0.92, wrong
+
+
+# Held-out intents answered from the lake in one turn (follow-ups and "show me the SQL" need a
+# conversation: the conversation tests and test_a_conversation_* cover them).
+ONE_TURN = {"ask_anomaly_count": "action_anomaly_count", "ask_top_anomalous": "action_top_anomalous",
+            "ask_latest_price": "action_latest_price", "ask_symbol_summary": "action_symbol_summary",
+            "ask_latest_anomaly": "action_latest_anomaly", "ask_symbol_status": "action_symbol_status",
+            "ask_top_movers": "action_top_movers", "ask_news": "action_news"}
+
+
+def _canonical(entity: dict, synonyms: dict[str, str]) -> dict:
+    value = str(entity["value"])
+    return {entity["entity"]: synonyms.get(value.lower(), value)}
+
+
+def test_held_out_questions_get_the_answer_their_annotation_gets(bot, heldout):
+    """Each phrasing is answered as the same question given as intent and entities
+    (`/ask_anomaly_count{"asset_class": "crypto"}`) is: the same numbers from the same SQL."""
+    synonyms = {w.lower(): item["synonym"] for item in yaml.safe_load((CHATBOT / "data" / "nlu" / "entities.yml")
+                                                                     .read_text())["nlu"] if "synonym" in item
+                for w in [item["synonym"], *(line.removeprefix("- ").strip() for line in item["examples"].splitlines()
+                                             if line.strip())]}
+    # The intent-and-entities form holds one value per kind: comparisons of two symbols are left out.
+    cases = [r for r in heldout["results"] if r["intent"] in ONE_TURN
+             and len({e["entity"] for e in r["expected_entities"]}) == len(r["expected_entities"])]
+    wrong = []
+    for i, case in enumerate(cases):
+        given = {k: v for e in case["expected_entities"] for k, v in _canonical(e, synonyms).items()}
+        said = re.sub(r'^\(Reading "[^"]+" as [^)]+\.\) ', "", ask(bot.settings, case["text"], f"heldout-{i}"))
+        meant = ask(bot.settings, f"/{case['intent']}{json.dumps(given)}", f"annotated-{i}")
+        if said != meant:
+            wrong.append((case["text"], said, meant))
+    (ARTIFACTS / "heldout-answers.json").write_text(json.dumps({"questions": len(cases), "wrong": wrong}, indent=1))
+    assert len(cases) >= 80 and 1 - len(wrong) / len(cases) >= 0.90, wrong
+
+
+def test_no_answer_uses_a_query_that_ignored_an_entity_it_recognised(bot, heldout):
+    """For every held-out phrasing, each entity the bot recognised either shows in the SQL the answer
+    ran (its value, its window's start, its aggregate or its order) or is named in the answer as left out."""
+    from chatbot.answers import entities
+    from chatbot.answers.by_action import ANSWERS
+    from chatbot.answers.checked import checked
+
+    different, failed = [], []
+    for case in (r for r in heldout["results"] if r["predicted"] in ONE_TURN):
+        q = Question(text=case["text"], intent=case["predicted"], entities=case["entities"], settings=bot.settings)
+        said = checked(ANSWERS[ONE_TURN[case["predicted"]]], q)
+        if said.error == "failed":
+            failed.append(case["text"])
+        if said.error or not said.sql:
+            continue
+        sql = "\n".join(said.sql)
+        for e in case["entities"]:
+            if e["entity"] not in q.used:
+                shown = f'leaves out "{entities.typed(e, q.text)}"' in said.text
+            else:
+                shown = _in_sql(e, q, sql)
+            if not shown:
+                different.append((case["text"], e["entity"], e["value"], said.text[:120]))
+    (ARTIFACTS / "heldout-different-questions.json").write_text(json.dumps(different, indent=1))
+    assert different == [] and failed == []
+
+
+def _in_sql(e: dict, q: Question, sql: str) -> bool:
+    from chatbot.answers import entities
+
+    kind, value = e["entity"], str(e["value"])
+    if kind == "symbol":
+        found = entities.symbols_in([e], "", q.settings.symbols).found
+        return bool(found) and f"'{found[0]}'" in sql
+    if kind == "asset_class":
+        return f"'{entities.asset_class_in([e])}'" in sql
+    if kind == "period" and entities.means_now([e]) and "latest_prices" in sql:
+        return True  # "what is BTC at right now": the latest price is the price now
+    if kind in ("period", "time_range"):  # the window's start, whichever period the answer assumes unnamed
+        starts = {entities.window_of(q.entities, q.now, q.settings.day_timezone, default).start
+                  for default in ("today", "last 24 hours", "right now")}
+        return any(f"{start.astimezone(timezone.utc):%Y-%m-%d %H:%M}" in sql for start in starts)
+    if kind == "metric":
+        return {"average": "avg(", "maximum": "max(anomaly_score)", "per hour": "date_trunc("}[value.lower()] in sql
+    if kind == "direction":
+        return f"change_pct {'ASC' if value == 'down' else 'DESC'}" in sql
+    return False
+
+
+def test_conversations_in_rasas_own_format_pass(bot, tmp_path):
+    done = rasa("test", "core", "--stories", "tests/test_conversations.yml", "--model", str(model_path(bot.settings)),
+                "--out", str(tmp_path), "--fail-on-prediction-errors")
+    assert done.returncode == 0, (tmp_path / "failed_test_stories.yml").read_text() if (
+        tmp_path / "failed_test_stories.yml").exists() else done.stdout[-3000:] + done.stderr[-3000:]
 
 
 def test_the_action_server_serves_exactly_the_domains_actions(bot):
@@ -275,6 +386,102 @@ def test_each_kind_of_question_gets_its_answer(bot, question, expected):
     assert all(part in answer for part in expected), answer
 
 
+def test_a_misspelt_asset_class_is_read_as_the_class_and_said_so(bot):
+    answer, right = answered_around(lambda: ask(bot.settings, "anomlies in crytpo today?"), bot.crypto_today)
+    assert answer in ['(Reading "crytpo" as crypto.) ' + r for r in right]
+
+
+def test_the_average_and_highest_score_are_over_every_scored_bar(bot):
+    rows = [a for a in bot.anomalies if a["asset_class"] == "stocks" and bot.now - 26 * 60 * M < a["window_start"]]
+    window = periods.last(datetime.now(timezone.utc), 1, "day")
+    scores = [a["anomaly_score"] for a in rows if window.start <= a["window_start"]]
+    average = ask(bot.settings, "average anomaly score for stocks in the past day")
+    assert average.startswith(f"The average anomaly score in stocks the last day (since {window.start:%Y-%m-%d}")
+    assert f"was {sum(scores) / len(scores):.3f}, over {len(scores)} scored one-minute bars" in average, average
+    highest = ask(bot.settings, "max anomaly score for stocks in the past day")
+    assert f"was {max(scores):.3f}" in highest, highest
+
+
+def test_a_time_of_day_range_counts_only_those_hours(bot):
+    start, end = bot.now - 45 * M, bot.now - 35 * M  # BTC's episode of two bars, 41 and 40 minutes before
+    if start.date() != end.date():
+        pytest.skip("the range would cross midnight")
+    answer = ask(bot.settings, f"how many anomalies between {start:%H:%M} and {end:%H:%M} today in crypto")
+    window = periods.within_hours(periods.today(bot.now), start.time(), end.time(), "UTC", "")
+    assert bot.flagged_in(window, "crypto") == 1
+    assert answer.startswith(f"1 anomaly (2 flagged minutes) in crypto today ({bot.now:%Y-%m-%d} UTC), "
+                             f"between {start:%H:%M} and {end:%H:%M} UTC."), answer
+
+
+def test_counts_per_hour_add_up_to_the_periods_count(bot):
+    answer = ask(bot.settings, "hourly anomaly counts for stocks in the last 3 hours")
+    counted = sum(int(n) for n in re.findall(r"UTC: (\d+) anomal", answer))
+    assert answer.startswith("Anomalies per hour in stocks the last 3 hours")
+    assert counted == bot.flagged_in(periods.last(datetime.now(timezone.utc), 3, "hour"), "stocks"), answer
+
+
+def test_the_biggest_movers_are_ranked_both_ways_over_the_configured_symbols(bot):
+    falling = ask(bot.settings, "biggest price drop in the last hour")
+    assert falling.splitlines()[1] == f"1. {ETH}: -2.00% (from 3,000.00 to 2,940.00)", falling
+    rising = ask(bot.settings, "top gainers in the last hour")
+    assert rising.splitlines()[1] == f"1. {BTC}: +1.00% (from 50,000.00 to 50,500.00)", rising
+    assert JUNK not in falling + rising
+
+
+def test_is_a_symbol_behaving_strangely_answers_from_its_recent_verdicts(bot):
+    flagged = ask(bot.settings, "is BTC behaving strangely in the last hour")
+    assert flagged.startswith(f"Yes: the model flagged 3 of {BTC}'s 4 scored one-minute bars the last hour"), flagged
+    assert "(highest score 0.95)" in flagged
+    quiet = ask(bot.settings, "is EUR/USD acting weird right now")
+    assert quiet.startswith(f"I can't tell: the model scored no bar of {EUR} the last 15 minutes"), quiet
+
+
+def test_a_comparison_answers_each_symbol_and_each_class(bot):
+    symbols = ask(bot.settings, "how many anomalies did TSLA and AAPL have this week")
+    window = periods.this_week(datetime.now(timezone.utc))
+    for symbol in ("TSLA", "AAPL"):
+        assert f"{bot.flagged_in(window, symbol=symbol)} anomal" in symbols and f"in {symbol}" in symbols, symbols
+    classes = ask(bot.settings, "compare anomalies in crypto and forex in the last 6 hours")
+    assert classes.startswith(f"{bot.flagged_in(periods.last(datetime.now(timezone.utc), 6, 'hour'), 'crypto')} "
+                              "anomal") and "in forex" in classes, classes
+
+
+def test_a_part_of_the_question_the_answer_cannot_use_is_named_not_dropped(bot):
+    answer = ask(bot.settings, "latest price of AAPL yesterday")
+    assert answer.startswith("I can't limit this answer to a period yet, so it leaves out \"yesterday\".\n"
+                             "AAPL last traded at 110.00"), answer
+
+
+def test_a_conversation_follows_up_and_shows_the_sql_it_ran(bot):
+    talk = "follow-up"
+    ask(bot.settings, "how many anomalies in crypto today?", talk)
+    now = datetime.now(timezone.utc)
+    yesterday = periods.yesterday(now)
+    again = ask(bot.settings, "and yesterday?", talk)
+    assert again.startswith(f"{bot.flagged_in(yesterday, 'crypto')} anomal") and "in crypto yesterday" in again, again
+    only_stocks = ask(bot.settings, "only stocks", talk)
+    assert f"in stocks {yesterday.label}" in only_stocks, only_stocks
+    eth = ask(bot.settings, "what about ETH?", talk)
+    assert eth.startswith(f"{bot.flagged_in(yesterday, symbol=ETH)} anomal") and f"in {ETH} yesterday" in eth, eth
+    shown = ask(bot.settings, "show me the SQL you used", talk)
+    assert shown.startswith('The SQL behind my last answer (to "what about ETH?"), as Trino ran it'), shown
+    sql = shown.split("\n", 1)[1]
+    assert f"symbol = '{ETH}'" in sql and f"TIMESTAMP '{yesterday.start:%Y-%m-%d} 00:00:00.000000 UTC'" in sql
+    with sql_engine(bot.settings).connect() as connection:  # pasted into SQL Lab, it gives the same number
+        (count, _flagged), = connection.execute(sa.text(sql)).all()
+    assert eth.startswith(f"{count} anomal")
+
+
+def test_a_follow_up_without_an_earlier_question_asks_for_one(bot):
+    assert ask(bot.settings, "and yesterday?", "fresh-conversation").startswith("I don't have an earlier question")
+
+
+def test_an_answer_from_the_lake_comes_with_its_sql_for_the_chat_page(bot):
+    answer = replies(bot.settings, "latest price of AAPL", "sql-reply")
+    (custom,) = [r["custom"] for r in answer if "custom" in r]
+    assert custom["engine"] == "trino" and "latest_prices" in custom["sql"] and "'AAPL'" in custom["sql"], custom
+
+
 def test_the_model_question_is_answered_from_the_mlflow_registry(bot):
     settings, version = bot.settings, bot.version
     answer = ask(settings, "what model are you using")
@@ -357,7 +564,11 @@ def test_in_the_browser_the_crypto_question_shows_the_right_number(bot):
             return answer.inner_text()
 
         text, right = answered_around(send, bot.crypto_today)
-        assert text in right
+        sql = answer.locator("details.sql")
+        assert sql.locator("summary").inner_text() == "SQL (trino)" and not sql.locator("pre").is_visible()
+        sql.locator("summary").click()  # the toggle opens the query behind the number
+        assert "FROM market.anomalies" in sql.locator("pre").inner_text()
+        assert any(text.startswith(r) for r in right), text
         page.locator("#examples button", has_text="latest price of AAPL").click()
         page.locator("#log li.bot:not(.pending)").nth(1).wait_for(timeout=60_000)
         assert "110.00" in page.locator("#log li.bot").nth(1).inner_text()

@@ -67,10 +67,12 @@ def test_a_period_that_cannot_be_used_is_refused_with_the_reason(phrase, reason)
 
 def test_every_phrase_the_period_pattern_extracts_can_be_parsed():
     """The regex in the training data and the parser agree: an extracted period never fails."""
-    (pattern,) = [re.sub(r"^- ", "", item["examples"].strip()) for item in entity_data() if item.get("regex")]
+    pattern = regex_of("period")
     samples = ["today", "yesterday", "this week", "this month", "last hour", "past day", "previous week",
                "last 3 hours", "past 45 minutes", "last 10 mins", "past 2 hrs", "last 5 days", "past 2 weeks",
-               "since 2026-11-01", "since monday", "since sunday", "since yesterday", "last minute"]
+               "since 2026-11-01", "since monday", "since sunday", "since yesterday", "last minute",
+               "from monday to wednesday", "between 2026-11-02 and 2026-11-04", "from yesterday to today",
+               "right now", "last 90 minutes"]
     for sample in samples:
         text = f"how many anomalies {sample} please"
         (match,) = re.findall(pattern, text, flags=re.IGNORECASE)
@@ -80,9 +82,72 @@ def test_every_phrase_the_period_pattern_extracts_can_be_parsed():
         entities.parse_period(text, NOW, "UTC")
 
 
-def heldout_periods() -> list[str]:
-    text = (CHATBOT / "tests" / "nlu_heldout.yml").read_text()
-    return re.findall(r"\[([^\]]+)\]\(period\)", text)
+def regex_of(name: str) -> str:
+    (pattern,) = [re.sub(r"^- ", "", item["examples"].strip()) for item in entity_data() if item.get("regex") == name]
+    return pattern
+
+
+def heldout_periods(kind: str = "period") -> list[str]:
+    text = "\n".join(path.read_text() for path in (CHATBOT / "tests").glob("nlu_*.yml"))
+    return re.findall(rf"\[([^\]]+)\]\({kind}\)", text)
+
+
+def test_every_phrase_the_time_of_day_pattern_extracts_can_be_parsed():
+    pattern, today = regex_of("time_range"), entities.parse_period("today", NOW, "UTC")
+    samples = ["between 10:00 and 12:00", "from 9am to 11am", "from 9 am to 11:30 am", "between 13:30 and 15:00",
+               "at the open", "at the close", "at market open", "at the opening"]
+    for sample in samples:
+        (match,) = re.findall(pattern, f"how many anomalies {sample} today", flags=re.IGNORECASE)
+        assert match == sample
+        entities.parse_time_range(match, today, "UTC")
+    for text in heldout_periods("time_range"):
+        entities.parse_time_range(text, today, "UTC")
+
+
+@pytest.mark.parametrize("phrase, start, end", [
+    ("between 10:00 and 12:00", datetime(2026, 11, 21, 10, tzinfo=timezone.utc),
+     datetime(2026, 11, 21, 12, tzinfo=timezone.utc)),
+    ("from 9am to 11:30 am", datetime(2026, 11, 21, 9, tzinfo=timezone.utc),
+     datetime(2026, 11, 21, 11, 30, tzinfo=timezone.utc)),
+    ("from 1pm to 2pm", datetime(2026, 11, 21, 13, tzinfo=timezone.utc), datetime(2026, 11, 21, 14, tzinfo=timezone.utc)),
+    # the US market's first half hour, 09:30 New York time: 14:30 UTC in November
+    ("at the open", datetime(2026, 11, 21, 14, 30, tzinfo=timezone.utc),
+     datetime(2026, 11, 21, 15, tzinfo=timezone.utc)),
+])
+def test_a_time_of_day_cuts_the_day_to_those_hours(phrase, start, end):
+    window = entities.window_of([{"entity": "period", "value": "today"}, {"entity": "time_range", "value": phrase}],
+                                NOW, "UTC")
+    assert (window.start, window.end) == (start, end) and window.label.startswith("today (2026-11-21 UTC), ")
+
+
+def test_a_time_of_day_over_several_days_counts_that_stretch_of_each_day():
+    window = entities.window_of([{"entity": "period", "value": "this week"},
+                                 {"entity": "time_range", "value": "between 10:00 and 12:00"}], NOW, "UTC")
+    assert [a.day for a, _ in window.stretches] == [16, 17, 18, 19, 20, 21]
+    assert all((b - a) == timedelta(hours=2) for a, b in window.stretches)
+
+
+@pytest.mark.parametrize("phrase, reason", [("between 12:00 and 10:00", "ends before it begins"),
+                                            ("between 25:00 and 26:00", "can't read"),
+                                            ("at lunch", "time of day")])
+def test_a_time_of_day_that_cannot_be_used_is_refused_with_the_reason(phrase, reason):
+    with pytest.raises(entities.NotUnderstood, match=reason):
+        entities.parse_time_range(phrase, entities.parse_period("today", NOW, "UTC"), "UTC")
+
+
+@pytest.mark.parametrize("phrase, first, last", [
+    ("from monday to wednesday", "2026-11-16", "2026-11-18"), ("between 2026-11-02 and 2026-11-04", "2026-11-02",
+                                                                "2026-11-04"),
+    ("from friday to monday", "2026-11-20", "2026-11-23"), ("from yesterday to today", "2026-11-20", "2026-11-21")])
+def test_a_range_of_days_runs_from_the_first_midnight_to_the_one_after_the_last_day(phrase, first, last):
+    window = entities.parse_period(phrase, NOW, "UTC")
+    assert window.start == datetime.fromisoformat(first).replace(tzinfo=timezone.utc)
+    assert window.end == datetime.fromisoformat(last).replace(tzinfo=timezone.utc) + timedelta(days=1)
+
+
+def test_right_now_is_the_last_quarter_of_an_hour():
+    window = entities.parse_period("right now", NOW, "UTC")
+    assert (window.start, window.end) == (NOW - timedelta(minutes=15), NOW)
 
 
 @pytest.mark.parametrize("said, symbol", [
@@ -127,8 +192,8 @@ def test_every_configured_symbol_has_a_lookup_entry_and_its_synonyms_map_to_it()
     for symbol in KNOWN:
         assert symbol.lower() in lookup
     for canonical, words in synonyms.items():
-        assert canonical in KNOWN or canonical in ASSET_CLASSES
-        assert all(word.lower() in lookup or canonical in ASSET_CLASSES for word in words)
+        assert canonical in (*KNOWN, *ASSET_CLASSES, *entities.METRICS, *entities.DIRECTIONS)
+        assert all(word.lower() in lookup or canonical not in KNOWN for word in words)
         if canonical in KNOWN:
             assert all(entities.match_symbol(word, KNOWN) in (canonical, None) for word in words)
 
@@ -142,11 +207,12 @@ def test_every_asset_class_word_in_the_training_data_is_understood():
 
 def test_heldout_phrasings_are_not_in_the_training_data():
     def texts(path):
-        return {re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", line.removeprefix("- ").strip()).lower()
+        return {re.sub(r"\[([^\]]+)\](?:\([^)]+\)|\{[^}]+\})", r"\1", line.removeprefix("- ").strip()).lower()
                 for item in nlu_items(path) if "intent" in item
                 for line in item["examples"].splitlines() if line.strip()}
     trained = set().union(*(texts(p) for p in (CHATBOT / "data" / "nlu").glob("*.yml")))
-    assert texts(CHATBOT / "tests" / "nlu_heldout.yml") & trained == set()
+    heldout = sorted((CHATBOT / "tests").glob("nlu_*.yml"))
+    assert heldout and all(texts(path) & trained == set() for path in heldout)
 
 
 def test_every_domain_intent_has_training_examples_and_a_rule():

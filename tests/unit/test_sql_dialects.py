@@ -4,7 +4,7 @@ A fast static check before the real one: every statement is compiled with the Tr
 dialect and parsed by sqlglot's Trino grammar; tests/integration/test_sql.py runs them on real
 DuckDB and real Trino and compares the answers.
 """
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
 import pytest
 import sqlglot
@@ -27,6 +27,11 @@ SHARED_QUERIES = {
     "recent_news": queries.recent_news(CRAFTED),
     "symbol_summary": queries.symbol_summary(CRAFTED, periods.last(NOW, 1, "hour")),
     "day_bars": queries.day_bars(date(2026, 11, 20), asset_class=CRAFTED),
+    "anomaly_scores": queries.anomaly_scores(periods.today(NOW), asset_class=CRAFTED),
+    "anomalies_per_hour": queries.anomalies_per_hour(
+        periods.within_hours(periods.this_week(NOW), time(10), time(12), "UTC", "between 10:00 and 12:00"),
+        symbol=CRAFTED),
+    "top_movers": queries.top_movers(periods.today(NOW), (CRAFTED,), asset_class=CRAFTED, falling=True),
 }
 
 
