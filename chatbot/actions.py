@@ -16,7 +16,7 @@ from prometheus_client import Counter, Histogram
 from rasa_sdk import Action
 from rasa_sdk.events import SlotSet
 
-from chatbot.answers import Question, conversation, entities, lake, words
+from chatbot.answers import Question, conversation, entities, lake
 from chatbot.answers.by_action import ANSWERS
 from chatbot.answers.checked import Said, checked
 
@@ -92,14 +92,12 @@ class ActionFollowUp(Action):
     async def run(self, dispatcher, tracker, domain) -> list:
         previous = tracker.get_slot(CONTEXT)
         new = question_of(tracker, _intent(tracker))
-        symbols = entities.symbols_in(new.entities, new.text, lake.known_symbols(new.settings))
-        if symbols.unknown and not symbols.found:  # "what about dogecoin?" is not the previous symbol again
+        known = lake.known_symbols(new.settings)
+        # "what about dogecoin?" is not the previous symbol again
+        refusal = entities.only_unknown(entities.symbols_in(new.entities, new.text, known), known)
+        if refusal or not previous or previous.get("action") not in ANSWERS:
             QUESTIONS.labels(new.intent, FOLLOW_UP).inc()
-            dispatcher.utter_message(text=words.unknown_symbol(symbols.unknown[0], lake.known_symbols(new.settings)))
-            return []
-        if not previous or previous.get("action") not in ANSWERS:
-            QUESTIONS.labels(new.intent, FOLLOW_UP).inc()
-            dispatcher.utter_message(text=conversation.NOTHING_TO_FOLLOW)
+            dispatcher.utter_message(text=refusal or conversation.NOTHING_TO_FOLLOW)
             return []
         merged = replace(new, entities=conversation.carried_over(previous["entities"], new.entities))
         return await say(previous["action"], merged, dispatcher)

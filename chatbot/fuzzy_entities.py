@@ -142,9 +142,9 @@ class FuzzyEntityExtractor(GraphComponent, EntityExtractorMixin):
             if word in self.vocabulary or _inside(m, known):
                 continue
             matches = closest(word, self.lookups)
-            meanings = sorted({meaning for _, _, meaning in matches})
             if not matches:
                 continue
+            meanings = sorted({meaning for _, _, meaning in matches})
             entity = {"entity": matches[0][0], "start": m.start(), "end": m.end(), "value": matches[0][1]}
             if len(meanings) > 1 or len({kind for kind, _, _ in matches}) > 1:
                 entity.update(value=m.group(), candidates=meanings)

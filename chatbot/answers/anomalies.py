@@ -18,8 +18,8 @@ def _scopes(q: Question) -> list[Scope] | str:
     names several), or the answer to give when it names an unknown symbol."""
     known = lake.known_symbols(q.settings)
     symbols = entities.symbols_in(q.entities, q.text, known)
-    if symbols.unknown and not symbols.found:
-        return words.unknown_symbol(symbols.unknown[0], known)
+    if refusal := entities.only_unknown(symbols, known):
+        return refusal
     classes = entities.asset_classes_in(q.entities)  # checked even when a symbol makes them moot
     if symbols.found:
         return [(s, None) for s in symbols.found]

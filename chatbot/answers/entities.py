@@ -101,23 +101,34 @@ def each_symbol(entities: list[dict], text: str, known: Iterable[str], say: Call
     return "\n".join(map(say, symbols.found)) if symbols.found else no_symbol(symbols, known)
 
 
+def only_unknown(symbols: Symbols, known: Iterable[str]) -> str | None:
+    """The answer when the message names symbols and none of them is one lakewatch follows."""
+    return words.unknown_symbol(symbols.unknown[0], known) if symbols.unknown and not symbols.found else None
+
+
 def no_symbol(symbols: Symbols, known: Iterable[str]) -> str:
     """The answer to a question about a symbol that names none lakewatch follows."""
     return words.unknown_symbol(symbols.unknown[0], known) if symbols.unknown else words.which_symbol(known)
 
 
-def asset_classes_in(entities: list[dict]) -> list[str]:
-    """Every asset class the message names, in order, each once."""
+def _meanings(entities: list[dict], kind: str, meaning: dict[str, str], refusal: Callable[[object], str]) -> list[str]:
+    """What the message's `kind` entities mean, in order, each once; a value with no meaning is
+    refused with `refusal(value)`."""
     found: list[str] = []
     for e in entities:
-        if e.get("entity") == "asset_class":
+        if e.get("entity") == kind:
             value = str(e.get("value", "")).strip().lower()
-            if value not in ASSET_CLASS_WORDS:
-                raise NotUnderstood(f"I don't know the asset class \"{e.get('value')}\"; "
-                                    f"I know {', '.join(ASSET_CLASSES)}.")
-            if ASSET_CLASS_WORDS[value] not in found:
-                found.append(ASSET_CLASS_WORDS[value])
+            if value not in meaning:
+                raise NotUnderstood(refusal(e.get("value")))
+            if meaning[value] not in found:
+                found.append(meaning[value])
     return found
+
+
+def asset_classes_in(entities: list[dict]) -> list[str]:
+    """Every asset class the message names, in order, each once."""
+    return _meanings(entities, "asset_class", ASSET_CLASS_WORDS,
+                     lambda v: f"I don't know the asset class \"{v}\"; I know {', '.join(ASSET_CLASSES)}.")
 
 
 def asset_class_in(entities: list[dict]) -> str | None:
@@ -130,15 +141,8 @@ DIRECTIONS = ("up", "down")
 
 def all_of(entities: list[dict], kind: str, allowed: tuple[str, ...]) -> list[str]:
     """The message's `kind` entities (metric, direction) as canonical values, in order, each once."""
-    found: list[str] = []
-    for e in entities:
-        if e.get("entity") == kind:
-            value = str(e.get("value", "")).strip().lower()
-            if value not in allowed:
-                raise NotUnderstood(f"I don't understand \"{e.get('value')}\" here; I know {', '.join(allowed)}.")
-            if value not in found:
-                found.append(value)
-    return found
+    return _meanings(entities, kind, {v: v for v in allowed},
+                     lambda v: f"I don't understand \"{v}\" here; I know {', '.join(allowed)}.")
 
 
 def read_as(entities: list[dict], text: str) -> list[str]:

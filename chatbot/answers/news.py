@@ -11,8 +11,8 @@ def recent(q: Question) -> str:
     q.uses("symbol")
     known = lake.known_symbols(q.settings)
     symbols = entities.symbols_in(q.entities, q.text, known)
-    if symbols.unknown and not symbols.found:
-        return words.unknown_symbol(symbols.unknown[0], known)
+    if refusal := entities.only_unknown(symbols, known):
+        return refusal
     return "\n".join(_headlines(q, symbol) for symbol in symbols.found or [None])
 
 

@@ -92,8 +92,7 @@ def saved_select(question: Question, clock: SqlClock = periods.SESSION_CLOCK) ->
 def compile_text(query: sa.Select, dialect_name: str) -> str:
     """The query as one SQL text, values as literals and columns unqualified (each saved query
     reads one table or view)."""
-    compiled = str(query.compile(dialect=views.dialect(dialect_name), compile_kwargs={"literal_binds": True}))
-    return _layout(re.sub(rf"\b{schema.SCHEMA}\.\w+\.(?=\w)", "", compiled))
+    return _readable(str(query.compile(dialect=views.dialect(dialect_name), compile_kwargs={"literal_binds": True})))
 
 
 def filled_in(query: sa.Select, dialect_name: str) -> str:
@@ -102,8 +101,12 @@ def filled_in(query: sa.Select, dialect_name: str) -> str:
     dialect = views.dialect(dialect_name)
     dialect.paramstyle, dialect.positional = "named", False
     compiled = query.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    text = re.sub(r":(\w+)\b", lambda m: _literal(compiled.params[m.group(1)], dialect_name), str(compiled))
-    return _layout(re.sub(rf"\b{schema.SCHEMA}\.\w+\.(?=\w)", "", text))
+    return _readable(re.sub(r":(\w+)\b", lambda m: _literal(compiled.params[m.group(1)], dialect_name), str(compiled)))
+
+
+def _readable(compiled: str) -> str:
+    """Compiled SQL with columns unqualified (each query reads one table or view), laid out."""
+    return _layout(re.sub(rf"\b{schema.SCHEMA}\.\w+\.(?=\w)", "", compiled))
 
 
 def _literal(value, dialect_name: str) -> str:
