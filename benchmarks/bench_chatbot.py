@@ -1,33 +1,45 @@
-"""Chatbot benchmark: answer latency over 200 mixed questions, and the bot's memory.
+"""Chatbot benchmark: answer latency with 1 and 20 users at once, and the bot's memory.
 
 The lake is the one the SQL and Superset benchmarks use (bench_sql.py: a week of synthetic
 trades, default 10.5M, their 1-minute bars and one `anomalies` row per bar, plus a week of
 headlines), under var/bench/chatbot; MLflow holds a registered champion. The action server,
 Rasa and the chat page are started as `make up` starts them (their venvs, the trained bot) on
-free ports.
+free ports, with Trino, make up's engine.
 
 Each question goes where a browser sends it: POST /api/message on the chat page, which forwards
-to Rasa's REST channel; Rasa understands it and calls the action server, which queries Trino (make up's engine).
-200 questions cycle through every kind the bot answers (anomaly counts over each period and
-asset class, top symbols, prices, what happened, latest anomalies, news, the model, the project,
-greetings and nonsense), one user at a time, then four at a time. Measured in two lake states:
-right after a maintenance pass, and 10 minutes later when the next pass is due. The baseline
-measured in the same run is the questions Rasa answers with a fixed response (no action, no
-SQL): what understanding and the HTTP hops cost. Resident memory is read from /proc.
+to Rasa's REST channel; Rasa understands it and calls the action server, which queries Trino.
+Each user waits for an answer before asking the next question, in a conversation of their own
+that lasts the whole run. Runs:
+
+- the reference (issue 23): 100 copies of "how many anomalies in crypto today?" from 20 users;
+- the 200-question mix, cycling through every kind the bot answers (anomaly counts over each
+  period and asset class, top symbols, prices, what happened, latest anomalies, news, the model,
+  the project, greetings and nonsense), by 1 user and by 20 at once, in three lake states:
+  right after a maintenance pass; while the lake is written to as make up writes it (bars_1m
+  every 5 s, anomalies every 20 s: each commit makes the bot's kept results for that table
+  stale); and 10 minutes after maintenance, when the next pass is due;
+- 200 phrasings the bot never saw (the held-out sets' texts, chatbot/tests/nlu_*.yml), each asked
+  once by one of 20 users: nothing Rasa or the action server kept helps them.
+
+The baseline measured in the same run is the questions Rasa answers with a fixed response (no
+action, no SQL): what understanding and the HTTP hops cost. Resident memory is read from /proc.
 Usage: python benchmarks/bench_chatbot.py [--trades N] [--questions N]
 """
 from __future__ import annotations
 
 import argparse
 import random
+import re
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 import requests
+import yaml
 from deltalake import DeltaTable
 
 import bench_sql
@@ -35,9 +47,14 @@ from bench_superset import add_news_and_fundamentals, recommit_last_minutes
 from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.maintenance import maintain
+from lakewatch.settings import REPO_ROOT
 from stack import runner as stack
-from testkit.known_lake import BOT, bot_running
+from testkit.known_lake import BOT, anomaly, bar, bot_running, write
 from testkit.processes import private_settings
+
+GOAL_MS = 400  # issue 23: p95 with 20 users at once
+REFERENCE = "how many anomalies in crypto today?"
+ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 # (kind, question): the kinds are how the figures are broken down.
 QUESTIONS = [
@@ -85,19 +102,33 @@ def ask(base: str, sender: str, question: str) -> float:
     return elapsed
 
 
-def measure(base: str, n: int, users: int, title: str) -> float:
-    """n questions (a seeded shuffle of QUESTIONS, cycled) shared by `users` users, each asking
-    their next question when the last one is answered, in a conversation of their own (one
-    that grows over every run: its latency must not); returns the p95 (ms)."""
-    rng = random.Random(7)
+def mixed(n: int) -> list[tuple[str, str]]:
+    """n questions: a seeded shuffle of QUESTIONS, cycled."""
     picked = [QUESTIONS[i % len(QUESTIONS)] for i in range(n)]
-    rng.shuffle(picked)
-    for _, question in QUESTIONS:  # warm-up: every query once
-        ask(base, "warmup", question)
+    random.Random(7).shuffle(picked)
+    return picked
+
+
+def never_seen(n: int) -> list[tuple[str, str]]:
+    """n held-out phrasings (kind: their intent), annotations taken out, each once."""
+    found = []
+    for path in sorted((REPO_ROOT / "chatbot" / "tests").glob("nlu_*.yml")):
+        for block in yaml.safe_load(path.read_text())["nlu"]:
+            for line in block["examples"].splitlines():
+                if line.strip().startswith("- "):
+                    found.append((block["intent"], ANNOTATION.sub(r"\1", line.strip()[2:])))
+    random.Random(7).shuffle(found)
+    return found[:n]
+
+
+def measure(base: str, questions: list[tuple[str, str]], users: int, title: str) -> float:
+    """The questions shared by `users` users, each asking their next when the last is answered,
+    in a conversation of their own that grows over every run (its latency must not); prints the
+    figures by kind and returns the p95 (ms)."""
     timings: dict[str, list[float]] = {}
 
     def user(u: int) -> list[tuple[str, float]]:
-        return [(kind, ask(base, f"bench-user-{u}", question)) for kind, question in picked[u::users]]
+        return [(kind, ask(base, f"bench-user-{u}", question)) for kind, question in questions[u::users]]
 
     started = time.perf_counter()
     with ThreadPoolExecutor(users) as pool:
@@ -107,17 +138,55 @@ def measure(base: str, n: int, users: int, title: str) -> float:
     wall = time.perf_counter() - started
     every = [ms for values in timings.values() for ms in values]
     total = bench_sql.summary(every)
-    print(f"\n{title}: {n} questions, {users} at a time, {n / wall:.1f} answers/s")
+    print(f"\n{title}: {len(questions)} questions, {users} at a time, {len(questions) / wall:.1f} answers/s")
     print(f"{'kind':<18} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
-    for kind in dict.fromkeys(k for k, _ in QUESTIONS):
+    for kind in sorted(timings):
         s = bench_sql.summary(timings[kind])
         print(f"{kind:<18} {len(timings[kind]):>4} {s['p50']:8.1f} {s['p95']:8.1f} {s['max']:8.1f}")
     print(f"{'all questions':<18} {len(every):>4} {total['p50']:8.1f} {total['p95']:8.1f} {total['max']:8.1f}")
-    fixed = bench_sql.summary(timings["fixed response"])
-    answered = bench_sql.summary([ms for kind, values in timings.items() if kind != "fixed response" for ms in values])
-    print(f"answers from the lake vs fixed responses (the baseline: understanding and HTTP only), p50: "
-          f"{answered['p50']:.1f} vs {fixed['p50']:.1f} ms ({answered['p50'] / fixed['p50']:.2f}x)")
+    if "fixed response" in timings:
+        fixed = bench_sql.summary(timings["fixed response"])
+        answered = bench_sql.summary([ms for kind, values in timings.items() if kind != "fixed response"
+                                      for ms in values])
+        print(f"answers from the lake vs fixed responses (the baseline: understanding and HTTP only), p50: "
+              f"{answered['p50']:.1f} vs {fixed['p50']:.1f} ms ({answered['p50'] / fixed['p50']:.2f}x)")
     return total["p95"]
+
+
+def writing(settings, stop: threading.Event) -> None:
+    """Commits as make up's lake gets them: a bar every 5 s (the stream job's merges), a verdict
+    every 20 s (the scorer)."""
+    tick = 0
+    while not stop.wait(5):
+        now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+        write(settings.lake_dir, tables.BARS_1M, [bar("AAPL", "stocks", now, 190.0 + tick % 7)])
+        if tick % 4 == 3:
+            write(settings.lake_dir, tables.ANOMALIES, [anomaly("AAPL", "stocks", now - timedelta(minutes=1))])
+        tick += 1
+
+
+def run_all(base: str, settings, n: int) -> dict[str, float]:
+    """Every run of the module docstring; returns each run's p95 (ms) by title."""
+    for _, question in QUESTIONS:  # warm-up: every query once
+        ask(base, "warmup", question)
+    p95 = {"reference": measure(base, [("anomaly count", REFERENCE)] * 100, 20,
+                                "reference: the same question from 20 users")}
+    for users in (1, 20):
+        p95[f"after maintenance, {users}"] = measure(base, mixed(n), users, "right after maintenance")
+    stop = threading.Event()
+    writer = threading.Thread(target=writing, args=(settings, stop), daemon=True)
+    writer.start()
+    try:
+        p95["while written, 20"] = measure(base, mixed(n), 20, "while the lake is written to")
+        p95["never seen, 20"] = measure(base, never_seen(n), 20, "phrasings never seen, each once")
+    finally:
+        stop.set()
+        writer.join()
+    recommit_last_minutes(settings, 10)
+    for users in (1, 20):
+        p95[f"10 minutes later, {users}"] = measure(base, mixed(n), users,
+                                                    "10 minutes after maintenance, when the next run is due")
+    return p95
 
 
 def main() -> int:
@@ -140,19 +209,22 @@ def main() -> int:
           f"bars, {DeltaTable(str(lake / 'anomalies')).count():,} anomalies, "
           f"{DeltaTable(str(lake / 'news')).count():,} headlines ({lake})")
     with bot_running(settings):
-        base = settings.url(settings.chat_port)
-        worst = []
-        for users in (1, 4):
-            worst.append(measure(base, args.questions, users, "right after maintenance"))
-        recommit_last_minutes(settings, 10)
-        for users in (1, 4):
-            worst.append(measure(base, args.questions, users, "10 minutes after maintenance, when the next run is due"))
+        p95 = run_all(settings.url(settings.chat_port), settings, args.questions)
         pids = {name: stack.running(settings, name).pid for name in BOT}
         print("\nresident memory: " + ", ".join(f"{name} {rss_mib(pid):.0f} MiB" for name, pid in pids.items()))
-        single = max(worst[0], worst[2])
-        print(f"goal: answer p95 at most 300 ms (one user at a time): {'met' if single <= 300 else 'NOT met'} "
-              f"({worst[0]:.0f} ms right after maintenance, {worst[2]:.0f} ms 10 minutes after; four users at a "
-              f"time: {worst[1]:.0f} / {worst[3]:.0f} ms)")
+    # The goal is the issue's: the reference and the 200-question mix. Phrasings asked once each
+    # are printed beside it: every one is new SQL for Trino, so they show what a miss costs.
+    crowded = {title: ms for title, ms in p95.items() if title.endswith(", 20") and title != "never seen, 20"
+               or title == "reference"}
+    worst = max(crowded, key=crowded.get)
+    print(f"\ngoal: answer p95 at most {GOAL_MS} ms with 20 users at once: "
+          f"{'met' if crowded[worst] <= GOAL_MS else 'NOT met'} (worst: {worst}, {crowded[worst]:.0f} ms; "
+          + ", ".join(f"{title} {ms:.0f}" for title, ms in crowded.items()) + ")")
+    print(f"phrasings never seen, each once, 20 users (every query new to the engine): p95 "
+          f"{p95['never seen, 20']:.0f} ms")
+    alone = max(p95["after maintenance, 1"], p95["10 minutes later, 1"])
+    print(f"goal: answer p95 at most 300 ms for one user (issue 7): {'met' if alone <= 300 else 'NOT met'} "
+          f"({alone:.0f} ms)")
     return 0
 
 

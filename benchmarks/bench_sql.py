@@ -102,6 +102,8 @@ def generate(settings, n_trades: int, now: datetime) -> None:
         "excluded_reason": pa.nulls(bars.num_rows, pa.string()),
         "episode_start": pa.array(np.where(flagged, bars["window_start"].to_numpy(), None)),  # each its own episode
         "window_date": pa.array(bars["window_start"].to_numpy().astype("datetime64[D]"), pa.date32()),
+        "explanation": pa.array(np.where(flagged, "volume 392, 38x its 60-bar median (10)", None), pa.string()),
+        "evidence": pa.array(np.where(flagged, json.dumps({"volume": [392, 10]}), None), pa.string()),
     }).cast(tables.ANOMALIES.schema)
     write_history(settings, tables.ANOMALIES, anomalies, "window_start", today_start)
 

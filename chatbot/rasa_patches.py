@@ -59,6 +59,70 @@ def _check_validation() -> None:
     assert original[:len(valid)] == [True] * len(valid), original
 
 
+UNDERSTOOD_KEPT = 2048  # texts; a parse is a few hundred bytes
+_UNDERSTOOD_KEYS = {"text", "text_tokens", "intent", "entities", "intent_ranking", "response_selector"}
+
+
+def keep_what_was_understood() -> None:
+    """What the model makes of a text depends on the text alone (the pipeline is NLU only: no
+    component reads the conversation), and about half of Rasa's time per message went to the
+    graph runner's parse (profiled under 20 users; docs/benchmarks.md, issue 23). So the last
+    UNDERSTOOD_KEPT texts' parses are kept per loaded model, and a text asked again (the same
+    question from several analysts, a chat page's suggestion) skips the graph. A parse carrying
+    anything else (a message id, metadata) is not kept.
+
+    Relies on: MessageProcessor._parse_message_with_graph(self, message, tracker,
+    only_output_properties) returning a fresh dict built from the graph's output for
+    message.text, and self.model_filename naming the loaded model."""
+    import copy
+    from collections import OrderedDict
+
+    from rasa.core.processor import MessageProcessor
+
+    parse = MessageProcessor._parse_message_with_graph
+    kept: OrderedDict = OrderedDict()
+
+    def understood(self, message, tracker, only_output_properties=True):
+        key = (self.model_filename, message.text, only_output_properties)
+        if key in kept:
+            kept.move_to_end(key)
+            return copy.deepcopy(kept[key])
+        parsed = parse(self, message, tracker, only_output_properties)
+        if set(parsed) <= _UNDERSTOOD_KEYS:
+            kept[key] = copy.deepcopy(parsed)
+            while len(kept) > UNDERSTOOD_KEPT:
+                kept.popitem(last=False)
+        return parsed
+
+    MessageProcessor._parse_message_with_graph = understood
+
+
+def _check_understanding() -> None:
+    """Patched, a text parses to what the graph gives, the second time from the kept copy, and
+    a caller changing its parse does not change the next one."""
+    from types import SimpleNamespace
+
+    from rasa.core.processor import MessageProcessor
+
+    calls = []
+
+    def graph(self, message, tracker, only_output_properties=True):
+        calls.append(message.text)
+        return {"text": message.text, "intent": {"name": "greet", "confidence": 0.9}, "entities": []}
+
+    MessageProcessor._parse_message_with_graph = graph
+    keep_what_was_understood()
+    processor = SimpleNamespace(model_filename="m.tar.gz")
+    hello = SimpleNamespace(text="hello")
+    first = MessageProcessor._parse_message_with_graph(processor, hello, None)
+    first["entities"].append({"entity": "changed"})
+    second = MessageProcessor._parse_message_with_graph(processor, hello, None)
+    assert calls == ["hello"], calls
+    assert second == {"text": "hello", "intent": {"name": "greet", "confidence": 0.9}, "entities": []}, second
+    MessageProcessor._parse_message_with_graph(processor, SimpleNamespace(text="hi"), None)
+    assert calls == ["hello", "hi"], calls
+
+
 PATCHES = (
     Patch("validate_action_results_with_one_validator",
           {"rasa.core.actions.action:RemoteAction._validate_action_result":
@@ -66,9 +130,14 @@ PATCHES = (
            "rasa.core.actions.action:RemoteAction.action_response_format_spec":
                "091b74aa3738d1262cf3c028386aaf9dd4f0d5c1374b62392411d70a79104a46"},  # Rasa 3.6.21
           _check_validation),
+    Patch("keep_what_was_understood",
+          {"rasa.core.processor:MessageProcessor._parse_message_with_graph":
+               "0bd50a53b5c013af8458cbefe5dbcbd5c02c82a671a841b1947b3e8964e5c3d1"},  # Rasa 3.6.21
+          _check_understanding),
 )
 
 
 def apply() -> None:
     """Every patch above, in the running Rasa server."""
     validate_action_results_with_one_validator()
+    keep_what_was_understood()

@@ -32,6 +32,13 @@ def healthy(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+class _Server(ThreadingHTTPServer):
+    # The standard library listens with a backlog of 5: twenty chat users connecting at once
+    # overflowed it, and the kernel reset their connections (bench_chatbot.py, issue 23).
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def serve(host: str, port: int, health: HealthCheck, routes: Routes | None = None) -> ThreadingHTTPServer:
     """Start the server on a daemon thread; call .shutdown() on the result to stop it."""
     routes = routes or {}
@@ -78,7 +85,6 @@ def serve(host: str, port: int, health: HealthCheck, routes: Routes | None = Non
         def log_message(self, *args):  # scrapes every few seconds would flood the log
             pass
 
-    server = ThreadingHTTPServer((host, port), Handler)
-    server.daemon_threads = True
+    server = _Server((host, port), Handler)
     threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
     return server

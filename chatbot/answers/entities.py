@@ -31,7 +31,7 @@ _NOT_A_SYMBOL = {"the", "a", "an", "my", "me", "it", "this", "that", "today", "y
                  "minutes", "hours", "days", "weeks", "trades", "volume", "change", "movers", "everything",
                  "anything", "something", "time", "open", "close", "market", "average", "max", "maximum", "hourly",
                  "strange", "normal", "unusual", "up", "down", "yesterday's", "today's", "date", "range", "from",
-                 "between"}
+                 "between", "flags", "alerts", "spikes", "outliers", "detections", "anomalous", "moves"}
 _UPPER_TOKEN = re.compile(r"(?<![\w:/])([A-Z][A-Z0-9]*(?:[:_/.-][A-Z0-9]+)*)(?![\w:/])")
 _AFTER_PREPOSITION = re.compile(r"\b(?:of|for|on|about|with|to|is)\s+([A-Za-z][\w:/.-]*)")
 
@@ -87,7 +87,9 @@ def symbols_in(entities: list[dict], text: str, known: Iterable[str]) -> Symbols
             result.found.append(symbol)
         elif not symbol and len(token) > 1 and token.lower() not in _NOT_A_SYMBOL and token not in result.unknown:
             result.unknown.append(token)
-    if not result.found and not result.unknown:
+    # A word after "of" or "for" may be a symbol nobody configured, unless the message names its
+    # subject otherwise: "number of spikes in coins" counts crypto's.
+    if not result.found and not result.unknown and not any(e.get("entity") == "asset_class" for e in entities):
         said = {w.lower() for e in entities for w in typed(e, text).split()}  # words another entity took
         result.unknown = [w for w in _AFTER_PREPOSITION.findall(text)
                           if w.lower() not in _NOT_A_SYMBOL | ASSET_CLASS_WORDS.keys() | said][:1]

@@ -24,6 +24,8 @@ import sqlalchemy as sa
 TIMESTAMPTZ = sa.TIMESTAMP(timezone=True)
 UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 _UTC = ZoneInfo("UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=_UTC)
+BAR = timedelta(minutes=1)  # the grain of the bot's windows: the lake's bars
 
 
 def _interval(amount: int, unit: str) -> sa.ColumnElement:
@@ -145,11 +147,16 @@ class Period:
     end: Midnight | Ago
     label: str  # str.format'ed with start (in the zone), start_utc and zone
 
-    def at(self, now: datetime, zone: str = "UTC") -> Window:
+    def at(self, now: datetime, zone: str = "UTC", grain: timedelta | None = None) -> Window:
+        """The window at `now`. With a `grain`, marks relative to now count from now rounded up
+        to a whole grain: the bot's windows (grain BAR) end after the bar in progress, and are the
+        same SQL until the next bar begins, so a question asked again of an unchanged lake is
+        answered from the bot's results (chatbot/answers/lake.py)."""
         z = ZoneInfo(zone)
-        start = self.start.at(now, z)
+        later = now + (-(now - _EPOCH)) % grain if grain else now
+        start, end = (mark.at(later if isinstance(mark, Ago) else now, z) for mark in (self.start, self.end))
         label = self.label.format(start=start, start_utc=start.astimezone(_UTC), zone=zone)
-        return Window(start, self.end.at(now, z), label, start.astimezone(z).date())
+        return Window(start, end, label, start.astimezone(z).date())
 
     def in_sql(self, clock: SqlClock = SESSION_CLOCK) -> SqlWindow:
         return SqlWindow(self.start.sql(clock), self.end.sql(clock), self.start.day_sql(clock))
@@ -195,28 +202,28 @@ def within_hours(window: Window, start: time, end: time, zone: str, words: str) 
                    stretches=tuple(stretches))
 
 
-# The bot's spellings: each period at an instant.
+# The bot's spellings: each period at an instant, to the bar.
 
 def today(now: datetime, zone: str = "UTC") -> Window:
-    return TODAY.at(now, zone)
+    return TODAY.at(now, zone, BAR)
 
 
 def yesterday(now: datetime, zone: str = "UTC") -> Window:
-    return YESTERDAY.at(now, zone)
+    return YESTERDAY.at(now, zone, BAR)
 
 
 def this_week(now: datetime, zone: str = "UTC") -> Window:
-    return THIS_WEEK.at(now, zone)
+    return THIS_WEEK.at(now, zone, BAR)
 
 
 def this_month(now: datetime, zone: str = "UTC") -> Window:
-    return THIS_MONTH.at(now, zone)
+    return THIS_MONTH.at(now, zone, BAR)
 
 
 def since(day: date, now: datetime, zone: str = "UTC") -> Window:
-    return since_day(day).at(now, zone)
+    return since_day(day).at(now, zone, BAR)
 
 
 def last(now: datetime, amount: int, unit: str) -> Window:
     """The last `amount` minutes, hours, days or weeks up to now."""
-    return the_last(amount, unit).at(now)
+    return the_last(amount, unit).at(now, grain=BAR)

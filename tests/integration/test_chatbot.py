@@ -331,6 +331,25 @@ def test_a_symbol_count_counts_its_episodes_and_names_their_flagged_bars(bot):
     assert answer.startswith("2 anomalies (3 flagged minutes) in BINANCE:BTCUSDT the last hour"), answer
 
 
+def test_a_repeated_question_is_answered_from_kept_results_until_its_table_changes(bot):
+    settings = bot.settings
+
+    def hits() -> float:
+        return metric(settings, settings.actions_port, "lakewatch_chat_query_cache_total", result="hit")
+
+    first = ask(settings, "any news on AMZN", sender="kept")
+    before = hits()
+    assert ask(settings, "any news on AMZN", sender="kept") == first
+    assert hits() == before + 1
+    # Older than every fixture headline, so lists across all symbols keep their order.
+    write(settings.lake_dir, tables.NEWS, [{"id": 9, "symbol": "AMZN", "headline": "Amazon ships a new chip",
+                                            "source": "Test Wire", "url": "https://news.example.invalid/amzn-9",
+                                            "published_at": bot.now - 3 * 1440 * M}])
+    fresh = ask(settings, "any news on AMZN", sender="kept")
+    assert "Amazon ships a new chip" in fresh and "Amazon ships a new chip" not in first, (first, fresh)
+    assert hits() == before + 1
+
+
 def test_price_summary_and_news_answers_carry_the_fixture_values(bot):
     settings = bot.settings
     price = prices.latest(Question(text="", entities=[{"entity": "symbol", "value": "AAPL"}], settings=settings))

@@ -168,6 +168,13 @@ def test_a_ticker_nobody_follows_is_named_back_to_the_user():
     assert entities.symbols_in([], "what is the price", KNOWN).unknown == []
 
 
+def test_a_word_for_anomalies_or_a_question_about_a_class_is_never_taken_for_a_symbol():
+    coins = [{"entity": "asset_class", "value": "coins", "start": 19, "end": 24}]
+    assert entities.symbols_in(coins, "number of spikes in coins", KNOWN).unknown == []
+    assert entities.symbols_in([], "count of outliers today", KNOWN).unknown == []
+    assert entities.symbols_in([], "number of flags for XYZQ", KNOWN).unknown == ["XYZQ"]
+
+
 def test_a_symbol_configured_after_training_is_found_in_the_text():
     assert entities.symbols_in([], "latest price of IBM", (*KNOWN, "IBM")).found == ["IBM"]
 

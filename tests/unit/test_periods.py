@@ -66,6 +66,21 @@ def test_this_week_starts_on_the_monday_of_the_day_zone():
     assert periods.this_week(monday_night, "UTC").start == datetime(2026, 11, 16, tzinfo=timezone.utc)
 
 
+def test_the_bots_windows_that_end_now_end_after_the_bar_in_progress():
+    late = datetime(2026, 12, 6, 23, 59, 30, 123, tzinfo=timezone.utc)  # a Sunday, 30 s before midnight
+    hour = periods.last(late, 1, "hour")
+    assert (hour.start, hour.end) == (datetime(2026, 12, 6, 23, tzinfo=timezone.utc),
+                                      datetime(2026, 12, 7, tzinfo=timezone.utc))
+    # Midnights are the day's, not the rounded minute's: still Sunday's day and week.
+    assert periods.today(late).start == datetime(2026, 12, 6, tzinfo=timezone.utc)
+    assert periods.this_week(late).start == datetime(2026, 11, 30, tzinfo=timezone.utc)
+    assert periods.this_week(late).end == datetime(2026, 12, 7, tzinfo=timezone.utc)
+    on_the_minute = datetime(2026, 12, 6, 10, 5, tzinfo=timezone.utc)
+    assert periods.last(on_the_minute, 15, "minute").end == on_the_minute
+    # The same SQL for every question asked within the minute.
+    assert periods.last(late, 6, "hour") == periods.last(late.replace(second=1), 6, "hour")
+
+
 def test_the_session_clock_reads_as_the_engines_spell_it():
     window = periods.THIS_WEEK.in_sql()
     text = str(sa.select(window.start, window.end).compile(dialect=views.dialect("trino"),
