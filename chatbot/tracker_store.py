@@ -5,14 +5,14 @@ Rasa replays and featurizes a conversation's whole history on every message, so 
 gets slower as a conversation grows: measured, "hello" took 14 ms in a new conversation and
 250 ms after 300 questions. The rules look at the current message only, and what a follow-up
 needs from before is in two slots every answer from the lake sets again (chatbot/actions.py),
-so the last RECENT_EVENTS events (about ten exchanges) are all a conversation needs.
+so the last RECENT_EVENTS events (about four exchanges) are all a conversation needs.
 
 Rasa's InMemoryTrackerStore keeps each conversation as JSON, and writes it and reads it back on
 every message: a fifth of Rasa's time under 20 users (profiled; docs/benchmarks.md, issue 23).
 This store keeps the tracker itself, with the events and slot values it had when saved: a
 message that failed half-way changed the tracker without saving it, and is undone by replaying
-the saved events and setting the saved values, as reading the JSON back would have done. Runs inside Rasa (rasa_server.py names it as the
-tracker store).
+the saved events and setting the saved values, as reading the JSON back would have done.
+Runs inside Rasa (rasa_server.py names it as the tracker store).
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ the bot knows come from here too.
 Results are kept, keyed by the SQL (values filled in) and the versions of the Delta tables it
 reads (lakewatch.table_versions): the same question on an unchanged lake is answered without
 the engine, and any commit to a table a query reads makes its next answer a fresh query. On two
-cores, Trino plans and runs about 15 small queries a second; twenty users asking what a
+cores, Trino plans and runs about 12 small queries a second; twenty users asking what a
 dashboard shows would otherwise queue behind it (docs/benchmarks.md, issue 23)."""
 from __future__ import annotations
 
