@@ -3,6 +3,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -202,6 +203,22 @@ def test_the_checkpoint_file_manager_named_in_the_spark_conf_exists_in_this_spar
     with zipfile.ZipFile(jar) as classes:
         assert class_file in classes.namelist()
     assert conf["spark.hadoop.fs.file.impl"] == "org.apache.hadoop.fs.RawLocalFileSystem"
+
+
+def every_dockerfile() -> list[str]:
+    """Compose's images and the Spaces' (hosting/): every Dockerfile outside the state folder and git's."""
+    folders = [d for d in REPO_ROOT.iterdir() if d.is_dir() and d.name not in ("var", ".git", "node_modules")]
+    return sorted(str(p.relative_to(REPO_ROOT)) for d in folders for p in d.rglob("Dockerfile*"))
+
+
+@pytest.mark.parametrize("dockerfile", every_dockerfile())
+def test_hadolint_finds_no_error_in_any_dockerfile(dockerfile):
+    """No image is built here, so a linter is the first reader of every Dockerfile: compose's and
+    the Spaces'. hadolint comes with the test tools (pyproject.toml), beside this Python."""
+    binary = Path(sys.executable).parent / "hadolint"
+    result = subprocess.run([str(binary), "--no-color", "--failure-threshold", "error", str(REPO_ROOT / dockerfile)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def built_dockerfiles() -> list[str]:
