@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import sys
 import threading
 import time
@@ -39,7 +38,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import yaml
 from deltalake import DeltaTable
 
 import bench_sql
@@ -47,14 +45,13 @@ from bench_superset import add_news_and_fundamentals, recommit_last_minutes
 from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.maintenance import maintain
-from lakewatch.settings import REPO_ROOT
+from chatbot.evaluate import HELDOUT, phrasings
 from stack import runner as stack
 from testkit.known_lake import BOT, anomaly, bar, bot_running, write
 from testkit.processes import private_settings
 
 GOAL_MS = 400  # issue 23: p95 with 20 users at once
 REFERENCE = "how many anomalies in crypto today?"
-ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
 # (kind, question): the kinds are how the figures are broken down.
 QUESTIONS = [
@@ -111,12 +108,7 @@ def mixed(n: int) -> list[tuple[str, str]]:
 
 def never_seen(n: int) -> list[tuple[str, str]]:
     """n held-out phrasings (kind: their intent), annotations taken out, each once."""
-    found = []
-    for path in sorted((REPO_ROOT / "chatbot" / "tests").glob("nlu_*.yml")):
-        for block in yaml.safe_load(path.read_text())["nlu"]:
-            for line in block["examples"].splitlines():
-                if line.strip().startswith("- "):
-                    found.append((block["intent"], ANNOTATION.sub(r"\1", line.strip()[2:])))
+    found = [phrasing for path in HELDOUT for phrasing in phrasings(path)]
     random.Random(7).shuffle(found)
     return found[:n]
 

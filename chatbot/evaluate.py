@@ -14,11 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from pathlib import Path
 
 CHATBOT = Path(__file__).resolve().parent
 HELDOUT, TRAINING = sorted((CHATBOT / "tests").glob("nlu_*.yml")), CHATBOT / "data" / "nlu"
+ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")  # [text](kind) or [text]{"entity": ...}
+
+
+def phrasings(path: Path) -> list[tuple[str, str]]:
+    """(intent, text as a user types it) of every example of a Rasa NLU file, annotations taken out."""
+    import yaml
+
+    return [(item["intent"], ANNOTATION.sub(r"\1", line.strip().removeprefix("- ")))
+            for item in yaml.safe_load(path.read_text())["nlu"] if "intent" in item
+            for line in item["examples"].splitlines() if line.strip()]
 
 
 def entities_match(expected: list[dict], found: list[dict], text: str, synonyms: dict[str, str]) -> bool:

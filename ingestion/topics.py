@@ -38,7 +38,9 @@ def _visible(admin: AdminClient, wanted: dict[str, int], timeout: float) -> dict
     CreateTopics returns when the controller has the topic; the broker answering Metadata
     learns of it, and its partitions of their leaders, a moment later (KRaft propagates metadata
     asynchronously). Until then a list can miss the topic, and a producer's first batch can fail
-    and be retried behind later ones (CI saw kcat read record 0 last).
+    and be retried behind later ones (CI saw kcat read record 0 last). A topic that exists is
+    waited for too: right after a broker starts, its partitions have no leader until the
+    controller has elected them.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -64,7 +66,7 @@ def ensure_topics(settings: Settings, timeout: float = 10.0) -> dict[str, int]:
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:  # a concurrent creator won
                     raise
-    actual = _visible(admin, wanted, timeout) if missing else _counts(existing, wanted)
+    actual = _counts(existing, wanted) if not missing and _led(existing, wanted) else _visible(admin, wanted, timeout)
     for name, n in actual.items():
         if n < wanted[name]:
             event(log, "topic has fewer partitions than configured", logging.WARNING, topic=name, partitions=n, configured=wanted[name])

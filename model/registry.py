@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import mlflow
 
-CHAMPION = "champion"
+from lakewatch.settings.model import CHAMPION_ALIAS as CHAMPION
 
 
 def champion_version(settings) -> str | None:

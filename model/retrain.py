@@ -12,7 +12,7 @@ shows, retries and times each one apart, and any of them can be run by hand:
 
 The work is model/train.py's, as `make train` does it in one process; here the held-out split
 is kept on disk between steps and the MLflow run is resumed by id. Each DAG run, succeeded or
-failed, leaves one run in the MLflow experiment `lakewatch-retrain` (REPORTS): what the bot
+failed, leaves one run in the MLflow experiment `lakewatch-retrain` (RETRAIN_EXPERIMENT): what the bot
 quotes when asked about the model.
 """
 from __future__ import annotations
@@ -32,13 +32,12 @@ import requests
 
 from lakewatch import settings as settings_module
 from lakewatch import tables
+from lakewatch.settings.model import RETRAIN_EXPERIMENT, SKIPPED
 from lakewatch.sql import sql_engine
 from model import train as training
 from model.features import MODEL_INPUT
 from model.registry import champion_version
 
-REPORTS = "lakewatch-retrain"
-SKIPPED = 99  # BashOperator's skip_on_exit_code: the task shows as skipped, not failed
 KEPT_RUNS = 5  # work folders of older DAG runs are removed
 FRAMES = ("train_x", "train_labels", "test_x", "test_labels")
 
@@ -156,9 +155,9 @@ def confirm(settings, folder: Path) -> str:
 
 
 def record(settings, run: str, outcome: str, **tags) -> None:
-    """One MLflow run per DAG run in the experiment REPORTS: what the bot reports."""
+    """One MLflow run per DAG run in the experiment RETRAIN_EXPERIMENT: what the bot reports."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    mlflow.set_experiment(REPORTS)
+    mlflow.set_experiment(RETRAIN_EXPERIMENT)
     with mlflow.start_run(run_name=run):
         mlflow.set_tags({"airflow_run": run, "outcome": outcome, **{k: str(v) for k, v in tags.items()}})
 

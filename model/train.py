@@ -42,6 +42,7 @@ from mlflow.models import infer_signature  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
+from lakewatch.settings.model import NAB_METRIC  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
 from model import detectors, drift, ensemble, nab, pyfunc, unsupervised  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
@@ -54,7 +55,6 @@ EXPERIMENT = "lakewatch-anomaly"
 GOAL_RECALL, GOAL_PRECISION = 0.9, 0.8  # docs/model.md
 TEST_FRACTION = 0.3  # the newest 30 % of the history is held out
 NAB_DETECTOR = "robustEnsemble"  # its name in NAB's results (camelCase: NAB splits names at "_")
-NAB_METRIC = "robust_ensemble.nab.standard"  # what the gate compares; the bot quotes it too
 # How a version was trained (its tag `mode`, and its model card): on the simulator's labels, or,
 # with none in the lake (live Finnhub data), for a target alert rate (model/unsupervised.py).
 SUPERVISED, UNSUPERVISED = "supervised", "unsupervised"

@@ -10,6 +10,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from lakewatch import tables
+from lakewatch.settings.model import CHAMPION_ALIAS, NAB_METRIC
 
 MINUTE = timedelta(minutes=1)
 
@@ -59,7 +60,7 @@ def reject(key: str, at: datetime) -> dict:
 # What register_champion logs: the figures the bot reads back from MLflow.
 CHAMPION_METRICS = {"robust_ensemble.test.recall": 0.971, "robust_ensemble.test.precision": 0.912,
                     "robust_ensemble.test.f1": 0.94, "robust_ensemble.test.pr_auc": 0.955,
-                    "isolation_forest.test.f1": 0.61, "robust_ensemble.nab.standard": 3.4}
+                    "isolation_forest.test.f1": 0.61, NAB_METRIC: 3.4}
 CHAMPION_PARAMS = {"train_bars": 12345, "train_anomalies": 67}
 
 
@@ -80,7 +81,7 @@ def register_champion(settings) -> str:
         mlflow.log_metrics(CHAMPION_METRICS)
         example = pd.DataFrame([{"asset_class": "stocks", **{f: 0.5 for f in FEATURES}}])[list(MODEL_INPUT)]
         version = training.register(settings, ensemble.model_params({"*": {f: 1.0 for f in FEATURES}}, 3.0), example)
-    mlflow.MlflowClient().set_registered_model_alias(settings.model_name, "champion", version)
+    mlflow.MlflowClient().set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, version)
     return version
 
 

@@ -44,16 +44,14 @@ def count(q: Question) -> str:
                          for metric in metrics for scope in scopes)
     lines = []
     for symbol, asset_class in scopes:
-        (row,) = lake.rows(q.settings, "anomaly_count", queries.anomaly_count(window, asset_class, symbol),
-                           ("anomalies",))
+        (row,) = lake.rows(q.settings, "anomaly_count", queries.anomaly_count(window, asset_class, symbol))
         lines.append(f"{words.anomalies(row)} in {_name((symbol, asset_class))}")
     return f"{'; '.join(lines)} {window.label}."
 
 
 def _score(q: Question, scope: Scope, window, metric: str) -> str:
     symbol, asset_class = scope
-    (row,) = lake.rows(q.settings, "anomaly_scores", queries.anomaly_scores(window, asset_class, symbol),
-                       ("anomalies",))
+    (row,) = lake.rows(q.settings, "anomaly_scores", queries.anomaly_scores(window, asset_class, symbol))
     if not row["scored_bars"]:
         return f"The model scored no bar of {_name(scope)} {window.label}."
     bars = words.plural(row["scored_bars"], "scored one-minute bar")
@@ -67,8 +65,7 @@ def _score(q: Question, scope: Scope, window, metric: str) -> str:
 
 def _per_hour(q: Question, scope: Scope, window) -> str:
     symbol, asset_class = scope
-    hours = lake.rows(q.settings, "anomalies_per_hour", queries.anomalies_per_hour(window, asset_class, symbol),
-                      ("anomalies",))
+    hours = lake.rows(q.settings, "anomalies_per_hour", queries.anomalies_per_hour(window, asset_class, symbol))
     if not hours:
         return f"No anomalies in {_name(scope)} {window.label}."
     zone = q.settings.day_timezone
@@ -83,8 +80,7 @@ def top(q: Question) -> str:
     sections = []
     for asset_class in entities.asset_classes_in(q.entities) or [None]:
         ranked = lake.rows(q.settings, "top_anomalous_symbols",
-                           queries.top_anomalous_symbols(window, 5, asset_class, lake.known_symbols(q.settings)),
-                           ("anomalies",))
+                           queries.top_anomalous_symbols(window, 5, asset_class, lake.known_symbols(q.settings)))
         scope = asset_class or "all symbols"
         if not ranked:
             sections.append(f"No anomalies in {scope} {window.label}.")
@@ -101,7 +97,7 @@ def latest(q: Question) -> str:
 
 
 def _latest_of(q: Question, symbol: str) -> str:
-    found = lake.rows(q.settings, "latest_anomaly", queries.latest_anomaly(symbol), ("anomalies",))
+    found = lake.rows(q.settings, "latest_anomaly", queries.latest_anomaly(symbol))
     if not found:
         return f"{symbol} has no anomaly in the lake (all verdicts so far)."
     a = found[0]
@@ -120,7 +116,7 @@ def status(q: Question) -> str:
 
 def _status_of(q: Question, symbol: str, window) -> str:
     zone = q.settings.day_timezone
-    (row,) = lake.rows(q.settings, "anomaly_scores", queries.anomaly_scores(window, symbol=symbol), ("anomalies",))
+    (row,) = lake.rows(q.settings, "anomaly_scores", queries.anomaly_scores(window, symbol=symbol))
     if not row["scored_bars"]:
         return (f"I can't tell: the model scored no bar of {symbol} {window.label} "
                 "(it did not trade, or scoring is behind).")
@@ -130,7 +126,7 @@ def _status_of(q: Question, symbol: str, window) -> str:
                 f"newest bar {words.at(row['last_bar'], zone)}).")
     text = (f"Yes: the model flagged {row['flagged_bars']:,} of {symbol}'s {bars} {window.label} "
             f"(highest score {row['max_score']:.2f}).")
-    (newest,) = lake.rows(q.settings, "latest_anomaly", queries.latest_anomaly(symbol), ("anomalies",))
+    (newest,) = lake.rows(q.settings, "latest_anomaly", queries.latest_anomaly(symbol))
     return text + f" The latest, {words.at(newest['window_start'], zone)}: {_why(newest)}."
 
 

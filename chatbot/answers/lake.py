@@ -32,6 +32,7 @@ CACHED = Counter("lakewatch_chat_query_cache_total", "The bot's queries by wheth
                  "(hit) or the engine ran them (miss: new SQL, a table with a new commit, or one not cacheable)",
                  ["result"])
 CACHE_SIZE = 512  # results of a few rows each
+LAKE_TABLES = frozenset(table.name for table in tables.ALL_TABLES)
 
 _ran: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("lakewatch_bot_sql", default=None)
 
@@ -40,18 +41,19 @@ class NoDataYet(LookupError):
     """A table the question needs has not been written yet (a fresh lake)."""
 
 
-def rows(settings: Settings, name: str, query: sa.Select, needs: tuple[str, ...]) -> list[dict]:
-    """The query's rows as dicts. `needs` names the tables it reads, so a lake without them yet
-    gets a plain answer instead of a missing-table error (on both engines: Trino registers a table
-    once the lake has it)."""
-    missing = set(needs) - set(tables.in_lake(settings.lake_dir))
+def rows(settings: Settings, name: str, query: sa.Select) -> list[dict]:
+    """The query's rows as dicts. A lake table it reads with no commit yet (a fresh lake) raises
+    NoDataYet, for a plain answer instead of a missing-table error (on both engines: Trino
+    registers a table once the lake has it)."""
+    versions = _versions(settings, query)
+    missing = sorted(table for table, found in versions.items() if found is None and table in LAKE_TABLES)
     if missing:
-        raise NoDataYet(", ".join(sorted(missing)))
+        raise NoDataYet(", ".join(missing))
     sql = filled_in(query, settings.sql_engine)
     ran = _ran.get()
     if ran is not None:
         ran.append(sql)
-    key = _cache_key(settings, sql, query)
+    key = _cache_key(settings, sql, versions)
 
     def run() -> list[dict]:
         with QUERY_SECONDS.labels(name).time(), sql_engine(settings).connect() as connection:
@@ -107,19 +109,20 @@ class _Results:
 _results = _Results(CACHE_SIZE)
 
 
-def _cache_key(settings: Settings, sql: str, query: sa.Select) -> tuple | None:
-    """The SQL and the version of every table it reads; None when a source is not a lake table
-    (a view: its tables are not named here) or the SQL reads the clock, as a result then
+def _versions(settings: Settings, query: sa.Select) -> dict[str, tuple | None]:
+    """The newest version of each table the query names (table_versions.version), None for one
+    with no commit in the lake: a lake table not written yet, or a view."""
+    return {table: table_versions.version(settings.lake_dir / table)
+            for table in sorted({t.name for t in find_tables(query)})}
+
+
+def _cache_key(settings: Settings, sql: str, versions: dict[str, tuple | None]) -> tuple | None:
+    """The SQL and the version of every table it reads; None when a source has no version (a
+    view: the tables under it are not named here) or the SQL reads the clock, as a result then
     depends on more than the lake."""
-    if "current_" in sql.lower() or "now()" in sql.lower():
+    if "current_" in sql.lower() or "now()" in sql.lower() or None in versions.values():
         return None
-    versions = []
-    for table in sorted({t.name for t in find_tables(query)}):
-        found = table_versions.version(settings.lake_dir / table)
-        if found is None:
-            return None
-        versions.append((table, found))
-    return settings.sql_engine, str(settings.lake_dir), sql, tuple(versions)
+    return settings.sql_engine, str(settings.lake_dir), sql, tuple(versions.items())
 
 
 @contextlib.contextmanager

@@ -7,11 +7,9 @@ from datetime import datetime, timezone
 import requests
 
 from chatbot.answers import Question, words
+from lakewatch.settings.model import CHAMPION_ALIAS as CHAMPION, NAB_METRIC, RETRAIN_EXPERIMENT
 
-CHAMPION = "champion"  # the alias model/registry.py moves
 METRICS = (("recall", "event recall"), ("precision", "precision"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
-NAB_METRIC = "robust_ensemble.nab.standard"  # model/train.py logs it when trained with LAKEWATCH_NAB_DIR
-RETRAINS = "lakewatch-retrain"  # the experiment where each run of Airflow's retrain DAG records its outcome
 
 
 def retrain_line(run: dict | None) -> str:
@@ -43,7 +41,7 @@ def _get(q: Question, path: str, **params) -> dict:
 
 
 def last_retrain(q: Question) -> dict | None:
-    experiment = _get(q, "experiments/get-by-name", experiment_name=RETRAINS).get("experiment")
+    experiment = _get(q, "experiments/get-by-name", experiment_name=RETRAIN_EXPERIMENT).get("experiment")
     if not experiment:
         return None
     response = requests.post(f"{q.settings.mlflow_tracking_uri}/api/2.0/mlflow/runs/search", timeout=3,

@@ -17,7 +17,7 @@ def recent(q: Question) -> str:
 
 
 def _headlines(q: Question, symbol: str | None) -> str:
-    found = lake.rows(q.settings, "recent_news", queries.recent_news(symbol, HEADLINES), ("news",))
+    found = lake.rows(q.settings, "recent_news", queries.recent_news(symbol, HEADLINES))
     scope = f"on {symbol}" if symbol else "across all symbols"
     if not found:
         return f"No news {scope} in the lake yet."

@@ -16,7 +16,7 @@ def latest(q: Question) -> str:
 
 
 def _latest_of(q: Question, symbol: str) -> str:
-    found = lake.rows(q.settings, "latest_price", queries.latest_price(symbol), ("bars_1m",))
+    found = lake.rows(q.settings, "latest_price", queries.latest_price(symbol))
     if not found or found[0]["price"] is None:
         return f"{symbol} has no trades in the lake yet."
     p = found[0]
@@ -37,7 +37,7 @@ def summary(q: Question) -> str:
 
 
 def _summary_of(q: Question, symbol: str, window) -> str:
-    (bars,) = lake.rows(q.settings, "symbol_summary", queries.symbol_summary(symbol, window), ("bars_1m",))
+    (bars,) = lake.rows(q.settings, "symbol_summary", queries.symbol_summary(symbol, window))
     if not bars["bars"]:
         return f"{symbol} did not trade {window.label}."
     change = (bars["close"] / bars["open"] - 1) * 100 if bars["open"] else None
@@ -46,8 +46,7 @@ def _summary_of(q: Question, symbol: str, window) -> str:
             f"volume {bars['volume']:,.4g} in {words.plural(int(bars['trades']), 'trade')} over "
             f"{words.plural(bars['bars'], 'one-minute bar')}.")
     try:
-        (flagged,) = lake.rows(q.settings, "anomaly_count", queries.anomaly_count(window, symbol=symbol),
-                               ("anomalies",))
+        (flagged,) = lake.rows(q.settings, "anomaly_count", queries.anomaly_count(window, symbol=symbol))
     except lake.NoDataYet:
         return text + " The model has not scored any bar yet."
     return text + f" The model flagged {words.anomalies(flagged)}."
@@ -65,7 +64,7 @@ def movers(q: Question) -> str:
         scope = asset_class or "all symbols"
         for falling in (d == "down" for d in directions):
             ranked = lake.rows(q.settings, "top_movers",
-                               queries.top_movers(window, known, asset_class, MOVERS, falling), ("bars_1m",))
+                               queries.top_movers(window, known, asset_class, MOVERS, falling))
             if not ranked:
                 sections.append(f"No trades in {scope} {window.label}.")
                 break

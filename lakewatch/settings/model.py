@@ -7,6 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# Names in MLflow that training, serving, Airflow's DAGs and the bot share. Components import only
+# the kernel, so each has its one source here.
+CHAMPION_ALIAS = "champion"  # the registered version serving answers with, and a new one must beat
+RETRAIN_EXPERIMENT = "lakewatch-retrain"  # each run of Airflow's retrain DAG records its outcome here
+NAB_METRIC = "robust_ensemble.nab.standard"  # the real-data score training logs, the gate compares, the bot quotes
+# The exit code of a DAG step (model/retrain.py, model/drift.py) that Airflow's BashOperator shows as
+# skipped, not failed: its skip_on_exit_code default.
+SKIPPED = 99
+
 
 @dataclass(frozen=True)
 class Model:

@@ -14,7 +14,7 @@ import pytest
 from deltalake import DeltaTable
 
 from lakewatch import tables
-from model import retrain
+from lakewatch.settings.model import NAB_METRIC, RETRAIN_EXPERIMENT
 from model import train as training
 from model.evaluate import event_metrics
 from model.episodes import episode_starts
@@ -77,9 +77,9 @@ def test_the_run_holds_params_metrics_plots_and_the_model(trained):
     assert run.data.tags["promoted"] == "True" and run.data.tags["gate"] == "the first version: there was no champion"
     # CI has no NAB checkout; with LAKEWATCH_NAB_DIR set, this module runs the NAB path instead.
     if settings.nab_dir is None:
-        assert run.data.tags["real_data"] == "not measured" and training.NAB_METRIC not in run.data.metrics
+        assert run.data.tags["real_data"] == "not measured" and NAB_METRIC not in run.data.metrics
     else:
-        assert run.data.tags["real_data"] == f"NAB ({settings.nab_dir})" and training.NAB_METRIC in run.data.metrics
+        assert run.data.tags["real_data"] == f"NAB ({settings.nab_dir})" and NAB_METRIC in run.data.metrics
 
 
 def test_retraining_on_the_same_data_does_not_move_the_champion(trained):
@@ -166,7 +166,7 @@ def dags_test(settings, **env) -> None:
 def last_report(settings) -> dict[str, str]:
     """The tags of the newest run in the experiment where each DAG run records its outcome."""
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-    experiment = client.get_experiment_by_name(retrain.REPORTS)
+    experiment = client.get_experiment_by_name(RETRAIN_EXPERIMENT)
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0].data.tags
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from chatbot import chat_page
+from chatbot import chat_page, evaluate
 from chatbot.answers import entities, model_info
 from lakewatch import settings as settings_module
 from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
@@ -214,12 +214,9 @@ def test_every_asset_class_word_in_the_training_data_is_understood():
 
 def test_heldout_phrasings_are_not_in_the_training_data():
     def texts(path):
-        return {re.sub(r"\[([^\]]+)\](?:\([^)]+\)|\{[^}]+\})", r"\1", line.removeprefix("- ").strip()).lower()
-                for item in nlu_items(path) if "intent" in item
-                for line in item["examples"].splitlines() if line.strip()}
-    trained = set().union(*(texts(p) for p in (CHATBOT / "data" / "nlu").glob("*.yml")))
-    heldout = sorted((CHATBOT / "tests").glob("nlu_*.yml"))
-    assert heldout and all(texts(path) & trained == set() for path in heldout)
+        return {text.lower() for _, text in evaluate.phrasings(path)}
+    trained = set().union(*(texts(p) for p in evaluate.TRAINING.glob("*.yml")))
+    assert evaluate.HELDOUT and all(texts(path) & trained == set() for path in evaluate.HELDOUT)
 
 
 def test_every_domain_intent_has_training_examples_and_a_rule():

@@ -2,6 +2,7 @@
 asked again of an unchanged lake skips the engine, and never gets an answer older than the lake."""
 from __future__ import annotations
 
+import shutil
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -32,7 +33,7 @@ def _hits() -> float:
 
 
 def _count(settings) -> int:
-    (row,) = lake.rows(settings, "anomaly_count", queries.anomaly_count(periods.today(NOW), "stocks"), ("anomalies",))
+    (row,) = lake.rows(settings, "anomaly_count", queries.anomaly_count(periods.today(NOW), "stocks"))
     return row["anomalies"]
 
 
@@ -52,13 +53,21 @@ def test_a_commit_to_a_table_the_query_reads_gives_a_fresh_answer(settings):
 
 
 def test_a_query_over_a_view_or_the_clock_is_never_kept(settings):
+    def key(sql, query):
+        return lake._cache_key(settings, sql, lake._versions(settings, query))
+
     anomalies = sa.table("anomalies", schema="market")
     over_view = sa.select(sa.literal(1)).select_from(queries.stored_view(views.VIEWS[0].name))
-    assert lake._cache_key(settings, "SELECT 1 FROM market.a_view", over_view) is None
-    assert lake._cache_key(settings, "SELECT current_date FROM market.anomalies",
-                           sa.select(sa.func.current_date()).select_from(anomalies)) is None
-    assert lake._cache_key(settings, "SELECT 1 FROM market.anomalies",
-                           sa.select(sa.literal(1)).select_from(anomalies)) is not None
+    assert key("SELECT 1 FROM market.a_view", over_view) is None
+    assert key("SELECT current_date FROM market.anomalies", sa.select(sa.func.current_date()).select_from(anomalies)) is None
+    assert key("SELECT 1 FROM market.anomalies", sa.select(sa.literal(1)).select_from(anomalies)) is not None
+
+
+def test_a_lake_table_not_written_yet_is_named_instead_of_querying_it(settings):
+    shutil.rmtree(tables.NEWS.path(settings.lake_dir))  # a lake that has had no news yet
+    with pytest.raises(lake.NoDataYet, match="^news$"):
+        lake.rows(settings, "recent_news", queries.recent_news("AAPL", 3))
+    assert _count(settings) == 1  # the table that is there answers
 
 
 def test_askers_of_a_query_already_running_wait_for_it_instead_of_running_it_again():
