@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import mlflow
 
-from lakewatch.settings.model import CHAMPION_ALIAS as CHAMPION
+from lakewatch.settings.model import CHAMPION_ALIAS
 
 
 def champion_version(settings) -> str | None:
     """The version the `champion` alias points at, or None before there is one."""
     try:
         client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
-        return client.get_model_version_by_alias(settings.model_name, CHAMPION).version
+        return client.get_model_version_by_alias(settings.model_name, CHAMPION_ALIAS).version
     except mlflow.exceptions.MlflowException:
         return None  # no model registered yet, or no alias

@@ -32,7 +32,7 @@ import requests
 
 from lakewatch import settings as settings_module
 from lakewatch import tables
-from lakewatch.settings.model import RETRAIN_EXPERIMENT, SKIPPED
+from lakewatch.settings.model import CHAMPION_ALIAS, RETRAIN_EXPERIMENT, SKIPPED
 from lakewatch.sql import sql_engine
 from model import train as training
 from model.features import MODEL_INPUT
@@ -124,7 +124,7 @@ def promote(settings, folder: Path) -> str | int:
         print(f"the alias stays on version {verdict['champion']}: {verdict['why']}")
         return SKIPPED
     training.promote(settings, candidate["version"])
-    return f"{settings.model_name}@{training.CHAMPION} -> version {candidate['version']}"
+    return f"{settings.model_name}@{CHAMPION_ALIAS} -> version {candidate['version']}"
 
 
 def confirm(settings, folder: Path) -> str:

@@ -42,12 +42,12 @@ from mlflow.models import infer_signature  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch.settings.model import NAB_METRIC  # noqa: E402
+from lakewatch.settings.model import CHAMPION_ALIAS, NAB_METRIC  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
 from model import detectors, drift, ensemble, nab, pyfunc, unsupervised  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
-from model.registry import CHAMPION, champion_version  # noqa: E402
+from model.registry import champion_version  # noqa: E402
 
 PYFUNC = Path(__file__).resolve().parent / "pyfunc.py"
 STEPS = 7
@@ -366,7 +366,7 @@ def champion_verdict(settings, test_x: pd.DataFrame) -> pd.DataFrame | str:
     """The champion's verdicts on the held-out bars, or why it cannot give them (e.g. trained on
     features this data lacks): both gates score it the same way."""
     try:
-        return mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION}").predict(test_x[list(MODEL_INPUT)])
+        return mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION_ALIAS}").predict(test_x[list(MODEL_INPUT)])
     except mlflow.exceptions.MlflowException as exc:
         return str(exc)
 
@@ -405,7 +405,7 @@ def against_champion_without_labels(settings, current: str, test_x: pd.DataFrame
 
 def promote(settings, version: str) -> None:
     """Move the `champion` alias: serving and the scorer follow it (model/serve.py)."""
-    mlflow.MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(settings.model_name, CHAMPION, version)
+    mlflow.MlflowClient(settings.mlflow_tracking_uri).set_registered_model_alias(settings.model_name, CHAMPION_ALIAS, version)
 
 
 def main(argv: list[str] | None = None) -> int:

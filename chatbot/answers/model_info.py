@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import requests
 
 from chatbot.answers import Question, words
-from lakewatch.settings.model import CHAMPION_ALIAS as CHAMPION, NAB_METRIC, RETRAIN_EXPERIMENT
+from lakewatch.settings.model import CHAMPION_ALIAS, NAB_METRIC, RETRAIN_EXPERIMENT
 
 METRICS = (("recall", "event recall"), ("precision", "precision"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
 
@@ -54,13 +54,13 @@ def last_retrain(q: Question) -> dict | None:
 def describe(q: Question) -> str:
     name = q.settings.model_name
     try:
-        version = _get(q, "registered-models/alias", name=name, alias=CHAMPION).get("model_version")
+        version = _get(q, "registered-models/alias", name=name, alias=CHAMPION_ALIAS).get("model_version")
         run = _get(q, "runs/get", run_id=version["run_id"]).get("run", {}) if version else {}
         retrain = last_retrain(q)
     except requests.RequestException:
         return f"I can't reach MLflow at {q.settings.mlflow_tracking_uri} right now, so I can't say which model runs."
     if not version:
-        return (f"No model is registered as {name}@{CHAMPION} yet: `make up` trains the first one once the lake "
+        return (f"No model is registered as {name}@{CHAMPION_ALIAS} yet: `make up` trains the first one once the lake "
                 "has history, and `make train` trains another." + (retrain_line(retrain) if retrain else ""))
     metrics = {m["key"]: m["value"] for m in run.get("data", {}).get("metrics", [])}
     params = {p["key"]: p["value"] for p in run.get("data", {}).get("params", [])}
