@@ -104,6 +104,7 @@ def generate(settings, n_trades: int, now: datetime) -> None:
         "window_date": pa.array(bars["window_start"].to_numpy().astype("datetime64[D]"), pa.date32()),
         "explanation": pa.array(np.where(flagged, "volume 392, 38x its 60-bar median (10)", None), pa.string()),
         "evidence": pa.array(np.where(flagged, json.dumps({"volume": [392, 10]}), None), pa.string()),
+        "tail_probability": pa.array(1 - score),
     }).cast(tables.ANOMALIES.schema)
     write_history(settings, tables.ANOMALIES, anomalies, "window_start", today_start)
 

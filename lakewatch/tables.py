@@ -102,6 +102,10 @@ ANOMALIES = Table("anomalies", pa.schema([
     # sentence, and the same numbers as JSON (model/explain.py); null otherwise. Last, because
     # a lake from before them gains them at the end (ensure).
     ("explanation", pa.string()), ("evidence", pa.string()),
+    # The bar's score as a tail probability among its symbol's previous day of scores by the same
+    # model version (model/calibrate.py): a threshold on it means the same on every symbol. Null
+    # while the symbol has under an hour of them, and for a bar a pipeline gap cut short.
+    ("tail_probability", pa.float64()),
 ]), partition_by=("window_date",))
 
 # Written by the hourly drift measure (model/drift.py): per hour, asset class and model input, how

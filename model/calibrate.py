@@ -44,6 +44,19 @@ def tail_probabilities(raw: np.ndarray, window: int = WINDOW, min_history: int =
     return result
 
 
+def following(history: np.ndarray, new: np.ndarray, window: int = WINDOW,
+              min_history: int = MIN_HISTORY) -> np.ndarray:
+    """The tail probabilities of one symbol's `new` scores (time order) that come after its
+    `history` (time order), each among the `window` scores before it: what tail_probabilities
+    gives them on the whole sequence at once. NaN where fewer than `min_history` scores precede,
+    for a table that stores "no baseline yet" as null rather than as a probability of 1."""
+    history = np.asarray(history, dtype=float)[-window:]
+    joined = np.concatenate([history, np.asarray(new, dtype=float)])
+    result = tail_probabilities(joined, window, min_history)[len(history):]
+    result[np.arange(len(history), len(joined)) < min_history] = np.nan
+    return result
+
+
 def _tail(history: np.ndarray, scores: np.ndarray) -> np.ndarray:
     valid = ~np.isnan(history)
     count = valid.sum(axis=1)

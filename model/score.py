@@ -10,7 +10,10 @@ also compacts on the stream job's schedule (lakewatch/maintenance.py).
 Exactly once: how far each symbol has been scored travels in the same Delta commit as the
 rows (commit metadata STATE_KEY), so a crash before the commit redoes the cycle and a crash
 after it finds the state already advanced. Each symbol's open anomaly episode travels the same
-way (EPISODES_KEY), so an episode spanning cycles or a restart stays one episode. One scorer per
+way (EPISODES_KEY), so an episode spanning cycles or a restart stays one episode. Each bar's
+tail probability is measured against its symbol's previous scores by the same version
+(model/calibrate.py), which the scorer reads back from `anomalies` itself, so a restart
+measures against exactly what was committed. One scorer per
 lake: two would both score. The model name and version on every row are the ones serving
 reported before and after the batch; a promotion in between makes the cycle start again.
 
@@ -37,6 +40,7 @@ from lakewatch import logs, service_http, tables
 from lakewatch.maintenance import Schedule
 from lakewatch import settings as settings_module
 from lakewatch.sql import schema, sql_engine
+from model.calibrate import WINDOW, following
 from model.episodes import episode_starts
 from model.explain import explain
 from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features, scoring_context
@@ -46,6 +50,9 @@ STATE_KEY = "lakewatch.scored_until_us"  # symbol -> window_end (epoch us) of it
 EPISODES_KEY = "lakewatch.episodes_ns"
 CONTEXT = timedelta(days=4)  # enough calendar time to hold LOOKBACK_BARS bars across a weekend
 BATCH_ROWS = 10_000
+# Calendar time that holds a symbol's last calibrate.WINDOW scored bars: a day of a coin's bars,
+# about four trading days of a stock's, across a weekend and a holiday.
+CALIBRATION_CONTEXT = timedelta(days=10)
 
 SCORED = Counter("lakewatch_scorer_bars_total", "Bars scored")
 FLAGGED = Counter("lakewatch_scorer_anomalies_total", "Bars scored as anomalies", ["asset_class"])
@@ -131,6 +138,33 @@ def pending(settings, anomalies: DeltaTable, bars: DeltaTable, memo: dict) -> tu
     return features[~waiting], scored_until
 
 
+def score_history(anomalies: DeltaTable, version: str, since: datetime) -> dict[str, np.ndarray]:
+    """Each symbol's last WINDOW scores by model `version` from `since` on, oldest first, leaving
+    out bars a pipeline gap cut short: what its next bars' tail probabilities are measured
+    against. Another version's scores live on another scale, so a new champion starts afresh."""
+    scored = anomalies.to_pandas(columns=["symbol", "window_start", "anomaly_score", "excluded_reason"],
+                                 filters=[("window_date", ">=", since.date()), ("model_version", "=", version)])
+    scored = scored[scored["excluded_reason"].isna()].sort_values("window_start")
+    return {symbol: group["anomaly_score"].to_numpy(dtype=float)[-WINDOW:]
+            for symbol, group in scored.groupby("symbol")}
+
+
+def calibrated(history: dict[str, np.ndarray], features: pd.DataFrame, scores: np.ndarray,
+               gap: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Each bar's tail probability among its symbol's previous WINDOW scores (NaN while fewer
+    than calibrate.MIN_HISTORY precede it, and for a bar a pipeline gap cut short), and the
+    histories with this batch's scores added."""
+    probability = np.full(len(features), np.nan)
+    kept = dict(history)
+    batch = pd.DataFrame({"symbol": features["symbol"].to_numpy(), "at": features["window_start"].to_numpy(),
+                          "score": np.asarray(scores, dtype=float)})
+    for symbol, rows in batch[~gap].sort_values("at", kind="stable").groupby("symbol"):
+        before = history.get(symbol, np.zeros(0))
+        probability[rows.index.to_numpy()] = following(before, rows["score"].to_numpy())
+        kept[symbol] = np.r_[before, rows["score"].to_numpy()][-WINDOW:]
+    return probability, kept
+
+
 def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> int:
     """Score what is pending and commit it with the new state; returns the bars scored."""
     anomalies.update_incremental()
@@ -141,6 +175,11 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
     verdicts, version = score_rows(settings, features)
     gap = features["pipeline_gap"].to_numpy(dtype=bool)
     flagged = verdicts["is_anomaly"].astype(bool).to_numpy() & ~gap
+    scores = verdicts["anomaly_score"].astype(float).to_numpy()
+    if memo.get("calibration", (None,))[0] != version:
+        memo["calibration"] = (version, score_history(anomalies, version,
+                                                      features["window_start"].min() - CALIBRATION_CONTEXT))
+    probability, kept = calibrated(memo["calibration"][1], features, scores, gap)
     episodes, open_episodes = episode_starts(features[["symbol", "window_start"]].assign(is_anomaly=flagged),
                                              tables.commit_value(anomalies, EPISODES_KEY) or {})
     explanation, evidence = np.full(len(features), None, object), np.full(len(features), None, object)
@@ -152,7 +191,7 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
     rows = pa.table({
         "symbol": features["symbol"].to_numpy(), "asset_class": features["asset_class"].to_numpy(),
         "window_start": features["window_start"], "window_end": features["window_end"],
-        "anomaly_score": verdicts["anomaly_score"].astype(float).to_numpy(),
+        "anomaly_score": scores,
         "is_anomaly": flagged,
         "features": feature_json, "top_features": verdicts["top_features"].to_numpy(),
         "model_name": [settings.model_name] * len(features), "model_version": [version] * len(features),
@@ -161,6 +200,7 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
         "episode_start": pa.array(episodes, pa.int64(), mask=episodes < 0).cast(pa.timestamp("ns", tz="UTC")),
         "window_date": features["window_start"].dt.date.to_numpy(),
         "explanation": explanation, "evidence": evidence,
+        "tail_probability": pa.array(probability, pa.float64(), mask=np.isnan(probability)),
     }).cast(tables.ANOMALIES.schema)
     state = dict(scored_until)
     ends = features.groupby("symbol")["window_end"].max()
@@ -169,6 +209,7 @@ def cycle(settings, log: logging.Logger, memo: dict, anomalies: DeltaTable) -> i
                     commit_properties=CommitProperties(custom_metadata={
                         STATE_KEY: tables.encode_commit_value(state),
                         EPISODES_KEY: tables.encode_commit_value(open_episodes)}))
+    memo["calibration"] = (version, kept)  # only once committed: what the table now holds
     SCORED.inc(len(rows))
     EPISODES.inc(int((episodes == features["window_start"].dt.as_unit("ns").astype("int64").to_numpy()).sum()))
     PIPELINE_GAPS.inc(int(gap.sum()))
@@ -216,6 +257,7 @@ def main() -> int:
         except Exception as exc:  # the next cycle retries: nothing was committed
             scored = 0
             ERRORS.labels(type(exc).__name__).inc()
+            memo.pop("calibration", None)  # read again from what was committed
             logs.event(log, "scoring cycle failed", logging.WARNING, error=f"{type(exc).__name__}: {exc}")
         if not scored:
             stop.wait(max(0.0, settings.scorer_interval_seconds - (time.monotonic() - started)))

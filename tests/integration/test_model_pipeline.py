@@ -9,6 +9,7 @@ import shutil
 import urllib.request
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from deltalake import DeltaTable
@@ -16,6 +17,7 @@ from deltalake import DeltaTable
 from lakewatch import tables
 from lakewatch.settings.model import NAB_METRIC, RETRAIN_EXPERIMENT
 from model import train as training
+from model.calibrate import following
 from model.evaluate import event_metrics
 from model.episodes import episode_starts
 from model.explain import explain
@@ -132,6 +134,15 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
     opened = int((ordered["episode_start"] == ordered["window_start"]).sum())
     print(f"{opened} anomaly episodes over {int(ordered['is_anomaly'].sum())} flagged bars")
     assert 0 < opened <= ordered["is_anomaly"].sum()
+
+    # So are the tail probabilities: each bar's among its symbol's earlier scores, null for a gap bar.
+    for symbol, group in ordered.groupby("symbol"):
+        ordinary = group["excluded_reason"].isna()
+        whole_history = following(np.zeros(0), group.loc[ordinary, "anomaly_score"].to_numpy())
+        assert np.allclose(group.loc[ordinary, "tail_probability"].to_numpy(dtype=float), whole_history,
+                           equal_nan=True), symbol
+        assert group.loc[~ordinary, "tail_probability"].isna().all(), symbol
+    assert ordered["tail_probability"].notna().mean() > 0.9  # an hour without a baseline, of days
 
     # Every injected anomaly's bars have verdicts, and (held out or not) nearly all are caught.
     labels = training.read_history(settings)[1]
