@@ -1,11 +1,13 @@
 """Every candidate detector on real data (the Numenta Anomaly Benchmark) and on the simulator's
-held-out history, side by side in one run: raw, calibrated per symbol, and without repeats.
+held-out history, side by side in one run: raw, calibrated per symbol, without repeats, and
+with time context.
 
 NAB (github.com/numenta/NAB: 58 real and artificial series with labelled anomaly windows) runs
 under its own rules and scorer (model/nab.py). Each candidate (model/detectors.py) is fit on
-each series' probationary rows, and its scores are written as NAB results three ways: raw; as
-tail probabilities in the series' own history (model/calibrate.py); and those without repeats
-(model/episodes.py). In the same run NAB's scorer rescores the results NAB ships for its
+each series' probationary rows, and its scores are written as NAB results four ways: raw; as
+tail probabilities in the series' own history (model/calibrate.py); those without repeats
+(model/episodes.py); and those gated by the same time on earlier days (model/seasonal.py),
+without repeats. In the same run NAB's scorer rescores the results NAB ships for its
 reference detectors, so the scoreboard is measured beside the candidates, not copied. NAB's
 checkout is the user's (docs/model.md says how to get one). Results go to var/bench/nab/.
 
@@ -40,26 +42,32 @@ from model.calibrate import surprise, tail_probabilities
 from model.episodes import without_repeats
 from model.evaluate import bar_truth, best_threshold, event_metrics
 from model.features import build_features
+from model.seasonal import gated
 from stack.bootstrap import ensure_venv
 
-# Each candidate's scores three ways: raw; as tail probabilities in the series' own history
-# (model/calibrate.py, shown as -log10 p); and those without repeats (model/episodes.py).
-VARIANTS = ("raw", "calibrated", "episodes")
+# Each candidate's scores four ways: raw; as tail probabilities in the series' own history
+# (model/calibrate.py, shown as -log10 p); those without repeats (model/episodes.py); and those
+# gated by the same time of day on earlier days (model/seasonal.py), without repeats.
+VARIANTS = ("raw", "calibrated", "episodes", "seasonal")
 
 
-def variants(raw: np.ndarray) -> dict[str, np.ndarray]:
-    """One series' (symbol's) raw scores, in time order, in every variant."""
-    calibrated = surprise(tail_probabilities(raw))
-    return {"raw": raw, "calibrated": calibrated, "episodes": without_repeats(calibrated)}
+def variants(raw: np.ndarray, closes: np.ndarray, stamps: np.ndarray) -> dict[str, np.ndarray]:
+    """One series' (symbol's) raw scores, in time order, in every variant; `closes` and
+    `stamps` are its bars' closes and times, for the time-of-day baseline."""
+    probability = tail_probabilities(raw)
+    calibrated = surprise(probability)
+    return {"raw": raw, "calibrated": calibrated, "episodes": without_repeats(calibrated),
+            "seasonal": without_repeats(surprise(gated(probability, np.log(closes), stamps)))}
 
 
-def score_series(fits: dict, bars: pd.DataFrame, probation: int) -> dict[str, np.ndarray]:
+def score_series(fits: dict, bars: pd.DataFrame, probation: int, stamps: np.ndarray) -> dict[str, np.ndarray]:
     """Each candidate's scores of one series' bars, in time order, in every variant."""
     features = build_features(bars)
     train = features.iloc[:probation]
+    closes = bars["close"].to_numpy(dtype=float)  # one bar per point, so one feature row per bar
     out = {}
     for name, fit in fits.items():
-        for variant, scores in variants(fit(train)(features)).items():
+        for variant, scores in variants(fit(train)(features), closes, stamps).items():
             out[nab.detector_name(name, variant)] = nab.squash(scores)
     return out
 
@@ -67,7 +75,7 @@ def score_series(fits: dict, bars: pd.DataFrame, probation: int) -> dict[str, np
 def run_nab(checkout: Path, fits: dict, work: Path) -> dict:
     """Every candidate in every variant on NAB, beside NAB's reference detectors."""
     names = [nab.detector_name(name, variant) for name in fits for variant in VARIANTS]
-    return nab.score(checkout, lambda bars, probation: score_series(fits, bars, probation), names, work,
+    return nab.score(checkout, lambda *series: score_series(fits, *series), names, work,
                      ensure_venv("nab"))
 
 
@@ -90,6 +98,9 @@ def simulator_figures(fits: dict, hours: float, rate: float, realism: str, anoma
     train_x, train_labels, test_x, test_labels, cutoff = training.split(features, labels, training.TEST_FRACTION)
     print(f"simulator ({realism}): {hours:g} h, {len(bars):,} bars, {len(labels)} labels, held out from {cutoff:%H:%M} "
           f"({time.monotonic() - began:.0f} s)")
+    closes = features[["symbol", "window_start"]].merge(bars[["symbol", "window_start", "close"]], how="left",
+                                                        on=["symbol", "window_start"])["close"].to_numpy(dtype=float)
+    stamps = features["window_start"].to_numpy()
     out = {}
     for name, fit in fits.items():
         began = time.monotonic()
@@ -97,7 +108,7 @@ def simulator_figures(fits: dict, hours: float, rate: float, realism: str, anoma
         raw = scorer(features)
         by_variant = {variant: pd.Series(0.0, index=features.index) for variant in VARIANTS}
         for _, rows in features.groupby("symbol").indices.items():  # features are in time order per symbol
-            for variant, scores in variants(raw[rows]).items():
+            for variant, scores in variants(raw[rows], closes[rows], stamps[rows]).items():
                 by_variant[variant].iloc[rows] = scores
         for variant, scores in by_variant.items():
             threshold, _ = best_threshold(train_x.assign(anomaly_score=scores[train_x.index]), train_labels,

@@ -37,8 +37,10 @@ PROFILES = {"standard": "standard", "reward_low_FP_rate": "low FP", "reward_low_
 REFERENCES = {"numenta": "Numenta HTM", "contextOSE": "CAD OSE", "knncad": "KNN CAD",
               "randomCutForest": "random cut forest", "windowedGaussian": "windowed Gaussian"}
 EPOCH = pd.Timestamp("2000-01-03", tz="UTC")
-# (one series' bars, its probationary rows) -> NAB detector name -> a score per bar, in (0, 1)
-SeriesScorer = Callable[[pd.DataFrame, int], dict[str, np.ndarray]]
+# (one series' bars, its probationary rows, its points' own timestamps) -> NAB detector name ->
+# a score per bar, in (0, 1). The bars are a minute apart whatever the series' sampling, so the
+# features see no missing minutes; the timestamps give time of day (model/seasonal.py).
+SeriesScorer = Callable[[pd.DataFrame, int, np.ndarray], dict[str, np.ndarray]]
 
 
 def checkout_problem(path: Path | None) -> str | None:
@@ -97,11 +99,11 @@ def score(nab: Path, score_series: SeriesScorer, detectors: list[str], work: Pat
         frame = pd.read_csv(nab / "data" / relative)
         values = frame["value"].to_numpy(dtype=float)
         probation = probation_rows(len(values))
+        stamps = pd.to_datetime(frame["timestamp"])
         begun = time.monotonic()
-        scores = score_series(series_bars(values, probation, Path(relative).stem), probation)
+        scores = score_series(series_bars(values, probation, Path(relative).stem), probation, stamps.to_numpy())
         seconds += time.monotonic() - begun
         label = np.zeros(len(frame), dtype=int)
-        stamps = pd.to_datetime(frame["timestamp"])
         for start, end in windows[relative]:
             label[(stamps >= pd.Timestamp(start)) & (stamps <= pd.Timestamp(end))] = 1
         category, filename = relative.split("/")

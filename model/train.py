@@ -120,7 +120,7 @@ def check_nab(settings) -> None:
 def nab_metrics(settings) -> dict[str, float]:
     """The ensemble as this code trains it, on NAB: fit on each series' probationary bars (NAB's
     rule) and scored raw, as the scorer scores; NAB's normalised score per profile and category."""
-    def series(bars: pd.DataFrame, probation: int) -> dict[str, np.ndarray]:
+    def series(bars: pd.DataFrame, probation: int, _stamps: np.ndarray) -> dict[str, np.ndarray]:
         features = build_features(bars)
         return {NAB_DETECTOR: nab.squash(detectors.robust_ensemble(features.iloc[:probation])(features))}
 
