@@ -47,7 +47,7 @@ from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.settings.model import RETRAIN_EXPERIMENT, SKIPPED
 from lakewatch.sql import schema, sql_engine
-from model.features import FEATURES
+from model.features import FEATURES, HISTORY, MIN_HISTORY
 from model.pyfunc import ANY_CLASS
 from model.registry import champion_version
 
@@ -95,7 +95,14 @@ def fit(train_x: pd.DataFrame) -> dict:
     """What a model version keeps for drift detection (params.json "drift"): per asset class
     (and ANY_CLASS) and feature, its training distribution and the threshold its own history
     sets (features that wander hour to hour in calm markets, like a 5-bar volatility, get a
-    higher one than steady ones)."""
+    higher one than steady ones).
+
+    Only bars with a full HISTORY-bar baseline count, as every bar the live measure reads has
+    (the scorer builds features with LOOKBACK_BARS before them). A symbol's first training bars
+    have shorter baselines, and their hour's PSI was 1.6-2.5 where every settled hour's stayed
+    under 0.3: as the 99th percentile of a day's hours, that one hour set the threshold."""
+    settled = train_x[train_x.groupby("symbol").cumcount() >= HISTORY - MIN_HISTORY]  # training keeps warm bars only
+    train_x = settled if len(settled) else train_x
     reference = {ANY_CLASS: {f: _bins(train_x[f].to_numpy(dtype=float)) for f in FEATURES}}
     for asset_class, part in train_x.groupby("asset_class"):
         if len(part) >= MIN_BARS:
