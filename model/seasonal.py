@@ -26,7 +26,8 @@ DAY = np.timedelta64(86_400, "s")
 
 def residual_z(values: np.ndarray, stamps: np.ndarray, days: int = DAYS) -> np.ndarray:
     """For one series in time order: |value - median of the same time on up to `days` earlier
-    days|, over the median of the residuals before it. NaN where no earlier day is known yet."""
+    days|, over the median of the residuals before it. NaN where no earlier day is known yet, or
+    fewer than MIN_SCALE_POINTS residuals precede it."""
     values = np.asarray(values, dtype=float)
     stamps = pd.to_datetime(stamps, utc=True).tz_convert(None).to_numpy()  # naive UTC: numpy has no zones
     n = len(values)
