@@ -10,6 +10,9 @@ train/held-out split). The rolling baselines inside the features look only backw
 - isolation_forest: scikit-learn's, on the absolute features (the baseline model/train.py logs);
 - half_space_trees: river's streaming forest of random half-space splits (Tan et al. 2011);
 - knn: pyod's k-nearest-neighbour detector: the distance to the 10th nearest fitting bar;
+- path_knn: scikit-learn's nearest neighbours over the shape of the symbol's price path in its last
+  PATH_BARS bars, as NAB's KNN CAD compares windows of a series' own values (Burnaev and
+  Ishimtsev 2016);
 - matrix_profile: stumpy's left matrix profile over each symbol's path (ret_z summed): a bar is as anomalous
   as the distance from the MOTIF bars ending at it to their nearest match among earlier bars (a
   discord, Yeh et al. 2016).
@@ -28,6 +31,9 @@ Scorer = Callable[[pd.DataFrame], np.ndarray]
 SEED = 7
 FOREST_TREES = 100
 MOTIF = 16  # bars per subsequence of the matrix profile
+PATH_BARS = 30  # of 10, 19, 30, 60 and 120, 30 scored best on NAB (docs/model.md)
+NEIGHBOURS = 10
+ANY_SYMBOL = "*"
 
 
 def robust_ensemble(train: pd.DataFrame) -> Scorer:
@@ -65,6 +71,50 @@ def knn(train: pd.DataFrame) -> Scorer:
 
     model = KNN(n_neighbors=10).fit(_matrix(train))
     return lambda rows: model.decision_function(_matrix(rows))
+
+
+def path_knn(train: pd.DataFrame) -> Scorer:
+    """A bar is as anomalous as the mean distance from its symbol's last PATH_BARS closes, as a
+    shape (log prices less their mean, in the symbol's usual return), to the NEIGHBOURS nearest
+    such shapes of the fitting stretch. The other candidates see one bar's features; this sees
+    how the last minutes moved together: a jump and its reversal, a trend that bends, a
+    stall. The window starts from the symbol's fitting-stretch bars before the rows scored, so no
+    bar is judged by what came after it."""
+    from sklearn.neighbors import NearestNeighbors
+
+    scales = _return_scales(train)
+    shapes, whole = _path_shapes(train, train, scales)
+    # A fitting shape that starts before its symbol's first bar is part made up: not one to learn,
+    # unless the stretch is too short to have enough others.
+    nearest = NearestNeighbors(n_neighbors=NEIGHBOURS).fit(shapes[whole] if whole.sum() >= NEIGHBOURS else shapes)
+    return lambda rows: nearest.kneighbors(_path_shapes(rows, train, scales)[0])[0].mean(axis=1)
+
+
+def _return_scales(train: pd.DataFrame) -> dict[str, float]:
+    """Each symbol's usual 1-minute move over the fitting stretch (the features' robust scale, in
+    percent), so that shapes of calm and busy symbols compare: the median of its bars' scales."""
+    usual = train.loc[train["warm"], ["symbol", "ret_usual_pct"]].groupby("symbol")["ret_usual_pct"].median()
+    scales = {str(k): float(v) for k, v in usual.items() if np.isfinite(v) and v > 0}
+    # a symbol training never saw (or never saw move) gets the typical symbol's
+    scales[ANY_SYMBOL] = float(np.median(list(scales.values()))) if scales else 1.0
+    return scales
+
+
+def _path_shapes(rows: pd.DataFrame, train: pd.DataFrame, scales: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
+    """One row per bar of `rows`: its symbol's log closes over the PATH_BARS bars ending at it, less
+    their mean, in the symbol's usual return; and whether all those bars exist. The moves before a
+    symbol's first row come from `train`; a symbol without enough of them starts flat."""
+    shapes, whole = np.zeros((len(rows), PATH_BARS)), np.zeros(len(rows), dtype=bool)
+    for symbol, index in rows.groupby("symbol", sort=False).indices.items():
+        mine = rows.iloc[index]
+        earlier = train[(train["symbol"] == symbol) & (train["window_start"] < mine["window_start"].min())]
+        known = earlier["ret_pct"].to_numpy(dtype=float)[-(PATH_BARS - 1):]
+        moves = np.nan_to_num(np.r_[np.zeros(PATH_BARS - 1), known, mine["ret_pct"].to_numpy(dtype=float)])
+        whole[index] = len(known) + np.arange(1, len(mine) + 1) >= PATH_BARS
+        path = np.cumsum(moves / scales.get(str(symbol), scales[ANY_SYMBOL]))
+        windows = np.lib.stride_tricks.sliding_window_view(path, PATH_BARS)[-len(mine):]
+        shapes[index] = windows - windows.mean(axis=1, keepdims=True)
+    return shapes, whole
 
 
 def matrix_profile(train: pd.DataFrame) -> Scorer:
@@ -108,7 +158,7 @@ def _znorm_distance(series: np.ndarray, match: np.ndarray) -> np.ndarray:
 
 CANDIDATES: dict[str, Callable[[pd.DataFrame], Scorer]] = {
     "robust_ensemble": robust_ensemble, "isolation_forest": isolation_forest,
-    "half_space_trees": half_space_trees, "knn": knn, "matrix_profile": matrix_profile,
+    "half_space_trees": half_space_trees, "knn": knn, "path_knn": path_knn, "matrix_profile": matrix_profile,
 }
 
 

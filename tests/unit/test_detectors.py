@@ -33,9 +33,12 @@ def test_a_planted_jump_scores_above_every_ordinary_bar_after_the_fitting_stretc
     scores = pd.Series(detectors.CANDIDATES[name](stretch(features))(features), index=features.index)
     aapl = features[(features["symbol"] == "AAPL") & features["warm"]]
     later = aapl[aapl["window_start"] >= aapl["window_start"].min() + pd.Timedelta(minutes=300)]
-    jump = later["window_start"] == features["window_start"].min() + pd.Timedelta(minutes=JUMP_AT)
-    # the jump's bar and the next one (a return and its reversal) against everything else
-    ordinary = later[~jump & ~jump.shift(1, fill_value=False)]
+    at = features["window_start"].min() + pd.Timedelta(minutes=JUMP_AT)
+    jump = later["window_start"] == at
+    # Against every bar that does not see the jump: the jump's bar and the next one (a return and
+    # its reversal) see it, and the path's shapes hold it as long as it is in their window.
+    sees = pd.Timedelta(minutes=detectors.PATH_BARS if name == "path_knn" else 2)
+    ordinary = later[(later["window_start"] < at) | (later["window_start"] >= at + sees)]
     assert scores[later[jump].index].max() > scores[ordinary.index].quantile(0.99)
 
 
@@ -61,3 +64,16 @@ def test_the_matrix_profile_finds_a_broken_cycle_in_a_periodic_series():
     later = scores[300:]
     stalled = later[JUMP_AT - 300:JUMP_AT - 300 + 12 + detectors.MOTIF]
     assert stalled.max() > 2 * np.quantile(np.r_[later[:JUMP_AT - 300], later[JUMP_AT - 300 + 12 + detectors.MOTIF:]], 0.99)
+
+
+def test_the_path_knn_scores_the_same_moves_alike_on_a_calm_and_a_busy_symbol():
+    calm = synthetic_bars(minutes=400, seed=4, symbols=("AAPL",))
+    # the same path, each move ten times as large: only the shape should count
+    close = np.exp(10 * np.log(calm["close"].to_numpy()))
+    busy = calm.assign(symbol="BINANCE:BTCUSDT", asset_class="crypto", open=np.r_[close[0], close[:-1]], close=close)
+    busy = busy.assign(high=busy[["open", "close"]].max(axis=1), low=busy[["open", "close"]].min(axis=1))
+    features = build_features(pd.concat([calm, busy], ignore_index=True))
+    scores = pd.Series(detectors.path_knn(stretch(features))(features), index=features.index)
+    by_symbol = {symbol: scores[rows].to_numpy() for symbol, rows in features.groupby("symbol").groups.items()}
+    assert np.allclose(by_symbol["AAPL"], by_symbol["BINANCE:BTCUSDT"], rtol=1e-6)
+    assert by_symbol["AAPL"].std() > 0
