@@ -121,8 +121,17 @@ def pr_auc(scored: pd.DataFrame, labels: pd.DataFrame) -> float:
 
 
 def best_threshold(scored: pd.DataFrame, labels: pd.DataFrame, min_precision: float = 0.8) -> tuple[float, dict]:
-    """The threshold with the best recall among those reaching min_precision (best F1 if none does)."""
-    candidates = np.unique(np.quantile(scored["anomaly_score"], np.linspace(0.80, 0.9995, 60)))
+    """The threshold with the best recall among those reaching min_precision (best F1 if none does).
+    The candidates are the scores' upper quantiles. Scores without repeats (model/episodes.py)
+    sit at their floor on most bars: their upper quantiles would offer "flag every bar" and a few
+    more, so their candidates span the scores above the floor instead."""
+    scores = scored["anomaly_score"].to_numpy(dtype=float)
+    levels = np.linspace(0.80, 0.9995, 60)
+    above = scores[scores > scores.min()] if len(scores) else scores
+    if len(above) and np.quantile(scores, levels[0]) <= scores.min():
+        candidates = np.unique(np.quantile(above, np.linspace(0.0, levels[-1], len(levels))))
+    else:
+        candidates = np.unique(np.quantile(scores, levels))
     results = [(float(t), event_metrics(scored, labels, t)) for t in candidates]
     meeting = [(t, m) for t, m in results if m["precision"] >= min_precision]
     if meeting:

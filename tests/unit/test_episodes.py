@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from model.episodes import episode_starts, without_repeats
-from model.evaluate import event_metrics
+from model.evaluate import best_threshold, event_metrics
 
 T0 = pd.Timestamp("2026-12-04 14:00", tz="UTC")
 
@@ -81,3 +81,24 @@ def test_without_repeats_a_run_of_high_scores_alerts_once_whatever_the_threshold
 def test_without_repeats_looks_only_backwards():
     scores = np.random.default_rng(4).exponential(size=500)
     assert np.array_equal(without_repeats(scores)[:300], without_repeats(scores[:300]))
+
+
+def test_a_threshold_for_scores_without_repeats_is_found_among_the_few_bars_above_zero():
+    # Scores without repeats are 0 on most bars. Here 15 events score about 1, 300 other bars
+    # less, and 2 false alarms 5. The right threshold sits among the 5 % of bars above 0, where
+    # the scores' upper quantiles over all bars have only a few candidates.
+    rng = np.random.default_rng(1)
+    n = 6000
+    scores = np.zeros(n)
+    events = np.arange(100, n - 100, 400)
+    scores[events] = rng.uniform(1.0, 1.2, len(events))
+    others = np.setdiff1d(np.arange(n), np.r_[events, events + 1])
+    noise = rng.choice(others, 302, replace=False)
+    scores[noise[:300]], scores[noise[300:]] = rng.uniform(0, 0.9, 300), 5.0
+    scored = pd.DataFrame({"symbol": "BTC", "window_start": T0 + pd.to_timedelta(np.arange(n), unit="min"),
+                           "anomaly_score": scores})
+    labels = pd.DataFrame({"symbol": "BTC", "kind": "price_spike", "start_ts": T0 + pd.to_timedelta(events, unit="min"),
+                           "end_ts": T0 + pd.to_timedelta(events + 1, unit="min")})
+    threshold, metrics = best_threshold(scored, labels, min_precision=0.8)
+    assert 0.9 < threshold <= 1.0
+    assert metrics["recall"] == 1.0 and metrics["precision"] >= 0.8
