@@ -107,8 +107,7 @@ def _path_shapes(rows: pd.DataFrame, train: pd.DataFrame, scales: dict[str, floa
     shapes, whole = np.zeros((len(rows), PATH_BARS)), np.zeros(len(rows), dtype=bool)
     for symbol, index in rows.groupby("symbol", sort=False).indices.items():
         mine = rows.iloc[index]
-        earlier = train[(train["symbol"] == symbol) & (train["window_start"] < mine["window_start"].min())]
-        known = earlier["ret_pct"].to_numpy(dtype=float)[-(PATH_BARS - 1):]
+        known = _before(train, symbol, mine)["ret_pct"].to_numpy(dtype=float)[-(PATH_BARS - 1):]
         moves = np.nan_to_num(np.r_[np.zeros(PATH_BARS - 1), known, mine["ret_pct"].to_numpy(dtype=float)])
         whole[index] = len(known) + np.arange(1, len(mine) + 1) >= PATH_BARS
         path = np.cumsum(moves / scales.get(str(symbol), scales[ANY_SYMBOL]))
@@ -128,8 +127,7 @@ def matrix_profile(train: pd.DataFrame) -> Scorer:
         result = np.zeros(len(rows))
         for symbol, index in rows.groupby("symbol", sort=False).indices.items():
             mine = rows.iloc[index]
-            earlier = train[(train["symbol"] == symbol) & ~train.index.isin(mine.index)
-                            & (train["window_start"] < mine["window_start"].min())]
+            earlier = _before(train, symbol, mine)
             series = np.cumsum(np.r_[earlier["ret_z"].to_numpy(dtype=float), mine["ret_z"].to_numpy(dtype=float)])
             if len(series) < 2 * MOTIF:
                 continue
@@ -141,6 +139,12 @@ def matrix_profile(train: pd.DataFrame) -> Scorer:
         return result
 
     return score
+
+
+def _before(train: pd.DataFrame, symbol: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """The fitting stretch's bars of `symbol` before the first of `rows` (one symbol's, in time
+    order): the history a window over `rows` starts from, none of it after them."""
+    return train[(train["symbol"] == symbol) & (train["window_start"] < rows["window_start"].min())]
 
 
 def _znorm_distance(series: np.ndarray, match: np.ndarray) -> np.ndarray:
