@@ -9,12 +9,17 @@ Input: one row per bar, `asset_class` and the model's features (model/features.p
 Output per row: anomaly_score (the largest scaled feature contribution), is_anomaly (score >=
 the trained threshold: one for every class when trained on labels, one per class when trained
 for a target alert rate) and top_features (the largest contributions, most first).
+
+A version of another candidate (params' `detector`, LAKEWATCH_MODEL_DETECTOR) keeps its fitted
+detector as the artifact `detector`, pickled with its code (model/train.py): its score replaces
+the largest contribution, and top_features still name the features furthest from their usual.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import cloudpickle
 import mlflow
 import numpy as np
 import pandas as pd
@@ -58,8 +63,10 @@ class Scorer:
     """A model version's params.json turned into arrays, so scoring is a few numpy operations
     (a single row must answer in well under the 15 ms serving budget)."""
 
-    def __init__(self, params: dict):
+    def __init__(self, params: dict, detector=None):
         self.features = list(params["rules"])
+        # A fitted candidate (feature rows -> scores), or None: the ensemble's own score.
+        self.detector = detector
         self.both = np.array([params["rules"][f][0] == "both" for f in self.features])
         self.weights = np.array([float(params["rules"][f][1]) for f in self.features])
         self.classes = list(params["scales"])
@@ -85,7 +92,12 @@ class Scorer:
         classes, values = validated(model_input, self.features)
         rows = self.rows(classes)  # once: the scales and the thresholds are both per class
         scaled = self.scaled(rows, values)
-        scores = scaled.max(axis=1) if len(scaled) else np.zeros(0)
+        if not len(scaled):
+            scores = np.zeros(0)
+        elif self.detector is None:
+            scores = scaled.max(axis=1)
+        else:
+            scores = np.asarray(self.detector(pd.DataFrame(values, columns=self.features)), dtype=float)
         top = np.array(self.features)[np.argsort(-scaled, axis=1, kind="stable")[:, :TOP_FEATURES]]
         return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores >= self.thresholds[rows],
                              "top_features": [",".join(row) for row in top]})
@@ -93,7 +105,11 @@ class Scorer:
 
 class AnomalyModel(mlflow.pyfunc.PythonModel):
     def load_context(self, context):
-        self.scorer = Scorer(json.loads(Path(context.artifacts["params"]).read_text()))
+        detector = None
+        if "detector" in context.artifacts:
+            with open(context.artifacts["detector"], "rb") as file:
+                detector = cloudpickle.load(file)
+        self.scorer = Scorer(json.loads(Path(context.artifacts["params"]).read_text()), detector)
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
         return self.scorer.predict(model_input)

@@ -104,7 +104,7 @@ def train(settings, folder: Path, run: str) -> str:
         fitted = training.fit_and_register(settings, data)
     (folder / "candidate.json").write_text(json.dumps({
         "run_id": mlflow_run.info.run_id, "version": fitted["version"], "nab": fitted["nab"],
-        "test": fitted["test"]["robust_ensemble"]}))
+        "test": fitted["test"][fitted["detector"]]}))
     return f"registered version {fitted['version']} (MLflow run {mlflow_run.info.run_id})"
 
 

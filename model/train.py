@@ -7,13 +7,14 @@ Steps (each printed as it starts):
 1. read bars_1m and anomaly_labels through the SQL surface (without labels, as live Finnhub data
    has none, steps 3, 4 and 7 work for a target alert rate instead: model/unsupervised.py);
 2. build features (model/features.py), split by time: the last test-fraction is held out;
-3. fit the IsolationForest baseline and the robust ensemble (model/ensemble.py); each gets the
-   threshold with the best event recall at precision >= LAKEWATCH_MODEL_MIN_PRECISION on the
+3. fit the IsolationForest baseline and the model's detector, LAKEWATCH_MODEL_DETECTOR (the robust
+   ensemble, model/ensemble.py, unless another candidate of model/detectors.py is chosen); each gets
+   the threshold with the best event recall at precision >= LAKEWATCH_MODEL_MIN_PRECISION on the
    training part;
 4. evaluate both on the held-out part (model/evaluate.py) and log params, metrics and plots;
-5. real data: with LAKEWATCH_NAB_DIR, score the ensemble on the Numenta Anomaly Benchmark under
+5. real data: with LAKEWATCH_NAB_DIR, score the detector on the Numenta Anomaly Benchmark under
    its rules and scorer (model/nab.py) and log NAB's three profiles; without it, say it is not measured;
-6. register the ensemble as a new version of LAKEWATCH_MODEL_NAME, with its training
+6. register the detector as a new version of LAKEWATCH_MODEL_NAME, with its training
    distributions and drift threshold (model/drift.py);
 7. promotion gate: the current champion is scored on the same held-out bars; the alias moves
    only if the new version is better there (meets the goal's precision, then higher F1) and no
@@ -35,6 +36,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import cloudpickle  # noqa: E402
 import mlflow  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -42,7 +44,7 @@ from mlflow.models import infer_signature  # noqa: E402
 from sklearn.metrics import precision_recall_curve  # noqa: E402
 
 from lakewatch import settings as settings_module  # noqa: E402
-from lakewatch.settings.model import CHAMPION_ALIAS, NAB_METRIC  # noqa: E402
+from lakewatch.settings.model import CHAMPION_ALIAS, DEFAULT_DETECTOR, nab_metric  # noqa: E402
 from lakewatch.sql import sql_engine  # noqa: E402
 from model import detectors, drift, ensemble, nab, pyfunc, unsupervised  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
@@ -54,7 +56,7 @@ STEPS = 7
 EXPERIMENT = "lakewatch-anomaly"
 GOAL_RECALL, GOAL_PRECISION = 0.9, 0.8  # docs/model.md
 TEST_FRACTION = 0.3  # the newest 30 % of the history is held out
-NAB_DETECTOR = "robustEnsemble"  # its name in NAB's results (camelCase: NAB splits names at "_")
+BASELINE = "isolation_forest"
 # How a version was trained (its tag `mode`, and its model card): on the simulator's labels, or,
 # with none in the lake (live Finnhub data), for a target alert rate (model/unsupervised.py).
 SUPERVISED, UNSUPERVISED = "supervised", "unsupervised"
@@ -94,6 +96,17 @@ def fit_ensemble(train_x: pd.DataFrame, train_labels: pd.DataFrame) -> dict:
     return ensemble.model_params(ensemble.fit_scales(train_x, ~bar_truth(train_x, train_labels)))
 
 
+def fit_detector(name: str, train_x: pd.DataFrame) -> detectors.Scorer | None:
+    """The fitted candidate a version of `name` keeps beside its params, or None for the robust
+    ensemble, which is its params. Fit on `train_x`, the bars it should learn as normal."""
+    return None if name == "robust_ensemble" else detectors.CANDIDATES[name](train_x)
+
+
+def scorer_of(params: dict, detector: detectors.Scorer | None) -> detectors.Scorer:
+    """Anomaly scores as the registered version will give them (model/pyfunc.py)."""
+    return lambda rows: pyfunc.Scorer(params, detector).predict(rows[list(MODEL_INPUT)])["anomaly_score"].to_numpy()
+
+
 def quality_key(metrics: dict) -> tuple:
     """Held-out models compare on the goal's precision bar first, then F1. The training bar
     (model_min_precision) is higher only to leave a margin when choosing the threshold."""
@@ -118,17 +131,20 @@ def check_nab(settings) -> None:
 
 
 def nab_metrics(settings) -> dict[str, float]:
-    """The ensemble as this code trains it, on NAB: fit on each series' probationary bars (NAB's
+    """The detector as this code trains it, on NAB: fit on each series' probationary bars (NAB's
     rule) and scored raw, as the scorer scores; NAB's normalised score per profile and category."""
+    name = nab.detector_name(settings.model_detector)
+
     def series(bars: pd.DataFrame, probation: int, _stamps: np.ndarray) -> dict[str, np.ndarray]:
         features = build_features(bars)
-        return {NAB_DETECTOR: nab.squash(detectors.robust_ensemble(features.iloc[:probation])(features))}
+        fit = detectors.CANDIDATES[settings.model_detector]
+        return {name: nab.squash(fit(features.iloc[:probation])(features))}
 
-    result = nab.score(settings.nab_dir, series, [NAB_DETECTOR], settings.state_dir / "model" / "nab",
+    result = nab.score(settings.nab_dir, series, [name], settings.state_dir / "model" / "nab",
                        nab_python(settings), references=False)
-    final = result["final"][NAB_DETECTOR]
+    final = result["final"][name]
     return {**{f"nab.{profile.lower().replace(' ', '_')}": final[key] for key, profile in nab.PROFILES.items()},
-            **{f"nab.category.{category}": score for category, score in result["categories"][NAB_DETECTOR].items()}}
+            **{f"nab.category.{category}": score for category, score in result["categories"][name].items()}}
 
 
 def promotion(candidate: dict, champion: dict, candidate_nab: float | None,
@@ -189,98 +205,102 @@ def load(settings, test_fraction: float = TEST_FRACTION) -> dict:
 
 
 def fit_and_register(settings, data: dict) -> dict:
-    """Steps 3 to 6, inside the active MLflow run: fit both detectors, evaluate them on the
-    held-out bars, score on NAB when it is set, log it all, and register the ensemble. Without
-    labels, the ensemble alone, for a target alert rate (model/unsupervised.py)."""
+    """Steps 3 to 6, inside the active MLflow run: fit the baseline and the model's detector,
+    evaluate them on the held-out bars, score on NAB when it is set, log it all, and register the
+    detector. Without labels, the detector alone, for a target alert rate (model/unsupervised.py)."""
     if data.get("mode") == UNSUPERVISED:
         return fit_without_labels(settings, data)
+    name = settings.model_detector
     train_x, train_labels, test_x, test_labels = (data[k] for k in ("train_x", "train_labels", "test_x", "test_labels"))
-    step(3, f"fitting on {len(train_x):,} bars before {data['cutoff']:%Y-%m-%d %H:%M} UTC, "
-            f"choosing thresholds for precision >= {settings.model_min_precision}")
+    step(3, f"fitting {name} and the {BASELINE} baseline on {len(train_x):,} bars before "
+            f"{data['cutoff']:%Y-%m-%d %H:%M} UTC, choosing thresholds for precision >= {settings.model_min_precision}")
+    # The ensemble's scales also name each verdict's top features, whichever detector scores it.
     params = fit_ensemble(train_x, train_labels)
-    scorers = {
-        "isolation_forest": detectors.isolation_forest(train_x),
-        "robust_ensemble": lambda x: ensemble.score(x, params),
-    }
+    detector = fit_detector(name, train_x[~bar_truth(train_x, train_labels)])
+    scorers = {BASELINE: detectors.isolation_forest(train_x), name: scorer_of(params, detector)}
     thresholds, train_metrics = {}, {}
-    for name, scorer in scorers.items():
-        thresholds[name], train_metrics[name] = best_threshold(train_x.assign(anomaly_score=scorer(train_x)),
-                                                               train_labels, settings.model_min_precision)
+    for model, scorer in scorers.items():
+        thresholds[model], train_metrics[model] = best_threshold(train_x.assign(anomaly_score=scorer(train_x)),
+                                                                 train_labels, settings.model_min_precision)
 
     step(4, f"evaluating on {len(test_x):,} held-out bars with {len(test_labels)} anomalies")
-    test_scores = {name: test_x.assign(anomaly_score=scorer(test_x)) for name, scorer in scorers.items()}
-    test_metrics = {name: {**event_metrics(test_scores[name], test_labels, thresholds[name]),
-                           "pr_auc": pr_auc(test_scores[name], test_labels)} for name in scorers}
-    for name, m in test_metrics.items():
-        print(f"      {name:<17} recall {m['recall']:.3f}  precision {m['precision']:.3f}  f1 {m['f1']:.3f}  "
+    test_scores = {model: test_x.assign(anomaly_score=scorer(test_x)) for model, scorer in scorers.items()}
+    test_metrics = {model: {**event_metrics(test_scores[model], test_labels, thresholds[model]),
+                            "pr_auc": pr_auc(test_scores[model], test_labels)} for model in scorers}
+    for model, m in test_metrics.items():
+        print(f"      {model:<17} recall {m['recall']:.3f}  precision {m['precision']:.3f}  f1 {m['f1']:.3f}  "
               f"pr_auc {m['pr_auc']:.3f}  delay p50 {m['delay_p50_s']:.0f} s")
 
-    print(f"      the candidate {'meets' if meets_goal(test_metrics['robust_ensemble']) else 'does NOT meet'} the goal "
+    print(f"      the candidate {'meets' if meets_goal(test_metrics[name]) else 'does NOT meet'} the goal "
           f"(event recall >= {GOAL_RECALL} at precision >= {GOAL_PRECISION})")
     real = real_data(settings)
-    mlflow.log_params({"mode": SUPERVISED, "features": ",".join(FEATURES), "test_fraction": data["test_fraction"],
+    mlflow.log_params({"mode": SUPERVISED, "detector": name, "features": ",".join(FEATURES),
+                       "test_fraction": data["test_fraction"],
                        "cutoff": data["cutoff"].isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
                        "train_anomalies": len(train_labels), "test_anomalies": len(test_labels),
                        "min_precision": settings.model_min_precision,
-                       "threshold_robust_ensemble": thresholds["robust_ensemble"],
-                       "threshold_isolation_forest": thresholds["isolation_forest"],
+                       **{f"threshold_{model}": thresholds[model] for model in scorers},
                        "iforest_trees": detectors.FOREST_TREES})
-    for name in scorers:
-        mlflow.log_metrics({f"{name}.test.{k}": v for k, v in test_metrics[name].items() if np.isfinite(v)})
-        mlflow.log_metrics({f"{name}.train.{k}": v for k, v in train_metrics[name].items() if np.isfinite(v)})
-    mlflow.log_metrics({f"robust_ensemble.{k}": v for k, v in real.items()})
+    for model in scorers:
+        mlflow.log_metrics({f"{model}.test.{k}": v for k, v in test_metrics[model].items() if np.isfinite(v)})
+        mlflow.log_metrics({f"{model}.train.{k}": v for k, v in train_metrics[model].items() if np.isfinite(v)})
+    mlflow.log_metrics({f"{name}.{k}": v for k, v in real.items()})
     mlflow.set_tag("real_data", f"NAB ({settings.nab_dir})" if real else "not measured")
     for filename, fig in _plots(test_scores, test_labels, test_metrics).items():
         mlflow.log_figure(fig, filename)
         plt.close(fig)
 
-    m = test_metrics["robust_ensemble"]
-    card = (f"Mode: supervised. Trained on {len(train_x):,} bars with {len(train_labels)} labelled anomalies; one "
+    m = test_metrics[name]
+    card = (f"Mode: supervised, {name}. Trained on {len(train_x):,} bars with {len(train_labels)} labelled anomalies; one "
             f"threshold, chosen for the best event recall at precision >= {settings.model_min_precision} on them. "
             f"Held out ({len(test_x):,} bars, {len(test_labels)} anomalies): recall {m['recall']:.3f}, "
             f"precision {m['precision']:.3f}, F1 {m['f1']:.3f}.")
-    version = register_with_drift(settings, ensemble.model_params(params["scales"], thresholds["robust_ensemble"]),
-                                  train_x, test_x, SUPERVISED, card)
-    return {"version": version, "test": test_metrics, "thresholds": thresholds, "nab": real.get("nab.standard")}
+    version = register_with_drift(settings, ensemble.model_params(params["scales"], thresholds[name]),
+                                  train_x, test_x, SUPERVISED, card, detector)
+    return {"version": version, "detector": name, "test": test_metrics, "thresholds": thresholds,
+            "nab": real.get("nab.standard")}
 
 
 def fit_without_labels(settings, data: dict) -> dict:
     """Steps 3 to 6 without labels: per-class thresholds for the target alert rate, judged on
     the held-out bars by their alert rates and steadiness (model/unsupervised.py)."""
-    train_x, test_x, rate = data["train_x"], data["test_x"], settings.model_target_alert_rate
-    step(3, f"no labels: fitting the robust ensemble on {len(train_x):,} bars before {data['cutoff']:%Y-%m-%d %H:%M} "
+    name, train_x, test_x, rate = settings.model_detector, data["train_x"], data["test_x"], settings.model_target_alert_rate
+    step(3, f"no labels: fitting {name} on {len(train_x):,} bars before {data['cutoff']:%Y-%m-%d %H:%M} "
             f"UTC, one threshold per asset class for a target alert rate of {rate:.2%} of its bars")
-    params = unsupervised.fit(train_x, rate)
+    # Without labels every training bar is learnt from, the few anomalous ones too (as the scales are).
+    detector = fit_detector(name, train_x)
+    params = unsupervised.fit(train_x, rate, None if detector is None else detector(train_x))
     step(4, f"evaluating alert rates on {len(test_x):,} held-out bars")
-    flagged = pyfunc.Scorer(params).predict(test_x[list(MODEL_INPUT)])["is_anomaly"].to_numpy()
+    flagged = pyfunc.Scorer(params, detector).predict(test_x[list(MODEL_INPUT)])["is_anomaly"].to_numpy()
     test = unsupervised.alert_metrics(test_x, flagged, rate)
-    print(f"      robust_ensemble   alert rate {test['alert_rate']:.2%} (target {rate:.2%}), "
+    print(f"      {name:<17} alert rate {test['alert_rate']:.2%} (target {rate:.2%}), "
           f"{test['rate_error']:.0%} off per class, instability {test['instability']:.2f}")
     real = real_data(settings)
-    mlflow.log_params({"mode": UNSUPERVISED, "features": ",".join(FEATURES), "test_fraction": data["test_fraction"],
+    mlflow.log_params({"mode": UNSUPERVISED, "detector": name, "features": ",".join(FEATURES),
+                       "test_fraction": data["test_fraction"],
                        "cutoff": data["cutoff"].isoformat(), "train_bars": len(train_x), "test_bars": len(test_x),
                        "train_anomalies": 0, "target_alert_rate": rate,
-                       **{f"threshold_robust_ensemble.{'any' if c == pyfunc.ANY_CLASS else c}": t
+                       **{f"threshold_{name}.{'any' if c == pyfunc.ANY_CLASS else c}": t
                           for c, t in params["threshold"].items()}})  # MLflow refuses "*" in a name
-    mlflow.log_metrics({f"robust_ensemble.test.{k}": v for k, v in test.items()})
-    mlflow.log_metrics({f"robust_ensemble.{k}": v for k, v in real.items()})
+    mlflow.log_metrics({f"{name}.test.{k}": v for k, v in test.items()})
+    mlflow.log_metrics({f"{name}.{k}": v for k, v in real.items()})
     mlflow.set_tag("real_data", f"NAB ({settings.nab_dir})" if real else "not measured")
-    card = (f"Mode: unsupervised (no anomaly labels in the lake, as with live Finnhub data). Trained on "
+    card = (f"Mode: unsupervised, {name} (no anomaly labels in the lake, as with live Finnhub data). Trained on "
             f"{len(train_x):,} bars; one threshold per asset class, flagging {rate:.2%} of the class's own training "
             f"bars (LAKEWATCH_MODEL_TARGET_ALERT_RATE). Held out ({len(test_x):,} bars): alert rate "
             f"{test['alert_rate']:.2%}, {test['rate_error']:.0%} off the target per class, instability "
             f"{test['instability']:.2f}. No recall or precision: nothing says which bars were anomalies.")
-    version = register_with_drift(settings, params, train_x, test_x, UNSUPERVISED, card)
-    return {"version": version, "test": {"robust_ensemble": test}, "thresholds": {"robust_ensemble": params["threshold"]},
+    version = register_with_drift(settings, params, train_x, test_x, UNSUPERVISED, card, detector)
+    return {"version": version, "detector": name, "test": {name: test}, "thresholds": {name: params["threshold"]},
             "nab": real.get("nab.standard")}
 
 
 def real_data(settings) -> dict[str, float]:
-    """Step 5: NAB's scores of the ensemble as this code trains it, or none without LAKEWATCH_NAB_DIR."""
+    """Step 5: NAB's scores of the detector as this code trains it, or none without LAKEWATCH_NAB_DIR."""
     if settings.nab_dir is None:
         step(5, "real data: not measured (LAKEWATCH_NAB_DIR names no NAB checkout; docs/model.md)")
         return {}
-    step(5, f"real data: scoring the robust ensemble on NAB's series in {settings.nab_dir}")
+    step(5, f"real data: scoring {settings.model_detector} on NAB's series in {settings.nab_dir}")
     real = nab_metrics(settings)
     print(f"      NAB standard {real['nab.standard']:.1f}  low FP {real['nab.low_fp']:.1f}  "
           f"low FN {real['nab.low_fn']:.1f}  (100 = perfect, 0 = NAB's null detector)")
@@ -288,14 +308,15 @@ def real_data(settings) -> dict[str, float]:
 
 
 def register_with_drift(settings, params: dict, train_x: pd.DataFrame, test_x: pd.DataFrame, mode: str,
-                        card: str) -> str:
+                        card: str, detector: detectors.Scorer | None = None) -> str:
     """Step 6: the version, with its training distributions for drift detection and its model
     card (the version's description in MLflow's registry, and its tag `mode`)."""
-    step(6, f"registering the robust ensemble as a new version of {settings.model_name} ({mode}), with its "
+    step(6, f"registering {settings.model_detector} as a new version of {settings.model_name} ({mode}), with its "
             f"training distributions for drift detection")
     reference = drift.fit(train_x)
     mlflow.log_param("drift_training_hours", reference["training_hours"])
-    version = register(settings, {**params, "drift": reference}, test_x[list(MODEL_INPUT)].head(5))
+    version = register(settings, {**params, "detector": settings.model_detector, "drift": reference},
+                       test_x[list(MODEL_INPUT)].head(5), detector)
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     client.update_model_version(settings.model_name, version, description=card)
     client.set_model_version_tag(settings.model_name, version, "mode", mode)
@@ -307,7 +328,7 @@ def start_run(settings, run_id: str | None = None):
     """The training run: a new one, or (run_id) the one an earlier step of the same retrain started."""
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_experiment(EXPERIMENT)
-    return mlflow.start_run(run_id=run_id, run_name=None if run_id else "robust_ensemble vs isolation_forest")
+    return mlflow.start_run(run_id=run_id, run_name=None if run_id else f"{settings.model_detector} vs {BASELINE}")
 
 
 def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
@@ -319,7 +340,7 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
         version = fitted["version"]
         step(7, "promotion gate: scoring the current champion on the same held-out bars")
         promoted, _, champion = decide(settings, data["test_x"], data["test_labels"],
-                                       fitted["test"]["robust_ensemble"], fitted["nab"])
+                                       fitted["test"][fitted["detector"]], fitted["nab"])
         if promoted:
             promote(settings, version)
         result = {"run_id": run.info.run_id, "version": version, "promoted": promoted, "test": fitted["test"],
@@ -330,17 +351,25 @@ def train(settings, test_fraction: float = TEST_FRACTION) -> dict:
     return result
 
 
-def register(settings, params: dict, example: pd.DataFrame) -> str:
-    """Log model/pyfunc.py with these params (its params.json) as a new version; returns it."""
+def register(settings, params: dict, example: pd.DataFrame, detector: detectors.Scorer | None = None) -> str:
+    """Log model/pyfunc.py with these params (its params.json) and the fitted detector, when the
+    version is another candidate than the ensemble, as a new version; returns it."""
     if mlflow.active_run() is None:  # called on its own: MLflow caches the last experiment id per process
         mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
         mlflow.set_experiment(EXPERIMENT)
     with tempfile.TemporaryDirectory() as tmp:
         params_path = Path(tmp) / "params.json"
         params_path.write_text(json.dumps(params, indent=1))
+        artifacts = {"params": str(params_path)}
+        if detector is not None:
+            # By value: the version keeps scoring as this code did, whatever model/detectors.py becomes
+            # (the libraries it fit, scikit-learn, pyod or river, are pinned in pyproject.toml).
+            cloudpickle.register_pickle_by_value(detectors)
+            artifacts["detector"] = str(Path(tmp) / "detector.pkl")
+            Path(artifacts["detector"]).write_bytes(cloudpickle.dumps(detector))
         output = pd.DataFrame({"anomaly_score": [0.5], "is_anomaly": [True], "top_features": ["ret_z,range_z,count_z"]})
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(PYFUNC), artifacts={"params": str(params_path)},
+            name="model", python_model=str(PYFUNC), artifacts=artifacts,
             signature=infer_signature(example, output), input_example=example,
             registered_model_name=settings.model_name)
     return str(info.registered_model_version)
@@ -384,8 +413,8 @@ def against_champion(settings, current: str, test_x: pd.DataFrame, test_labels: 
           f"precision {champion_metrics['precision']:.3f}  f1 {champion_metrics['f1']:.3f}")
     mlflow.log_metrics({f"champion.test.{k}": v for k, v in champion_metrics.items() if np.isfinite(v)})
     client = mlflow.MlflowClient()
-    champion_nab = client.get_run(client.get_model_version(settings.model_name, current).run_id).data.metrics.get(
-        NAB_METRIC)
+    champion_run = client.get_run(client.get_model_version(settings.model_name, current).run_id).data
+    champion_nab = champion_run.metrics.get(nab_metric(champion_run.params.get("detector", DEFAULT_DETECTOR)))
     if champion_nab is not None:
         mlflow.log_metric("champion.nab.standard", champion_nab)
     return promotion(candidate, champion_metrics, candidate_nab, champion_nab)

@@ -25,11 +25,13 @@ from model.pyfunc import ANY_CLASS
 STABILITY_TOLERANCE = 1.1  # a candidate may be up to 10 % less steady than the champion
 
 
-def fit(train_x: pd.DataFrame, target_rate: float) -> dict:
+def fit(train_x: pd.DataFrame, target_rate: float, scores: np.ndarray | None = None) -> dict:
     """The ensemble's params with one threshold per asset class (and ANY_CLASS): the score that
-    `target_rate` of the class's training bars reach."""
+    `target_rate` of the class's training bars reach. `scores` are another detector's of
+    `train_x` (model/train.py), when the version is not the ensemble."""
     scales = ensemble.fit_scales(train_x, np.ones(len(train_x), dtype=bool))
-    scores = ensemble.score(train_x, ensemble.model_params(scales))
+    if scores is None:
+        scores = ensemble.score(train_x, ensemble.model_params(scales))
     thresholds = {ANY_CLASS: float(np.quantile(scores, 1 - target_rate))}
     for asset_class, rows in train_x.groupby("asset_class").indices.items():
         thresholds[str(asset_class)] = float(np.quantile(scores[rows], 1 - target_rate))

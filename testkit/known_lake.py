@@ -10,7 +10,7 @@ import pyarrow as pa
 from deltalake import write_deltalake
 
 from lakewatch import tables
-from lakewatch.settings.model import CHAMPION_ALIAS, NAB_METRIC
+from lakewatch.settings.model import CHAMPION_ALIAS, DEFAULT_DETECTOR, nab_metric
 
 MINUTE = timedelta(minutes=1)
 
@@ -60,7 +60,7 @@ def reject(key: str, at: datetime) -> dict:
 # What register_champion logs: the figures the bot reads back from MLflow.
 CHAMPION_METRICS = {"robust_ensemble.test.recall": 0.971, "robust_ensemble.test.precision": 0.912,
                     "robust_ensemble.test.f1": 0.94, "robust_ensemble.test.pr_auc": 0.955,
-                    "isolation_forest.test.f1": 0.61, NAB_METRIC: 3.4}
+                    "isolation_forest.test.f1": 0.61, nab_metric(DEFAULT_DETECTOR): 3.4}
 CHAMPION_PARAMS = {"train_bars": 12345, "train_anomalies": 67}
 
 

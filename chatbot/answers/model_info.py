@@ -7,9 +7,13 @@ from datetime import datetime, timezone
 import requests
 
 from chatbot.answers import Question, words
-from lakewatch.settings.model import CHAMPION_ALIAS, NAB_METRIC, RETRAIN_EXPERIMENT
+from lakewatch.settings.model import CHAMPION_ALIAS, DEFAULT_DETECTOR, RETRAIN_EXPERIMENT, nab_metric
 
 METRICS = (("recall", "event recall"), ("precision", "precision"), ("f1", "F1"), ("pr_auc", "PR-AUC"))
+# What each detector a version can be (lakewatch.settings.model.DETECTORS) is, in a user's words.
+KINDS = {"robust_ensemble": "a robust z-score ensemble", "isolation_forest": "an Isolation Forest (scikit-learn)",
+         "half_space_trees": "a forest of half-space trees (river)",
+         "knn": "a k-nearest-neighbour detector (pyod), scoring the distance to the 10th nearest training bar"}
 
 
 def retrain_line(run: dict | None) -> str:
@@ -22,9 +26,9 @@ def retrain_line(run: dict | None) -> str:
     return f" The last retrain ({when}) {outcome}: {tags.get('summary', 'no summary recorded')}."
 
 
-def real_data(metrics: dict[str, float]) -> str:
+def real_data(metrics: dict[str, float], detector: str = DEFAULT_DETECTOR) -> str:
     """What the run says of the model on real data, in a sentence: NAB's score, or that it has none."""
-    score = metrics.get(NAB_METRIC)
+    score = metrics.get(nab_metric(detector))
     if score is None:
         return (" It has not been measured on real data: training scores it on the Numenta Anomaly Benchmark "
                 "when LAKEWATCH_NAB_DIR names a NAB checkout.")
@@ -65,21 +69,22 @@ def describe(q: Question) -> str:
     metrics = {m["key"]: m["value"] for m in run.get("data", {}).get("metrics", [])}
     params = {p["key"]: p["value"] for p in run.get("data", {}).get("params", [])}
     registered = datetime.fromtimestamp(int(version["creation_timestamp"]) / 1000, timezone.utc)
-    scored = ", ".join(f"{label} {metrics[f'robust_ensemble.test.{key}']:.3f}" for key, label in METRICS
-                       if f"robust_ensemble.test.{key}" in metrics)
+    detector = params.get("detector", DEFAULT_DETECTOR)
+    scored = ", ".join(f"{label} {metrics[f'{detector}.test.{key}']:.3f}" for key, label in METRICS
+                       if f"{detector}.test.{key}" in metrics)
     text = (f"The anomalies come from {name} version {version['version']}, the champion in MLflow's registry "
-            f"(registered {words.at(registered)}). It is a robust z-score ensemble over each symbol's 1-minute "
+            f"(registered {words.at(registered)}). It is {KINDS.get(detector, detector)} over each symbol's 1-minute "
             f"bar features ({params.get('features', 'see MLflow').replace(',', ', ')}).")
     if scored:
         text += f" On the simulator's held-out bars it scored {scored}"
-        baseline = metrics.get("isolation_forest.test.f1")
+        baseline = metrics.get("isolation_forest.test.f1") if detector != "isolation_forest" else None
         text += f" (an Isolation Forest baseline: F1 {baseline:.3f})." if baseline is not None else "."
-    text += real_data(metrics)
+    text += real_data(metrics, detector)
     if params.get("mode") == "unsupervised":
         rate = float(params.get("target_alert_rate", "nan"))
         text += (f" It was trained without labels (live data has none): each asset class's threshold flags "
                  f"{rate:.2%} of its bars")
-        held_out = metrics.get("robust_ensemble.test.alert_rate")
+        held_out = metrics.get(f"{detector}.test.alert_rate")
         text += (f"; on {int(params.get('test_bars', 0)):,} held-out bars it flagged {held_out:.2%}."
                  if held_out is not None else ".")
         if "train_bars" in params:

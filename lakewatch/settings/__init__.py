@@ -47,7 +47,7 @@ from lakewatch.settings.chatbot import Chatbot
 from lakewatch.settings.cluster import Cluster, profile_defaults
 from lakewatch.settings.ingestion import Ingestion
 from lakewatch.settings.lake import Lake
-from lakewatch.settings.model import Model
+from lakewatch.settings.model import DETECTORS, Model
 from lakewatch.settings.monitoring import Monitoring
 from lakewatch.settings.runner import Runner
 from lakewatch.settings.runtime import REPO_ROOT, Runtime
@@ -113,6 +113,9 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ValueError("LAKEWATCH_SIM_REALISM must be 'clean' or 'realistic'")
     if settings.regime_shift is not None and settings.regime_shift.asset_class not in ASSET_CLASSES:
         raise ValueError(f"LAKEWATCH_SIM_REGIME_SHIFT: unknown asset class {settings.regime_shift.asset_class!r}")
+    if settings.model_detector not in DETECTORS:
+        raise ValueError(f"LAKEWATCH_MODEL_DETECTOR must be one of {', '.join(DETECTORS)} (the candidates that score "
+                         f"one bar at a time, as serving does), not {settings.model_detector!r}")
     if settings.sql_engine not in ("trino", "duckdb"):
         raise ValueError("LAKEWATCH_SQL_ENGINE must be 'trino' or 'duckdb'")
     if settings.profile not in ("embedded", "cluster", "distributed"):

@@ -11,7 +11,17 @@ from pathlib import Path
 # the kernel, so each has its one source here.
 CHAMPION_ALIAS = "champion"  # the registered version serving answers with, and a new one must beat
 RETRAIN_EXPERIMENT = "lakewatch-retrain"  # each run of Airflow's retrain DAG records its outcome here
-NAB_METRIC = "robust_ensemble.nab.standard"  # the real-data score training logs, the gate compares, the bot quotes
+# The candidates (model/detectors.py) a model version can be: those that score a bar from its own
+# features, as serving does one row at a time. The path candidates need each symbol's earlier bars.
+DETECTORS = ("robust_ensemble", "isolation_forest", "half_space_trees", "knn")
+DEFAULT_DETECTOR = DETECTORS[0]  # also what a run logged before the choice existed was
+
+
+def nab_metric(detector: str) -> str:
+    """The real-data score training logs for a version's detector, the gate compares, the bot quotes."""
+    return f"{detector}.nab.standard"
+
+
 # The exit code of a DAG step (model/retrain.py, model/drift.py) that Airflow's BashOperator shows as
 # skipped, not failed: its skip_on_exit_code default.
 SKIPPED = 99
@@ -28,6 +38,8 @@ class Model:
     # Held-out precision lands lower and varies with the history, so this is well above the
     # 0.8 goal: at 0.85 the goal failed in some histories (docs/model.md, bench_model_margin.py).
     model_min_precision: float = 0.92
+    # Which candidate training fits, registers and serves (DETECTORS; docs/model.md compares them).
+    model_detector: str = DEFAULT_DETECTOR
     # Without labels (live Finnhub data), the share of each asset class's bars the model flags:
     # 0.5 % is about one flagged minute in three hours per symbol (model/unsupervised.py).
     model_target_alert_rate: float = 0.005

@@ -15,7 +15,7 @@ import pytest
 from deltalake import DeltaTable
 
 from lakewatch import tables
-from lakewatch.settings.model import NAB_METRIC, RETRAIN_EXPERIMENT
+from lakewatch.settings.model import DEFAULT_DETECTOR, RETRAIN_EXPERIMENT, nab_metric
 from model import train as training
 from model.calibrate import following
 from model.evaluate import event_metrics
@@ -79,9 +79,9 @@ def test_the_run_holds_params_metrics_plots_and_the_model(trained):
     assert run.data.tags["promoted"] == "True" and run.data.tags["gate"] == "the first version: there was no champion"
     # CI has no NAB checkout; with LAKEWATCH_NAB_DIR set, this module runs the NAB path instead.
     if settings.nab_dir is None:
-        assert run.data.tags["real_data"] == "not measured" and NAB_METRIC not in run.data.metrics
+        assert run.data.tags["real_data"] == "not measured" and nab_metric(DEFAULT_DETECTOR) not in run.data.metrics
     else:
-        assert run.data.tags["real_data"] == f"NAB ({settings.nab_dir})" and NAB_METRIC in run.data.metrics
+        assert run.data.tags["real_data"] == f"NAB ({settings.nab_dir})" and nab_metric(DEFAULT_DETECTOR) in run.data.metrics
 
 
 def test_retraining_on_the_same_data_does_not_move_the_champion(trained):

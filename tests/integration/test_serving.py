@@ -11,9 +11,9 @@ import pytest
 import requests
 
 from lakewatch.settings import REPO_ROOT
-from model import ensemble
+from model import detectors, ensemble
 from model import train as training
-from model.features import FEATURES, MODEL_INPUT
+from model.features import FEATURES, MODEL_INPUT, build_features
 from testkit.processes import private_settings, serving_health, start_mlflow, start_module, stop_process, wait_for
 
 pytestmark = pytest.mark.integration
@@ -66,7 +66,10 @@ def invoke(settings, body, content_type="application/json") -> requests.Response
 
 
 def promote(settings, threshold: float) -> str:
-    version = training.register(settings, ensemble.model_params(SCALES, threshold), EXAMPLE)
+    return make_champion(settings, training.register(settings, ensemble.model_params(SCALES, threshold), EXAMPLE))
+
+
+def make_champion(settings, version: str) -> str:
     mlflow.MlflowClient().set_registered_model_alias(settings.model_name, "champion", version)
     wait_for(lambda: (health(settings) or {}).get("version") == version, 60, f"serving to load version {version}",
              every=0.2)
@@ -131,3 +134,17 @@ def test_serving_follows_the_champion_alias_after_a_promotion(serving):
     assert invoke(serving, calm_but_flagged).json()["predictions"][0]["is_anomaly"] is True
     promote(serving, threshold=100.0)
     assert invoke(serving, calm_but_flagged).json()["predictions"][0]["is_anomaly"] is False
+
+
+def test_a_knn_champion_answers_over_rest_with_the_knn_detectors_scores(serving):
+    from tests.unit.test_model import synthetic_bars
+
+    features = build_features(synthetic_bars(minutes=300, seed=9))
+    fitting, asked = features.iloc[:400], features.iloc[400:].head(50)
+    detector = detectors.knn(fitting)
+    params = {**ensemble.model_params(SCALES, threshold=float(detector(fitting).max())), "detector": "knn"}
+    make_champion(serving, training.register(serving, params, EXAMPLE, detector))
+    response = invoke(serving, {"dataframe_split": asked[list(MODEL_INPUT)].to_dict("split")})
+    assert response.status_code == 200, response.text
+    scores = [p["anomaly_score"] for p in response.json()["predictions"]]
+    assert scores == pytest.approx(detector(asked).tolist())

@@ -249,7 +249,7 @@ def test_the_model_answer_says_when_the_model_was_never_measured_on_real_data():
 
 
 def test_the_model_answer_quotes_its_score_on_real_data_beside_the_reference():
-    answer = model_info.real_data({model_info.NAB_METRIC: 3.41})
+    answer = model_info.real_data({model_info.nab_metric("robust_ensemble"): 3.41})
     assert "Numenta Anomaly Benchmark's 58 series, it scores 3.4 " in answer and "random cut forest scores 51.7" in answer
 
 
@@ -269,19 +269,36 @@ def test_the_model_answer_reports_a_retrain_that_kept_the_champion_and_one_never
     assert "has not retrained it yet" in model_info.retrain_line(None)
 
 
-def test_a_model_trained_without_labels_is_described_by_its_alert_rates_not_recall(monkeypatch):
+def described(monkeypatch, run: dict) -> str:
+    """The bot's answer about a champion whose MLflow run is `run` (MLflow's REST answers for such a
+    version, as its registry and tracking server give them)."""
     from types import SimpleNamespace
 
+    version = {"version": "7", "run_id": "r", "creation_timestamp": "1764900000000"}
+    answers = {"registered-models/alias": {"model_version": version}, "runs/get": {"run": run}}
+    q = SimpleNamespace(settings=SimpleNamespace(model_name="lakewatch-anomaly", mlflow_tracking_uri="http://mlflow"))
+    monkeypatch.setattr(model_info, "_get", lambda q, path, **params: answers[path])
+    monkeypatch.setattr(model_info, "last_retrain", lambda q: None)
+    return model_info.describe(q)
+
+
+def test_a_model_trained_without_labels_is_described_by_its_alert_rates_not_recall(monkeypatch):
     run = {"data": {"params": [{"key": "mode", "value": "unsupervised"}, {"key": "target_alert_rate", "value": "0.005"},
                                {"key": "test_bars", "value": "9000"}, {"key": "train_bars", "value": "21000"},
                                {"key": "features", "value": "ret_z,count_z"}],
                     "metrics": [{"key": "robust_ensemble.test.alert_rate", "value": 0.0061}]}}
-    version = {"version": "7", "run_id": "r", "creation_timestamp": "1764900000000"}
-    answers = {"registered-models/alias": {"model_version": version}, "runs/get": {"run": run}}
-    q = SimpleNamespace(settings=SimpleNamespace(model_name="lakewatch-anomaly", mlflow_tracking_uri="http://mlflow"))
-    # MLflow's REST answers for such a version, as its registry and tracking server give them
-    monkeypatch.setattr(model_info, "_get", lambda q, path, **params: answers[path])
-    monkeypatch.setattr(model_info, "last_retrain", lambda q: None)
-    answer = model_info.describe(q)
+    answer = described(monkeypatch, run)
     assert "trained without labels" in answer and "flags 0.50% of its bars" in answer
     assert "on 9,000 held-out bars it flagged 0.61%" in answer and "recall" not in answer
+
+
+def test_a_knn_champion_is_described_as_knn_with_its_own_scores(monkeypatch):
+    run = {"data": {"params": [{"key": "mode", "value": "supervised"}, {"key": "detector", "value": "knn"},
+                               {"key": "features", "value": "ret_z,count_z"}],
+                    "metrics": [{"key": "knn.test.recall", "value": 0.935}, {"key": "knn.test.precision", "value": 0.934},
+                                {"key": "isolation_forest.test.f1", "value": 0.61},
+                                {"key": "knn.nab.standard", "value": 1.4}]}}
+    answer = described(monkeypatch, run)
+    assert "It is a k-nearest-neighbour detector (pyod)" in answer and "z-score ensemble" not in answer
+    assert "event recall 0.935, precision 0.934" in answer and "Isolation Forest baseline: F1 0.610" in answer
+    assert "it scores 1.4" in answer

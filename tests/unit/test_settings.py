@@ -105,7 +105,7 @@ def another_value(f: dataclasses.Field, tmp_path: Path) -> tuple[str, object]:
     kind, default = str(f.type), f.default
     valid = {"profile": ("distributed", "distributed"), "sim_market_hours": ("always", "always"),
              "sim_realism": ("realistic", "realistic"),
-             "sql_engine": ("duckdb", "duckdb"),
+             "sql_engine": ("duckdb", "duckdb"), "model_detector": ("knn", "knn"),
              "sim_regime_shift": ("crypto@2026-11-30T14:30:00Z,trades=0.5", "crypto@2026-11-30T14:30:00Z,trades=0.5")}
     if f.name in valid:
         return valid[f.name]
