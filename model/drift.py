@@ -58,8 +58,8 @@ SHARE_FLOOR = 1e-4  # an empty bin's share, so the logarithm stays finite
 MIN_BARS = 60  # an hour of a class with fewer bars says too little: not measured
 THRESHOLD_FLOOR = 0.2
 # A log-normal passes its log-mean + 4 log-sigmas once in 30,000 draws. Calm hours' PSI has a
-# heavier tail than that, and 21 class-features are measured an hour: 0.9 % of calm hours are
-# flagged (docs/benchmarks.md, with the trial of 3 and 3.5).
+# heavier tail than that, and 21 class-features are measured an hour (docs/benchmarks.md: calm
+# hours flagged at 3, 3.5 and 4).
 THRESHOLD_Z = 4.0
 PSI_FLOOR = 1e-3  # a feature that hardly moves has hours of PSI ~0, whose logarithm says nothing
 HOUR = pd.Timedelta(hours=1)

@@ -33,24 +33,26 @@ def test_the_same_distribution_has_a_psi_near_zero_and_a_shifted_one_a_large_one
     assert drift.psi(ties, np.zeros(500)) < 0.02
 
 
-
 def test_thresholds_from_a_day_of_calm_hours_flag_few_later_calm_hours():
     # 21 class-features, each with a day of training hours and a calm PSI that wanders
     # log-normally, some features far more than others; 200 later hours of each
     rng = np.random.default_rng(3)
     spreads = np.linspace(0.2, 0.9, 21)
-    thresholds = [max(drift.THRESHOLD_FLOOR, drift.tail(np.exp(rng.normal(-2, s, 24)))) for s in spreads]
+    days = [np.exp(rng.normal(-2, s, 24)) for s in spreads]
+    thresholds = [max(drift.THRESHOLD_FLOOR, drift.tail(day)) for day in days]
     later = np.exp(rng.normal(-2, spreads, (200, 21)))
     flagged_hours = (later > np.array(thresholds)).any(axis=1).mean()
     assert flagged_hours < 0.02, flagged_hours
-    # the largest of a day's hours, even with half as much again, is too low a bar
-    largest = np.array([1.5 * np.exp(rng.normal(-2, s, 24)).max() for s in spreads])
+    # the largest of the same days' hours, even with half as much again, is too low a bar
+    largest = np.array([1.5 * day.max() for day in days])
     assert (later > largest).any(axis=1).mean() > flagged_hours
 
 
 def test_a_feature_that_never_moves_gets_the_floor():
     assert drift.tail(np.zeros(24)) <= drift.THRESHOLD_FLOOR
     assert drift.tail(np.array([0.1])) == 0.0  # one hour says nothing of a tail
+
+
 @pytest.mark.parametrize("text, expected", [
     ("crypto@2026-11-30T14:30:00Z,volatility=3,trades=0.3", RegimeShift("crypto", SHIFT_MS, 3.0, 0.3)),
     ("forex@2026-11-30T14:30:00+00:00", RegimeShift("forex", SHIFT_MS)),
