@@ -84,20 +84,28 @@ def run_nab(checkout: Path, fits: dict, work: Path) -> dict:
 REALISMS = {"simulator": "clean", "realistic": "realistic"}  # --sets name -> LAKEWATCH_SIM_REALISM
 
 
-def simulator_figures(fits: dict, hours: float, rate: float, realism: str, anomalies_per_hour: float) -> dict:
-    """Held-out event metrics per candidate, raw and calibrated, on one simulated history."""
+def simulated_set(hours: float, rate: float, realism: str, anomalies_per_hour: float):
+    """(settings, bars, features, labels, (train_x, train_labels, test_x, test_labels)) of one seeded
+    simulated history with the model CI test's settings (tests/integration/test_model_pipeline.py)
+    and a fixed end, split as model/train.py splits."""
     from testkit.history import simulated_history
 
-    # the model CI test's simulator settings (tests/integration/test_model_pipeline.py), a fixed end
     settings = dataclasses.replace(settings_module.load(), sim_market_hours="always",
                                    sim_anomalies_per_hour=anomalies_per_hour, sim_realism=realism)
     end_ms = int(pd.Timestamp("2026-11-30 18:00", tz="UTC").value // 1_000_000)
     began = time.monotonic()
     bars, labels = simulated_history(settings, end_ms, hours, rate)
     features = build_features(bars)
-    train_x, train_labels, test_x, test_labels, cutoff = training.split(features, labels, training.TEST_FRACTION)
+    *split, cutoff = training.split(features, labels, training.TEST_FRACTION)
     print(f"simulator ({realism}): {hours:g} h, {len(bars):,} bars, {len(labels)} labels, held out from {cutoff:%H:%M} "
           f"({time.monotonic() - began:.0f} s)")
+    return settings, bars, features, labels, tuple(split)
+
+
+def simulator_figures(fits: dict, hours: float, rate: float, realism: str, anomalies_per_hour: float) -> dict:
+    """Held-out event metrics per candidate, raw and calibrated, on one simulated history."""
+    settings, bars, features, labels, split = simulated_set(hours, rate, realism, anomalies_per_hour)
+    train_x, train_labels, test_x, test_labels = split
     closes = features[["symbol", "window_start"]].merge(bars[["symbol", "window_start", "close"]], how="left",
                                                         on=["symbol", "window_start"])["close"].to_numpy(dtype=float)
     stamps = features["window_start"].to_numpy()

@@ -26,14 +26,14 @@ from model.episodes import MINUTE_NS, opens_episode
 TOLERANCE_NS = 2 * MINUTE_NS
 
 
-def _ns(values) -> np.ndarray:
+def epoch_ns(values) -> np.ndarray:
     """Timestamps (tz-aware or not, any unit) as int64 nanoseconds since the epoch."""
     return pd.to_datetime(pd.Series(values), utc=True).dt.as_unit("ns").astype("int64").to_numpy()
 
 
 def _windows(labels: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"symbol": labels["symbol"].to_numpy(), "kind": labels["kind"].to_numpy(),
-                         "start": _ns(labels["start_ts"]), "end": _ns(labels["end_ts"]) + TOLERANCE_NS})
+                         "start": epoch_ns(labels["start_ts"]), "end": epoch_ns(labels["end_ts"]) + TOLERANCE_NS})
 
 
 def _events(labels: pd.DataFrame) -> pd.DataFrame:
@@ -48,7 +48,7 @@ def _market_events(labels: pd.DataFrame) -> pd.DataFrame:
 def bar_truth(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     """True for bars inside an event window of their symbol."""
     truth = np.zeros(len(scored), dtype=bool)
-    starts, symbols = _ns(scored["window_start"]), scored["symbol"].to_numpy()
+    starts, symbols = epoch_ns(scored["window_start"]), scored["symbol"].to_numpy()
     for e in _events(labels).itertuples():
         truth |= (symbols == e.symbol) & (starts >= e.start) & (starts < e.end)
     return truth
@@ -58,7 +58,7 @@ def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) 
     """Metrics of `scored` (symbol, window_start, anomaly_score) flagged at `threshold`."""
     events = _events(labels)
     flagged = scored["anomaly_score"].to_numpy() >= threshold
-    flag_times = _ns(scored["window_start"])[flagged]
+    flag_times = epoch_ns(scored["window_start"])[flagged]
     flag_symbols = scored["symbol"].to_numpy()[flagged]
     times_by_symbol = {s: np.sort(flag_times[flag_symbols == s]) for s in np.unique(flag_symbols)}
 
