@@ -31,7 +31,7 @@ from bench_model_public import simulated_set
 from lakewatch.tables import MARKET_EVENT_KINDS
 from model.detectors import CANDIDATES
 from model.episodes import opens_episode
-from model.evaluate import TOLERANCE_NS, bar_truth, best_threshold, epoch_ns, event_metrics
+from model.evaluate import bar_truth, best_threshold, epoch_ns, event_metrics, in_windows, label_windows
 from model.train import GOAL_PRECISION, GOAL_RECALL
 
 REGIME_NS = 4 * 3600 * 10**9  # the longest volatility regime the simulator draws
@@ -39,14 +39,12 @@ LEVELS = np.linspace(0.85, 0.9995, 200)  # held-out score quantiles the oracle t
 CLASS_FACTORS = np.linspace(0.8, 1.25, 19)  # per-class thresholds, around the single oracle's
 
 
-def in_windows(scored: pd.DataFrame, labels: pd.DataFrame, after_start_ns: int | None = None) -> np.ndarray:
-    """Bars of `scored` inside one of `labels`' windows of their symbol (or, with after_start_ns,
-    from a label's start to that long after it)."""
-    starts, symbols, inside = epoch_ns(scored["window_start"]), scored["symbol"].to_numpy(), np.zeros(len(scored), bool)
-    ends = epoch_ns(labels["start_ts"]) + after_start_ns if after_start_ns else epoch_ns(labels["end_ts"]) + TOLERANCE_NS
-    for symbol, start, end in zip(labels["symbol"], epoch_ns(labels["start_ts"]), ends):
-        inside |= (symbols == symbol) & (starts >= start) & (starts < end)
-    return inside
+def source_windows(labels: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The windows of the two sources of false alerts: market events (as labelled), and volatility
+    regimes from their start to REGIME_NS after it."""
+    windows = label_windows(labels)
+    regimes = windows[windows["kind"] == "volatility_regime"]
+    return windows[windows["kind"].isin(MARKET_EVENT_KINDS)], regimes.assign(end=regimes["start"] + REGIME_NS)
 
 
 def oracle(scored: pd.DataFrame, labels: pd.DataFrame, per_class: bool = False) -> tuple[dict, dict]:
@@ -76,8 +74,9 @@ def false_alert_sources(scored: pd.DataFrame, labels: pd.DataFrame, threshold: f
         opening[rows] = opens_episode(epoch_ns(flagged["window_start"].iloc[rows]))
     alerts = flagged[opening]
     false = alerts[~bar_truth(alerts, labels)]
-    market = in_windows(false, labels[labels["kind"].isin(MARKET_EVENT_KINDS)])
-    regime = in_windows(false, labels[labels["kind"] == "volatility_regime"], REGIME_NS) & ~market
+    market_windows, regime_windows = source_windows(labels)
+    market = in_windows(false, market_windows)
+    regime = in_windows(false, regime_windows) & ~market
     return {"alerts": len(alerts), "false": len(false), "in a market event": int(market.sum()),
             "in a regime after its label": int(regime.sum()), "other": int((~market & ~regime).sum())}
 
@@ -93,8 +92,8 @@ def main() -> int:
                        index=features.index)
     train, test = (x.assign(anomaly_score=scores[x.index]) for x in (train_x, test_x))
     truth = bar_truth(test, test_labels)
-    market = in_windows(test, test_labels[test_labels["kind"].isin(MARKET_EVENT_KINDS)]) & ~truth
-    regime = in_windows(test, test_labels[test_labels["kind"] == "volatility_regime"], REGIME_NS) & ~truth
+    market_windows, regime_windows = source_windows(test_labels)
+    market, regime = in_windows(test, market_windows) & ~truth, in_windows(test, regime_windows) & ~truth
 
     rows = {}
     for precision in sorted({settings.model_min_precision, 0.82}, reverse=True):

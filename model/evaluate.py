@@ -31,27 +31,33 @@ def epoch_ns(values) -> np.ndarray:
     return pd.to_datetime(pd.Series(values), utc=True).dt.as_unit("ns").astype("int64").to_numpy()
 
 
-def _windows(labels: pd.DataFrame) -> pd.DataFrame:
+def label_windows(labels: pd.DataFrame) -> pd.DataFrame:
+    """Each label's symbol, kind and window in ns: [start, end + TOLERANCE)."""
     return pd.DataFrame({"symbol": labels["symbol"].to_numpy(), "kind": labels["kind"].to_numpy(),
                          "start": epoch_ns(labels["start_ts"]), "end": epoch_ns(labels["end_ts"]) + TOLERANCE_NS})
 
 
 def _events(labels: pd.DataFrame) -> pd.DataFrame:
     """The anomalies among the labels, with their windows."""
-    return _windows(labels[~labels["kind"].isin(MARKET_EVENT_KINDS)])
+    return label_windows(labels[~labels["kind"].isin(MARKET_EVENT_KINDS)])
 
 
 def _market_events(labels: pd.DataFrame) -> pd.DataFrame:
-    return _windows(labels[labels["kind"].isin(MARKET_EVENT_KINDS)])
+    return label_windows(labels[labels["kind"].isin(MARKET_EVENT_KINDS)])
+
+
+def in_windows(scored: pd.DataFrame, windows: pd.DataFrame) -> np.ndarray:
+    """True for bars of `scored` starting inside one of `windows` (symbol, start, end in ns) of their symbol."""
+    inside = np.zeros(len(scored), dtype=bool)
+    starts, symbols = epoch_ns(scored["window_start"]), scored["symbol"].to_numpy()
+    for w in windows.itertuples():
+        inside |= (symbols == w.symbol) & (starts >= w.start) & (starts < w.end)
+    return inside
 
 
 def bar_truth(scored: pd.DataFrame, labels: pd.DataFrame) -> np.ndarray:
     """True for bars inside an event window of their symbol."""
-    truth = np.zeros(len(scored), dtype=bool)
-    starts, symbols = epoch_ns(scored["window_start"]), scored["symbol"].to_numpy()
-    for e in _events(labels).itertuples():
-        truth |= (symbols == e.symbol) & (starts >= e.start) & (starts < e.end)
-    return truth
+    return in_windows(scored, _events(labels))
 
 
 def event_metrics(scored: pd.DataFrame, labels: pd.DataFrame, threshold: float) -> dict:
