@@ -14,7 +14,10 @@ history bench_model_public.py measures:
   it is an upper bound).
 
 If even the oracle without a source stays under the goal, fixing that source alone cannot reach
-it. It also counts the false alerts at the oracle threshold by source. The figures are in
+it. It also counts the false alerts at the oracle threshold by source, and measures how plain a
+labelled drift is in the bars: its move in sigmas of its own window (the symbol's usual
+1-minute move before it, times the square root of its length), against how often chance moves
+as far in stretches without an anomaly. The figures are in
 docs/model.md ("Where the realistic recall is lost").
 
 Usage: python benchmarks/bench_realistic_headroom.py [--hours 48]
@@ -31,10 +34,13 @@ from bench_model_public import simulated_set
 from lakewatch.tables import MARKET_EVENT_KINDS
 from model.detectors import CANDIDATES
 from model.episodes import opens_episode
-from model.evaluate import bar_truth, best_threshold, epoch_ns, event_metrics, in_windows, label_windows
+from model.evaluate import (TOLERANCE_NS, bar_truth, best_threshold, epoch_ns, event_metrics, in_windows,
+                            label_windows)
 from model.train import GOAL_PRECISION, GOAL_RECALL
 
 REGIME_NS = 4 * 3600 * 10**9  # the longest volatility regime the simulator draws
+DRIFT_WINDOW = 45  # bars: the middle of a drift's 30-60 minutes
+PRE_BARS = 120  # bars before a window that say how much its symbol usually moves
 LEVELS = np.linspace(0.85, 0.9995, 200)  # held-out score quantiles the oracle tries
 CLASS_FACTORS = np.linspace(0.8, 1.25, 19)  # per-class thresholds, around the single oracle's
 
@@ -81,6 +87,28 @@ def false_alert_sources(scored: pd.DataFrame, labels: pd.DataFrame, threshold: f
             "in a regime after its label": int(regime.sum()), "other": int((~market & ~regime).sum())}
 
 
+def drift_sizes(features: pd.DataFrame, labels: pd.DataFrame, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(|z| of each labelled drift's move, |z| of every whole DRIFT_WINDOW-bar stretch without an
+    anomaly): a move in its symbol's usual 1-minute move before it (the median of its features'
+    robust scale over the previous PRE_BARS bars) times the square root of the bars it spans."""
+    returns, usual = features["ret_pct"].to_numpy(dtype=float), features["ret_usual_pct"].to_numpy(dtype=float)
+    starts, symbols = epoch_ns(features["window_start"]), features["symbol"].to_numpy()
+    drifts = []
+    for w in label_windows(labels[labels["kind"] == "drift"]).itertuples():
+        mine = np.flatnonzero(symbols == w.symbol)
+        inside = mine[(starts[mine] >= w.start) & (starts[mine] < w.end - TOLERANCE_NS)]
+        before = mine[starts[mine] < w.start][-PRE_BARS:]
+        if len(inside) and np.isfinite(usual[before]).any():
+            drifts.append(abs(np.nansum(returns[inside])) / (np.nanmedian(usual[before]) * np.sqrt(len(inside))))
+    chance = []
+    for rows in features.groupby("symbol").indices.values():
+        for stretch in range(PRE_BARS, len(rows) - DRIFT_WINDOW, DRIFT_WINDOW):
+            window, before = rows[stretch:stretch + DRIFT_WINDOW], rows[stretch - PRE_BARS:stretch]
+            if not truth[window].any() and np.isfinite(usual[before]).any():
+                chance.append(abs(np.nansum(returns[window])) / (np.nanmedian(usual[before]) * np.sqrt(DRIFT_WINDOW)))
+    return np.array(drifts), np.array(chance)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--hours", type=float, default=48)
@@ -117,6 +145,12 @@ def main() -> int:
               + " ".join(f"{c} {t:.2f}" if c != "*" else f"{t:.2f}" for c, t in thresholds.items()))
     sources = false_alert_sources(test, test_labels, next(iter(rows["oracle: one threshold"][0].values())))
     print("false alerts at the oracle's one threshold: " + ", ".join(f"{k} {v}" for k, v in sources.items()))
+    drifts, chance = drift_sizes(features, labels, bar_truth(features, labels))
+    quartiles = np.quantile(drifts, [0.25, 0.5, 0.75])
+    print(f"labelled drifts ({len(drifts)}), |move| in window sigmas, quartiles: "
+          + " / ".join(f"{q:.1f}" for q in quartiles)
+          + f"; {DRIFT_WINDOW}-bar stretches without an anomaly ({len(chance)}) moving as far by chance: "
+          + " / ".join(f"{(chance >= q).mean():.1%}" for q in quartiles))
     return 0
 
 

@@ -37,7 +37,8 @@ more than the five kinds it was designed around). The draw then also holds:
                       good; labelled for 2 minutes
     drift             signed relative move (20-30 one-minute sigmas) spread over 30-60 minutes,
                       kept; labelled for the drift
-    volatility_regime volatility multiplier (2-3) for 2-4 hours; labelled for its first 30 minutes
+    volatility_regime volatility multiplier (2-3) for 2-4 hours; labelled for its first 30 minutes;
+                      never drawn while a regime is in force
     news_jump         stocks only: a news item about the stock, then 30-90 s later a kept jump of
                       6-12 one-minute sigmas; labelled from the news to 2 minutes after the jump
 and the market has what is not an anomaly (tables.MARKET_EVENT_KINDS, published as labels too,
@@ -48,6 +49,8 @@ so the evaluation can count the alerts they draw):
                       (0.5 per symbol and hour)
 and, always on, a bid-ask bounce of 0.3 one-minute sigmas on every trade and a lunch lull (stocks
 trade at half their rate 12:00-13:00 New York).
+Inside a volatility regime, the sizes given in one-minute sigmas (price_spike, level_shift,
+drift, news_jump) are of the regime's volatility: the current vol is the vol in force.
 
 A regime shift (`regime_shift`, LAKEWATCH_SIM_REGIME_SHIFT) multiplies one asset class's
 volatility and trade rate from a moment on, for good and without a label: the market the
@@ -537,10 +540,17 @@ class MarketSimulator:
     def _draw_anomaly(self, symbol: _Symbol, start: int) -> _Anomaly:
         rng = symbol.anomaly_rng
         kinds = ANOMALY_KINDS
-        if self.realistic:  # news_jump needs news, which only stocks have
-            kinds += tuple(k for k in REALISTIC_KINDS if k != "news_jump" or symbol.asset_class == "stocks")
+        regime = symbol.regime if symbol.regime is not None and symbol.regime[0] > start else None
+        if self.realistic:
+            # news_jump needs news, which only stocks have. A regime does not start inside another:
+            # it would replace one multiplier of 2-3 with another, a change its label would claim
+            # and the market would not show.
+            kinds += tuple(k for k in REALISTIC_KINDS if (k != "news_jump" or symbol.asset_class == "stocks")
+                           and (k != "volatility_regime" or regime is None))
         kind = kinds[int(rng.integers(len(kinds)))]
-        one_minute = symbol.sigma * math.sqrt(60)
+        # Sizes are in sigmas of the volatility in force, a regime's included, so a move stands out
+        # in calm and busy markets alike: 25 sigmas of the calm market are 10 of a regime's.
+        one_minute = symbol.sigma * (regime[1] if regime else 1.0) * math.sqrt(60)
         if kind in ("level_shift", "news_jump"):
             log_jump = _sign(rng) * float(rng.uniform(6, 12)) * one_minute
             moves_at = start + (int(rng.integers(30, 91)) * 1000 if kind == "news_jump" else 0)
@@ -555,7 +565,6 @@ class MarketSimulator:
             return _Anomaly(kind, start, start + 30 * MINUTE_MS, round(multiplier, 6), multiplier=multiplier)
         if kind == "price_spike":
             seconds = int(rng.integers(60, 121))
-            # In sigmas of the current vol, so a spike stands out in calm and busy markets alike.
             log_jump = _sign(rng) * float(rng.uniform(6, 12)) * one_minute
             return _Anomaly(kind, start, start + seconds * 1000, round(math.expm1(log_jump), 6), log_jump=log_jump)
         if kind == "flash_crash":

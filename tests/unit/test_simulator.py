@@ -458,6 +458,28 @@ def test_a_news_jump_is_in_the_news_before_the_price_moves(realistic_run):
         assert abs(early) < abs(math.log1p(label["magnitude"])) / 2, label
 
 
+def test_inside_a_volatility_regime_moves_are_sized_in_its_sigmas_and_no_second_regime_starts():
+    """A drift of 25 sigmas of a calm market is 10 of a regime's x2.5: sized in the vol in force, a
+    labelled move stays as plain in a busy market as in a calm one, and a regime drawn inside
+    another would change nothing its label claims."""
+    sim = make(seed=5, anomalies=2, realism="realistic")
+    symbol = next(s for s in sim._symbols if s.asset_class == "stocks")
+    one_minute = symbol.sigma * math.sqrt(60)
+
+    def sizes(regime) -> dict[str, list[float]]:
+        symbol.regime = regime
+        drawn = [sim._draw_anomaly(symbol, WEDNESDAY) for _ in range(600)]
+        return {kind: [abs(math.log1p(a.magnitude)) / one_minute for a in drawn if a.kind == kind]
+                for kind in ("drift", "level_shift", "price_spike", "volatility_regime")}
+
+    calm, busy = sizes(None), sizes((WEDNESDAY + HOUR, 2.5))
+    for kind, (low, high) in {"drift": (20, 30), "level_shift": (6, 12), "price_spike": (6, 12)}.items():
+        assert calm[kind] and low * 0.99 <= min(calm[kind]) and max(calm[kind]) <= high * 1.01, kind
+        assert busy[kind] and low * 2.5 * 0.99 <= min(busy[kind]) and max(busy[kind]) <= high * 2.5 * 1.01, kind
+    assert calm["volatility_regime"] and not busy["volatility_regime"]
+    assert sizes((WEDNESDAY, 2.5))["volatility_regime"]  # a regime that has ended is no longer in force
+
+
 def test_tiny_trades_are_many_more_trades_of_smaller_size(realistic_run):
     _, end, batch, _ = realistic_run
     sizes = defaultdict(list)  # symbol -> (time, size)
