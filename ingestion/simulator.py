@@ -46,7 +46,8 @@ so the evaluation can count the alerts they draw):
     class_move        every open symbol of one class moves together by 6-10 one-minute sigmas over
                       2-6 minutes, kept (0.25 per class and hour): a market event
     tiny_trades       a burst of odd lots: 8-15x the trades at as much smaller sizes, 1-3 minutes
-                      (0.5 per symbol and hour)
+                      (0.5 per symbol and hour); not in forex, whose trades carry no size: there
+                      it would be a volume_burst by every measure, an anomaly
 and, always on, a bid-ask bounce of 0.3 one-minute sigmas on every trade and a lunch lull (stocks
 trade at half their rate 12:00-13:00 New York).
 Inside a volatility regime, the sizes given in one-minute sigmas (price_spike, level_shift,
@@ -418,7 +419,7 @@ class MarketSimulator:
                     if started is not None and started.kind == "news_jump":  # the news before the move
                         published = minute + int(symbol.news_rng.integers(1000, 5000))
                         news.append((published, index, symbol.name, self._surprise_news(symbol, started, published)))
-                    if self.realistic:
+                    if self.realistic and symbol.asset_class != "forex":
                         self._maybe_tiny_trades(symbol, minute)
                 rate = self.rate * RATE_WEIGHT[symbol.asset_class] / total_weight * _seasonality(
                     symbol.asset_class, clock, self.market_hours)
