@@ -34,8 +34,7 @@ from bench_model_public import simulated_set
 from lakewatch.tables import MARKET_EVENT_KINDS
 from model.detectors import CANDIDATES
 from model.episodes import opens_episode
-from model.evaluate import (TOLERANCE_NS, bar_truth, best_threshold, epoch_ns, event_metrics, in_windows,
-                            label_windows)
+from model.evaluate import bar_truth, best_threshold, epoch_ns, event_metrics, in_windows, label_windows
 from model.train import GOAL_PRECISION, GOAL_RECALL
 
 REGIME_NS = 4 * 3600 * 10**9  # the longest volatility regime the simulator draws
@@ -93,20 +92,24 @@ def drift_sizes(features: pd.DataFrame, labels: pd.DataFrame, truth: np.ndarray)
     robust scale over the previous PRE_BARS bars) times the square root of the bars it spans."""
     returns, usual = features["ret_pct"].to_numpy(dtype=float), features["ret_usual_pct"].to_numpy(dtype=float)
     starts, symbols = epoch_ns(features["window_start"]), features["symbol"].to_numpy()
+
+    def z(window: np.ndarray, before: np.ndarray) -> float:  # NaN without bars or a usual move
+        if not len(window) or not np.isfinite(usual[before]).any():
+            return np.nan
+        return abs(np.nansum(returns[window])) / (np.nanmedian(usual[before]) * np.sqrt(len(window)))
+
+    drift = labels[labels["kind"] == "drift"]
     drifts = []
-    for w in label_windows(labels[labels["kind"] == "drift"]).itertuples():
-        mine = np.flatnonzero(symbols == w.symbol)
-        inside = mine[(starts[mine] >= w.start) & (starts[mine] < w.end - TOLERANCE_NS)]
-        before = mine[starts[mine] < w.start][-PRE_BARS:]
-        if len(inside) and np.isfinite(usual[before]).any():
-            drifts.append(abs(np.nansum(returns[inside])) / (np.nanmedian(usual[before]) * np.sqrt(len(inside))))
+    for symbol, start, end in zip(drift["symbol"], epoch_ns(drift["start_ts"]), epoch_ns(drift["end_ts"])):
+        mine = np.flatnonzero(symbols == symbol)
+        drifts.append(z(mine[(starts[mine] >= start) & (starts[mine] < end)], mine[starts[mine] < start][-PRE_BARS:]))
     chance = []
     for rows in features.groupby("symbol").indices.values():
         for stretch in range(PRE_BARS, len(rows) - DRIFT_WINDOW, DRIFT_WINDOW):
-            window, before = rows[stretch:stretch + DRIFT_WINDOW], rows[stretch - PRE_BARS:stretch]
-            if not truth[window].any() and np.isfinite(usual[before]).any():
-                chance.append(abs(np.nansum(returns[window])) / (np.nanmedian(usual[before]) * np.sqrt(DRIFT_WINDOW)))
-    return np.array(drifts), np.array(chance)
+            window = rows[stretch:stretch + DRIFT_WINDOW]
+            chance.append(np.nan if truth[window].any() else z(window, rows[stretch - PRE_BARS:stretch]))
+    drifts, chance = np.array(drifts), np.array(chance)
+    return drifts[np.isfinite(drifts)], chance[np.isfinite(chance)]
 
 
 def main() -> int:

@@ -118,6 +118,7 @@ U_EDGE = (1 + U_SHAPE_DEPTH) / (1 + U_SHAPE_DEPTH / 3)
 ALWAYS_DAY_MEAN = (SESSION_MINUTES + (DAY_MINUTES - SESSION_MINUTES) * U_EDGE) / DAY_MINUTES
 
 FLASH_CRASH_DEPTH = {"stocks": (0.02, 0.05), "forex": (0.005, 0.015), "crypto": (0.03, 0.08)}
+SIZELESS_CLASSES = ("forex",)  # Finnhub's forex ticks carry no volume: no size, no odd lots
 
 _FULL_TICK_STARTS = np.arange(0, MINUTE_MS, TICK_MS, dtype=np.float64)
 _FULL_TICK_DURS = np.full(MINUTE_MS // TICK_MS, float(TICK_MS))
@@ -419,7 +420,7 @@ class MarketSimulator:
                     if started is not None and started.kind == "news_jump":  # the news before the move
                         published = minute + int(symbol.news_rng.integers(1000, 5000))
                         news.append((published, index, symbol.name, self._surprise_news(symbol, started, published)))
-                    if self.realistic and symbol.asset_class != "forex":
+                    if self.realistic and symbol.asset_class not in SIZELESS_CLASSES:
                         self._maybe_tiny_trades(symbol, minute)
                 rate = self.rate * RATE_WEIGHT[symbol.asset_class] / total_weight * _seasonality(
                     symbol.asset_class, clock, self.market_hours)
@@ -489,7 +490,7 @@ class MarketSimulator:
         """Finnhub trade items; the list comprehensions are the per-trade hot loop."""
         rng, name, n = symbol.market_rng, symbol.name, len(prices)
         p, t = prices.tolist(), times.tolist()
-        if symbol.asset_class == "forex":  # Finnhub's forex ticks carry no volume
+        if symbol.asset_class in SIZELESS_CLASSES:
             return [{"s": name, "p": pi, "t": ti, "v": 0, "c": []} for pi, ti in zip(p, t)]
         size = rng.lognormal(0.0, 1.1, n)  # heavy-tailed
         if size_x is not None:
