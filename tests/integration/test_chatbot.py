@@ -375,14 +375,19 @@ def test_the_crypto_question_gets_todays_count_with_its_window(bot):
 def test_the_most_anomalous_stock_this_week_is_named_with_its_count(bot):
     settings = bot.settings
 
-    def top_stock(now: datetime) -> tuple[str, str]:
+    def top_stock(now: datetime) -> tuple[str, str | None]:
         window = periods.this_week(now)
         counts = {s: bot.flagged_in(window, symbol=s) for s in ("TSLA", "AAPL", "MSFT")}
         top = sorted(counts, key=lambda s: (-counts[s], s))[0]  # the query's order: most first, then by name
+        if not counts[top]:  # asked early on a Monday: the rows are all last week's
+            return f"No anomalies in stocks {window.label}.", None
         return f"Most anomalous in stocks {window.label}", f"1. {top}: {counts[top]} anomal"
 
+    def said(answer: str, header: str, first: str | None) -> bool:
+        return header in answer and (first is None or answer.splitlines()[1].startswith(first))
+
     answer, right = answered_around(lambda: ask(settings, "which stock was most anomalous this week"), top_stock)
-    assert any(header in answer and answer.splitlines()[1].startswith(first) for header, first in right), answer
+    assert any(said(answer, *expected) for expected in right), answer
 
 
 @pytest.mark.parametrize("question, expected", [
@@ -423,12 +428,14 @@ def test_the_average_and_highest_score_are_over_every_scored_bar(bot):
 
 def test_a_time_of_day_range_counts_only_those_hours(bot):
     start, end = bot.now - 45 * M, bot.now - 35 * M  # BTC's episode of two bars, 41 and 40 minutes before
-    if start.date() != end.date():
-        pytest.skip("the range would cross midnight")
+    if not start.date() == end.date() == datetime.now(timezone.utc).date():
+        pytest.skip("the range is not all in today: it would cross midnight or be yesterday's")
     answer = ask(bot.settings, f"how many anomalies between {start:%H:%M} and {end:%H:%M} today in crypto")
-    window = periods.within_hours(periods.today(bot.now), start.time(), end.time(), "UTC", "")
+    if datetime.now(timezone.utc).date() != start.date():
+        pytest.skip("midnight passed while the bot answered")
+    window = periods.within_hours(periods.today(start), start.time(), end.time(), "UTC", "")
     assert bot.flagged_in(window, "crypto") == 1
-    assert answer.startswith(f"1 anomaly (2 flagged minutes) in crypto today ({bot.now:%Y-%m-%d} UTC), "
+    assert answer.startswith(f"1 anomaly (2 flagged minutes) in crypto today ({start:%Y-%m-%d} UTC), "
                              f"between {start:%H:%M} and {end:%H:%M} UTC."), answer
 
 
