@@ -57,8 +57,10 @@ EMBEDDED_JOBS = {
 
 
 # The one-host cluster's nodes (lakewatch/settings/cluster.py), by role: port and metrics path.
-# The brokers carry make up's JMX exporter agent; Spark's daemons their PrometheusServlet.
+# Kafka's brokers and controllers carry make up's JMX exporter agent; Spark's daemons their
+# PrometheusServlet.
 CLUSTER_ROLES = {
+    "kafka-controller": ("broker_metrics_port", "/metrics"),
     "kafka": ("broker_metrics_port", "/metrics"),
     "spark-master": (SPARK_UI_PORT, "/metrics/master/prometheus"),
     "spark-worker": (SPARK_WORKER_UI_PORT, "/metrics/prometheus"),

@@ -234,7 +234,7 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
             _pid_file(settings, service.name).unlink(missing_ok=True)
             raise StackError(f"{service.name} exited during start-up (exit code {code}): {_last_line(log_path)} "
                              f"(full log: {log_path})")
-        if (service.started or service.health)():
+        if service.health():
             if service.after_start:
                 service.after_start()
             say(f"  {service.name:<{NAME_WIDTH}} started (pid {proc.pid})  {service.url}")

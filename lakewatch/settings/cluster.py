@@ -11,22 +11,32 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 KAFKA_PORT, CONTROLLER_PORT = 9092, 9093
+CONTROLLER_ID_BASE = 100  # a KRaft controller's node.id is this plus its number, apart from the brokers' 1-3
 SPARK_MASTER_PORT, SPARK_UI_PORT, SPARK_WORKER_UI_PORT = 7077, 8080, 8081
 REPLICATION_FACTOR, MIN_INSYNC_REPLICAS = 3, 2  # a write is acknowledged by 2 of 3 replicas
 
 
 class Node(NamedTuple):
     name: str  # also its compose service (or, for numbered ones, the scaled service's replica)
-    role: str  # kafka | spark-master | spark-worker | trino-coordinator | trino-worker
+    role: str  # kafka-controller | kafka | spark-master | spark-worker | trino-coordinator | trino-worker
     host: int  # the last byte of its address in cluster_subnet
 
     @property
     def number(self) -> int:
-        """Kafka's node.id and the replica number: the name's last digit (kafka-2 is 2)."""
+        """The name's last digit (kafka-2 is 2): a broker's node.id, which partitions name as leader."""
         return int(self.name.rsplit("-", 1)[1]) if self.name[-1].isdigit() else 0
 
+    @property
+    def kafka_id(self) -> int:
+        """Kafka's node.id: a broker's number; a controller's, CONTROLLER_ID_BASE added."""
+        return self.number + (CONTROLLER_ID_BASE if self.role == "kafka-controller" else 0)
 
+
+# The controllers come first: the brokers register with their quorum, and `down`, which stops
+# the last started first, stops every broker while the quorum that approves its stop still runs.
 NODES = (
+    Node("kafka-controller-1", "kafka-controller", 14), Node("kafka-controller-2", "kafka-controller", 15),
+    Node("kafka-controller-3", "kafka-controller", 16),
     Node("kafka-1", "kafka", 11), Node("kafka-2", "kafka", 12), Node("kafka-3", "kafka", 13),
     Node("spark-master", "spark-master", 21), Node("spark-worker-1", "spark-worker", 22),
     Node("spark-worker-2", "spark-worker", 23),
@@ -42,6 +52,7 @@ class Cluster:
     cluster_subnet: str = "10.77.0"
     cluster_netns_prefix: str = "lw"  # namespaces <prefix>-<node>, bridge <prefix>br
     cluster_kafka_heap: str = "512m"
+    cluster_controller_heap: str = "256m"  # a controller holds only the cluster's metadata
     cluster_trino_heap: str = "1G"
     spark_worker_memory: str = "1g"  # what each worker offers its executor
 
@@ -61,8 +72,9 @@ class Cluster:
 
     @property
     def controller_voters(self) -> str:
-        """Kafka's static controller quorum: every broker is also a controller."""
-        return ",".join(f"{node.number}@{self.address(node)}:{CONTROLLER_PORT}" for node in self.cluster_nodes("kafka"))
+        """Kafka's static controller quorum: the three controllers, apart from the brokers."""
+        return ",".join(f"{node.kafka_id}@{self.address(node)}:{CONTROLLER_PORT}"
+                        for node in self.cluster_nodes("kafka-controller"))
 
     @property
     def cluster_spark_master(self) -> str:

@@ -1,8 +1,14 @@
-"""Three Kafka brokers in KRaft mode, each also a controller of one static quorum, each in its
-node's namespace: topics replicated 3 times, a write acknowledged once 2 replicas have it.
+"""Kafka in KRaft mode as production runs it: three controllers forming one static quorum, and
+three brokers apart from them, each node in its own namespace; topics replicated 3 times, a
+write acknowledged once 2 replicas have it.
+
+Controllers apart from brokers, not one process doing both, because a broker's graceful stop
+needs the quorum to approve it: with both roles in one process, stopping the whole cluster left
+the last broker waiting for a majority that had stopped with the others (Kafka waits 5 minutes,
+and the runner killed it). Apart, `down` stops every broker while all controllers still run.
 
 The same jars, logging and metrics agent as the embedded broker (stack/services/broker.py);
-only the node's id, addresses, quorum and replication differ. The three data folders are
+only the role, node id, addresses, quorum and replication differ. The data folders are
 formatted once with one cluster id, kept in <state>/cluster/kafka-cluster-id.
 """
 from __future__ import annotations
@@ -20,14 +26,20 @@ def node_dir(settings: Settings, node: Node) -> Path:
 
 
 def properties(settings: Settings, node: Node) -> dict[str, str]:
+    """A broker's or a controller's server.properties. Both keep the topic defaults: the
+    controllers create topics, the brokers hold them."""
     replicas, insync, address = str(REPLICATION_FACTOR), str(MIN_INSYNC_REPLICAS), settings.address(node)
     single = broker.properties(settings)
     single.pop("controller.quorum.bootstrap.servers")  # a dynamic quorum's; this one is static
-    return single | {
-        "node.id": str(node.number),
+    if node.role == "kafka-controller":
+        role = {"process.roles": "controller", "listeners": f"CONTROLLER://{address}:{CONTROLLER_PORT}"}
+        single.pop("advertised.listeners")
+    else:
+        role = {"process.roles": "broker", "listeners": f"PLAINTEXT://{address}:{KAFKA_PORT}",
+                "advertised.listeners": f"PLAINTEXT://{address}:{KAFKA_PORT}"}
+    return single | role | {
+        "node.id": str(node.kafka_id),
         "controller.quorum.voters": settings.controller_voters,
-        "listeners": f"PLAINTEXT://{address}:{KAFKA_PORT},CONTROLLER://{address}:{CONTROLLER_PORT}",
-        "advertised.listeners": f"PLAINTEXT://{address}:{KAFKA_PORT}",
         "log.dirs": str(node_dir(settings, node) / "data"),
         "default.replication.factor": replicas, "min.insync.replicas": insync,
         "offsets.topic.replication.factor": replicas,
@@ -61,6 +73,7 @@ def format_storage(settings: Settings, node: Node) -> None:
 
 
 def command(settings: Settings, node: Node) -> list[str]:
-    return broker.command(settings, settings.cluster_kafka_heap,
+    heap = settings.cluster_controller_heap if node.role == "kafka-controller" else settings.cluster_kafka_heap
+    return broker.command(settings, heap,
                           properties_path=node_dir(settings, node) / "server.properties",
                           metrics_host=settings.address(node))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 import time
+from typing import Callable
 
 from lakewatch.settings import Settings
 from lakewatch.settings.cluster import CONTROLLER_PORT, KAFKA_PORT, NODES, Node
@@ -15,24 +16,34 @@ from stack.cluster import kafka, network, spark, trino
 from stack.services import Service, kafka_healthy
 
 
-def _kafka(settings: Settings, node: Node) -> Service:
-    address = f"{settings.address(node)}:{KAFKA_PORT}"
-
+def _prepare_kafka(settings: Settings, node: Node) -> Callable[[], dict[str, str]]:
     def prepare() -> dict[str, str]:
         network.up(settings)
         kafka.format_storage(settings, node)
         return {}
+    return prepare
 
-    def listening() -> bool:
+
+def _controller(settings: Settings, node: Node) -> Service:
+    address = f"{settings.address(node)}:{CONTROLLER_PORT}"
+
+    def listening() -> bool:  # its health: alone, a controller serves nothing until a majority runs
         try:
             socket.create_connection((settings.address(node), CONTROLLER_PORT), timeout=1).close()
             return True
         except OSError:
             return False
 
+    return Service(name=node.name, command=kafka.command(settings, node), port=CONTROLLER_PORT,
+                   url=f"kafka-controller://{address}", health=listening, quorum="kafka-controllers",
+                   prepare=_prepare_kafka(settings, node), netns=network.namespace(settings, node))
+
+
+def _kafka(settings: Settings, node: Node) -> Service:
+    address = f"{settings.address(node)}:{KAFKA_PORT}"
     last = node == settings.cluster_nodes("kafka")[-1]
     return Service(name=node.name, command=kafka.command(settings, node), port=KAFKA_PORT, url=f"kafka://{address}",
-                   health=lambda: kafka_healthy(address), started=listening, quorum="kafka", prepare=prepare,
+                   health=lambda: kafka_healthy(address), prepare=_prepare_kafka(settings, node),
                    after_start=(lambda: ensure_replicated_topics(settings)) if last else None,
                    netns=network.namespace(settings, node))
 
@@ -78,7 +89,7 @@ def _trino(settings: Settings, node: Node) -> Service:
 
 
 def services(settings: Settings) -> list[Service]:
-    build = {"kafka": _kafka, "spark-master": _spark, "spark-worker": _spark,
+    build = {"kafka-controller": _controller, "kafka": _kafka, "spark-master": _spark, "spark-worker": _spark,
              "trino-coordinator": _trino, "trino-worker": _trino}
     return [build[node.role](settings, node) for node in NODES
             if settings.sql_engine == "trino" or not node.role.startswith("trino")]

@@ -22,8 +22,8 @@ from lakewatch.settings import Settings
 
 ORDER = ("broker", "mlflow", "serving", "stream", "scorer", "ingestion", "trino", "trino_sync", "superset", "actions",
          "rasa", "chat", "statsd", "airflow", "prometheus")
-# Wide enough for every service name in what up, down and status print (spark-worker-1).
-NAME_WIDTH = 14
+# Wide enough for every service name in what up, down and status print (kafka-controller-1).
+NAME_WIDTH = 18
 
 
 @dataclass(frozen=True)
@@ -43,11 +43,8 @@ class Service:
     # A cluster node's network namespace (stack/cluster/network.py): the runner starts the
     # command inside it, where the port is the node's own, at its own address.
     netns: str | None = None
-    # What a start waits for when it is not health: a member of a Kafka quorum serves nothing
-    # until a majority of the quorum runs, so each starts on its own listening.
-    started: Callable[[], bool] | None = None
-    # Members of one consensus group (a KRaft controller quorum) stop together: the last one
-    # stopped alone waits for a majority that is gone, until the runner kills it.
+    # Members of one consensus group (a KRaft controller quorum) stop together, in one wait:
+    # one after another, each stop would hand the leadership to a member about to stop too.
     quorum: str | None = None
 
 

@@ -38,31 +38,48 @@ def test_the_cluster_profile_points_the_stack_at_the_clusters_engines(settings, 
     assert load({"LAKEWATCH_PROFILE": "cluster"}).state_dir.name == "cluster"  # apart from make up's state
 
 
-def test_three_brokers_form_one_static_quorum_with_writes_on_two_of_three_replicas(settings):
-    brokers = settings.cluster_nodes("kafka")
-    configs = [kafka.properties(settings, node) for node in brokers]
-    assert [c["node.id"] for c in configs] == ["1", "2", "3"]
-    assert {c["controller.quorum.voters"] for c in configs} == {
-        "1@10.77.0.11:9093,2@10.77.0.12:9093,3@10.77.0.13:9093"}
-    for node, config in zip(brokers, configs):
-        address = settings.address(node)
-        assert config["listeners"] == f"PLAINTEXT://{address}:9092,CONTROLLER://{address}:9093"
+def test_three_controllers_form_one_static_quorum_apart_from_the_brokers(settings):
+    controllers, brokers = settings.cluster_nodes("kafka-controller"), settings.cluster_nodes("kafka")
+    configs = {node.name: kafka.properties(settings, node) for node in controllers + brokers}
+    assert [configs[n.name]["node.id"] for n in brokers] == ["1", "2", "3"]  # partitions name them as leaders
+    assert [configs[n.name]["node.id"] for n in controllers] == ["101", "102", "103"]
+    assert {c["controller.quorum.voters"] for c in configs.values()} == {
+        "101@10.77.0.14:9093,102@10.77.0.15:9093,103@10.77.0.16:9093"}
+    for node in controllers:
+        config = configs[node.name]
+        assert config["process.roles"] == "controller" and "advertised.listeners" not in config
+        assert config["listeners"] == f"CONTROLLER://{settings.address(node)}:9093"
+    for node in brokers:
+        config, address = configs[node.name], settings.address(node)
+        assert config["process.roles"] == "broker" and config["listeners"] == f"PLAINTEXT://{address}:9092"
+    for config in configs.values():  # the controllers create topics with these defaults, the brokers hold them
         assert config["default.replication.factor"] == "3" and config["min.insync.replicas"] == "2"
         assert config["offsets.topic.replication.factor"] == "3" and config["unclean.leader.election.enable"] == "false"
         assert "controller.quorum.bootstrap.servers" not in config
-    assert len({c["log.dirs"] for c in configs}) == 3
+    assert len({c["log.dirs"] for c in configs.values()}) == 6
 
 
-def test_composes_brokers_are_the_clusters(settings):
-    for node in settings.cluster_nodes("kafka"):
+def test_down_stops_every_broker_before_the_quorum_that_approves_its_stop(settings):
+    names = [s.name for s in services(settings)]
+    place = {role: [names.index(n.name) for n in settings.cluster_nodes(role)] for role in ("kafka-controller", "kafka")}
+    assert max(place["kafka-controller"]) < min(place["kafka"])  # down stops the last started first
+    quorum = {s.name: s.quorum for s in services(settings)}
+    assert {quorum[n.name] for n in settings.cluster_nodes("kafka-controller")} == {"kafka-controllers"}
+    assert not any(quorum[n.name] for n in settings.cluster_nodes("kafka"))
+
+
+def test_composes_kafka_nodes_are_the_clusters(settings):
+    voters = ",".join(f"{n.kafka_id}@{n.name}:{CONTROLLER_PORT}" for n in settings.cluster_nodes("kafka-controller"))
+    for node in settings.cluster_nodes("kafka-controller") + settings.cluster_nodes("kafka"):
         ours, theirs = kafka.properties(settings, node), COMPOSE[node.name]["environment"]
-        assert theirs["KAFKA_NODE_ID"] == ours["node.id"]
-        assert theirs["KAFKA_CONTROLLER_QUORUM_VOTERS"] == ",".join(
-            f"{n.number}@{n.name}:{CONTROLLER_PORT}" for n in settings.cluster_nodes("kafka"))
+        assert theirs["KAFKA_NODE_ID"] == ours["node.id"] and theirs["KAFKA_PROCESS_ROLES"] == ours["process.roles"]
+        assert theirs["KAFKA_CONTROLLER_QUORUM_VOTERS"] == voters
         for key in ("default.replication.factor", "min.insync.replicas", "offsets.topic.replication.factor",
                     "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
                     "unclean.leader.election.enable"):
             assert theirs["KAFKA_" + key.replace(".", "_").upper()] == ours[key], key
+    for node in settings.cluster_nodes("kafka"):
+        assert set(COMPOSE[node.name]["depends_on"]) == {n.name for n in settings.cluster_nodes("kafka-controller")}
     assert not any(name == "kafka" for name in COMPOSE)
 
 
@@ -84,3 +101,4 @@ def test_prometheus_scrapes_every_node_of_the_cluster(settings):
     targets = prometheus.targets(settings)
     assert targets["trino"] == "10.77.0.31:8080" and targets["kafka-2"] == "10.77.0.12:9105"
     assert {n.name for n in NODES} - {"trino"} <= set(targets)
+    assert targets["kafka-controller-1"] == "10.77.0.14:9105"

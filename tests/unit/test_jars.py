@@ -28,9 +28,9 @@ def test_compose_runs_the_trino_version_the_embedded_one_runs():
 
 def test_compose_runs_the_kafka_version_the_embedded_broker_runs():
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
-    brokers = [service for name, service in compose["services"].items() if name.startswith("kafka-")]
-    assert len(brokers) == 3
-    assert {b["image"] for b in brokers} == {f"apache/kafka:{jars.pom_property('kafka', 'kafka.version')}"}
+    nodes = [service for name, service in compose["services"].items() if name.startswith("kafka-")]
+    assert len(nodes) == 6  # three controllers, three brokers
+    assert {n["image"] for n in nodes} == {f"apache/kafka:{jars.pom_property('kafka', 'kafka.version')}"}
 
 
 @pytest.mark.parametrize("filename, artifact", [
