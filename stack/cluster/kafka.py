@@ -26,13 +26,13 @@ def node_dir(settings: Settings, node: Node) -> Path:
 
 
 def properties(settings: Settings, node: Node) -> dict[str, str]:
-    """A broker's or a controller's server.properties. Both keep the topic defaults: the
-    controllers create topics, the brokers hold them."""
+    """A broker's or a controller's server.properties."""
     replicas, insync, address = str(REPLICATION_FACTOR), str(MIN_INSYNC_REPLICAS), settings.address(node)
     single = broker.properties(settings)
     single.pop("controller.quorum.bootstrap.servers")  # a dynamic quorum's; this one is static
-    if node.role == "kafka-controller":
-        role = {"process.roles": "controller", "listeners": f"CONTROLLER://{address}:{CONTROLLER_PORT}"}
+    if node.role == "kafka-controller":  # it creates the topics, so it holds their default replication
+        role = {"process.roles": "controller", "listeners": f"CONTROLLER://{address}:{CONTROLLER_PORT}",
+                "default.replication.factor": replicas}
         single.pop("advertised.listeners")
     else:
         role = {"process.roles": "broker", "listeners": f"PLAINTEXT://{address}:{KAFKA_PORT}",
@@ -41,7 +41,7 @@ def properties(settings: Settings, node: Node) -> dict[str, str]:
         "node.id": str(node.kafka_id),
         "controller.quorum.voters": settings.controller_voters,
         "log.dirs": str(node_dir(settings, node) / "data"),
-        "default.replication.factor": replicas, "min.insync.replicas": insync,
+        "min.insync.replicas": insync,
         "offsets.topic.replication.factor": replicas,
         "transaction.state.log.replication.factor": replicas, "transaction.state.log.min.isr": insync,
         "share.coordinator.state.topic.replication.factor": replicas, "share.coordinator.state.topic.min.isr": insync,
@@ -63,6 +63,12 @@ def format_storage(settings: Settings, node: Node) -> None:
     home = node_dir(settings, node)
     home.mkdir(parents=True, exist_ok=True)
     path = home / "server.properties"
+    if "process.roles=broker,controller" in (path.read_text() if path.exists() else ""):
+        # Its metadata log is an old quorum's, which the controllers now apart would not
+        # accept: the broker would never become healthy, with no word why.
+        raise RuntimeError(f"{settings.state_dir / 'cluster'} holds a cluster whose brokers were its controllers too "
+                           "(lakewatch before 2026-12-07); stop it with `make cluster-down` and remove that folder "
+                           "to start the new one")
     path.write_text("".join(f"{key}={value}\n" for key, value in properties(settings, node).items()))
     if not (home / "data" / "meta.properties").exists():
         done = subprocess.run(["java", "-cp", broker.classpath(settings), "kafka.tools.StorageTool", "format",

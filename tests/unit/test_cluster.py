@@ -49,11 +49,13 @@ def test_three_controllers_form_one_static_quorum_apart_from_the_brokers(setting
         config = configs[node.name]
         assert config["process.roles"] == "controller" and "advertised.listeners" not in config
         assert config["listeners"] == f"CONTROLLER://{settings.address(node)}:9093"
+        assert config["default.replication.factor"] == "3"  # they create the topics
     for node in brokers:
         config, address = configs[node.name], settings.address(node)
         assert config["process.roles"] == "broker" and config["listeners"] == f"PLAINTEXT://{address}:9092"
-    for config in configs.values():  # the controllers create topics with these defaults, the brokers hold them
-        assert config["default.replication.factor"] == "3" and config["min.insync.replicas"] == "2"
+        assert "default.replication.factor" not in config  # Kafka warns it is the controllers'
+    for config in configs.values():
+        assert config["min.insync.replicas"] == "2"
         assert config["offsets.topic.replication.factor"] == "3" and config["unclean.leader.election.enable"] == "false"
         assert "controller.quorum.bootstrap.servers" not in config
     assert len({c["log.dirs"] for c in configs.values()}) == 6
@@ -77,7 +79,7 @@ def test_composes_kafka_nodes_are_the_clusters(settings):
         for key in ("default.replication.factor", "min.insync.replicas", "offsets.topic.replication.factor",
                     "transaction.state.log.replication.factor", "transaction.state.log.min.isr",
                     "unclean.leader.election.enable"):
-            assert theirs["KAFKA_" + key.replace(".", "_").upper()] == ours[key], key
+            assert theirs.get("KAFKA_" + key.replace(".", "_").upper()) == ours.get(key), key
     for node in settings.cluster_nodes("kafka"):
         assert set(COMPOSE[node.name]["depends_on"]) == {n.name for n in settings.cluster_nodes("kafka-controller")}
     assert not any(name == "kafka" for name in COMPOSE)
@@ -102,3 +104,12 @@ def test_prometheus_scrapes_every_node_of_the_cluster(settings):
     assert targets["trino"] == "10.77.0.31:8080" and targets["kafka-2"] == "10.77.0.12:9105"
     assert {n.name for n in NODES} - {"trino"} <= set(targets)
     assert targets["kafka-controller-1"] == "10.77.0.14:9105"
+
+
+def test_a_cluster_whose_brokers_were_its_controllers_is_named_not_started(settings):
+    node = settings.cluster_nodes("kafka")[0]
+    home = kafka.node_dir(settings, node)
+    home.mkdir(parents=True)
+    (home / "server.properties").write_text("process.roles=broker,controller\nnode.id=1\n")
+    with pytest.raises(RuntimeError, match="brokers were its controllers too .* remove that folder"):
+        kafka.format_storage(settings, node)
