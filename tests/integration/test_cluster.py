@@ -4,7 +4,8 @@ a network namespace of its own, while the simulator streams and the scorer write
 are killed and cut off; after each fault, by SQL through the Trino cluster, every offset Kafka
 holds is in the lake exactly once and every bar has exactly one verdict in `anomalies`. A Trino
 worker dies under a dashboard's queries, and Superset's dashboards then render without a broken
-chart in a browser.
+chart in a browser. The metrics the Kafka alerts read are read from the nodes, healthy and with
+a broker down.
 
 Two figures per fault (printed, and recorded in docs/benchmarks.md): the time from the fault
 until the stream has committed every trade Kafka held at the fault (the same measure taken with
@@ -25,6 +26,7 @@ import requests
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from deltalake import DeltaTable
+from prometheus_client.parser import text_string_to_metric_families
 
 from lakewatch import tables
 from lakewatch.sql import sql_engine
@@ -47,6 +49,10 @@ TRADES = "market.trades"
 # and Prometheus are make up's.
 AROUND = ("mlflow", "serving", "stream", "scorer", "ingestion", "trino-sync", "superset")
 FIGURES: dict[str, str] = {}
+# The Kafka alerts' metrics (monitoring/rules/alerts.yml).
+ACTIVE_CONTROLLERS = "kafka_controller_activecontrollercount"
+OFFLINE_PARTITIONS = "kafka_controller_offlinepartitionscount"
+UNDER_REPLICATED = "kafka_server_replicamanager_underreplicatedpartitions"
 
 
 @pytest.fixture(scope="module")
@@ -223,6 +229,20 @@ def in_sync_replicas(settings) -> int:
     return min(len(p.isrs) for p in topics[TRADES].partitions.values())
 
 
+def kafka_metric(settings, role: str, name: str) -> dict[str, float]:
+    """`name` on each running `role` node that exports it (summed over its labels), read from the
+    node's JMX exporter as Prometheus scrapes it: what the Kafka alerts read."""
+    found = {}
+    for node in settings.cluster_nodes(role):
+        if stack.running(settings, node.name) is None:
+            continue
+        text = requests.get(f"http://{settings.address(node)}:{settings.broker_metrics_port}/metrics", timeout=5).text
+        samples = [s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
+        if samples:
+            found[node.name] = sum(samples)
+    return found
+
+
 def kill_node(settings, name: str) -> None:
     """kill -9 every process of the node (a worker's executor too), as when its machine dies."""
     current = stack.running(settings, name)
@@ -241,6 +261,11 @@ def test_the_stream_job_runs_its_executors_on_both_spark_workers(cluster):
     used = {w["host"] for w in state["workers"] if w["state"] == "ALIVE" and w["coresused"] > 0}
     assert used == set(workers.values()), f"{app['name']} runs executors on {used} only"
     assert in_sync_replicas(cluster) == 3
+    # What the Kafka alerts read, healthy: one active controller, no partition without a leader
+    # and none under-replicated.
+    assert sum(kafka_metric(cluster, "kafka-controller", ACTIVE_CONTROLLERS).values()) == 1
+    assert set(kafka_metric(cluster, "kafka-controller", OFFLINE_PARTITIONS).values()) == {0}
+    assert kafka_metric(cluster, "kafka", UNDER_REPLICATED) == {n.name: 0 for n in cluster.cluster_nodes("kafka")}
     FIGURES["RSS of the cluster's nodes"] = f"{sum(tree_rss_mb(stack.running(cluster, s.name).pid) for s in stack.services(cluster) if s.netns):.0f} MiB"
     FIGURES["RSS of the stream job (driver)"] = f"{tree_rss_mb(stack.running(cluster, 'stream').pid):.0f} MiB"
     since = time.monotonic()
@@ -270,6 +295,9 @@ def test_killing_the_leader_of_a_trades_partition_loses_and_duplicates_nothing(c
     victim = leader_of(cluster, 0)
 
     def restart():
+        # The survivors lead partitions that lost a replica: what KafkaUnderReplicatedPartitions reads.
+        wait_for(lambda: sum(kafka_metric(cluster, "kafka", UNDER_REPLICATED).values()) > 0, 60,
+                 f"partitions under-replicated without {victim}", every=1)
         stack.up(cluster, say=print, only=(victim,))
         back_in_every_isr(cluster, victim)
 

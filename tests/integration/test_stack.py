@@ -75,6 +75,16 @@ def test_up_status_down_leaves_no_process_behind(trino_settings):
         assert set(health_of_targets()) == set(jobs)
         console = requests.get(prometheus.console_url(lw_settings), timeout=10)
         assert console.status_code == 200 and all(f"<td>{job}</td>" in console.text for job in jobs)
+        # The Kafka alerts read the embedded broker, its own controller, through Prometheus.
+        query_url = lw_settings.url(lw_settings.prometheus_port, "/api/v1/query")
+
+        def values(expr: str) -> list[float]:
+            found = requests.get(query_url, params={"query": expr}, timeout=10).json()["data"]["result"]
+            return [float(r["value"][1]) for r in found]
+
+        assert values("sum(kafka_controller_activecontrollercount)") == [1.0]
+        assert values("max(kafka_controller_offlinepartitionscount)") == [0.0]
+        assert values("sum(kafka_server_replicamanager_underreplicatedpartitions)") == [0.0]
 
         again = make("up")  # refuses to start a second copy
         assert again.returncode == 0 and again.stdout.count("already running") == len(SERVICES) + 1

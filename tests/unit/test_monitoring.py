@@ -1,6 +1,6 @@
 """Prometheus's config, alert rules and console page, checked with Debian's promtool: the
 config and rules are valid, every alert fires in its unit test, and every metric they use is
-one a lakewatch service exports."""
+one a lakewatch service, Airflow's StatsD mapping or Kafka's JMX exporter exports."""
 from __future__ import annotations
 
 import json
@@ -43,6 +43,18 @@ def exported_metrics() -> set[str]:
     for folder in SOURCES:
         for path in (REPO_ROOT / folder).rglob("*.py"):
             names |= set(re.findall(r'"(lakewatch_[a-z0-9_]+)"', path.read_text()))
+    return names
+
+
+def kafka_exported() -> set[str]:
+    """Every kafka_* name the JMX exporter's rules give (kafka/jmx-exporter.yaml), each `$1`
+    spelled out from its pattern's first group of alternatives, lower-cased as it says."""
+    config = yaml.safe_load((REPO_ROOT / "kafka" / "jmx-exporter.yaml").read_text())
+    names = set()
+    for rule in config["rules"]:
+        first = re.search(r"\(([A-Za-z0-9|]+)\)", rule["pattern"])
+        for value in (first.group(1).split("|") if first and "$1" in rule["name"] else [""]):
+            names.add(rule["name"].replace("$1", value).lower())
     return names
 
 
@@ -96,6 +108,8 @@ def test_alerts_the_console_and_the_dashboards_use_only_metrics_the_services_exp
     assert used and unknown == set()
     airflow = {name for text in texts for name in re.findall(r"\b(airflow_[a-z0-9_]+)", text)}
     assert airflow and airflow <= mapped
+    kafka = {name for text in texts for name in re.findall(r"\b(kafka_[a-z0-9_]+)", text)}
+    assert kafka and kafka <= kafka_exported()
 
 
 def test_prometheus_scrapes_every_service_that_serves_metrics():
