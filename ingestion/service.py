@@ -17,9 +17,9 @@ import time
 from ingestion import metrics, sim_feed
 from ingestion.finnhub_errors import InvalidApiKey
 from ingestion.producer import RecordProducer
-from ingestion.simulator import market_open
 from ingestion.topics import ensure_topics
 from lakewatch import logs, service_http
+from lakewatch.markets import market_hours, market_open
 from lakewatch.logs import event
 from lakewatch.settings import ASSET_CLASSES, Settings, load
 
@@ -89,8 +89,7 @@ def main() -> int:
     else:
         sources = [_Source("simulator", lambda: sim_feed.run_live(settings, producer.publish, stop))]
     metrics.SOURCE.labels(source).set(1)
-    # Finnhub follows the real market hours, as the simulator does unless told to trade always.
-    hours = "us" if settings.uses_finnhub else settings.sim_market_hours
+    hours = market_hours(settings)
     for asset_class in ASSET_CLASSES:
         metrics.MARKET_OPEN.labels(asset_class).set_function(
             lambda c=asset_class: float(market_open(c, int(time.time() * 1000), hours)))

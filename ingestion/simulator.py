@@ -71,18 +71,17 @@ import hashlib
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime
 from operator import itemgetter
 from typing import Sequence
-from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from ingestion import metrics, sim_content
+from lakewatch import markets
+from lakewatch.markets import MINUTE_MS, SESSION_CLOSE_MIN, SESSION_OPEN_MIN
 from lakewatch.settings.simulator import RegimeShift
 from lakewatch.tables import MARKET_EVENT_KINDS
 
-NEW_YORK = ZoneInfo("America/New_York")
 ASSET_CLASSES = ("stocks", "forex", "crypto")
 ANOMALY_KINDS = ("price_spike", "flash_crash", "volume_burst", "volatility_shift", "frozen_feed")
 MARKET_HOURS = ("us", "always")
@@ -94,7 +93,6 @@ HALF_SPREAD_SIGMAS = 0.3  # the bid-ask bounce, in one-minute sigmas of the base
 LUNCH_MIN, LUNCH_FACTOR = (12 * 60, 13 * 60), 0.5  # New York local minutes, stocks' rate multiplier
 
 TICK_MS = 1000
-MINUTE_MS = 60_000
 
 # Annualised vol, and the seconds of trading in a year it is spread over.
 ANNUAL_VOL = {"stocks": 0.25, "forex": 0.08, "crypto": 0.60}
@@ -106,8 +104,6 @@ LOG_VOL_STD = 0.35  # stationary std of log-volatility: vol mostly within x0.5..
 LOG_VOL_MEMORY = math.exp(-1 / 60)  # per minute: a vol regime lasts about an hour
 CLOSED_VOL_FACTOR = 0.25
 
-SESSION_OPEN_MIN, SESSION_CLOSE_MIN = 9 * 60 + 30, 16 * 60  # New York local minutes
-FOREX_ROLL_MIN = 17 * 60
 U_SHAPE_DEPTH = 2.0  # open/close trade 3x as much as midday
 SESSION_MINUTES, DAY_MINUTES = SESSION_CLOSE_MIN - SESSION_OPEN_MIN, 24 * 60
 # With market_hours="always" stocks also trade outside the session, at the U's level at the open
@@ -138,34 +134,7 @@ class SimBatch:
 
 
 # ---- calendar -------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Clock:
-    """What the market rules need to know about one minute."""
-    ny_weekday: int  # Monday = 0
-    ny_minute: int  # minutes since New York midnight
-    ny_day: int  # proleptic ordinal of the New York date
-    utc_day: int
-    utc_hour: float  # at the middle of the minute
-
-
-def _clock(minute_ms: int) -> _Clock:
-    local = datetime.fromtimestamp(minute_ms / 1000, NEW_YORK)
-    mid_s = minute_ms / 1000 + 30
-    return _Clock(local.weekday(), local.hour * 60 + local.minute, local.toordinal(),
-                  int(mid_s // 86400), (mid_s % 86400) / 3600)
-
-
-def _open(asset_class: str, clock: _Clock, market_hours: str) -> bool:
-    if market_hours == "always" or asset_class == "crypto":
-        return True
-    if asset_class == "stocks":
-        return clock.ny_weekday < 5 and SESSION_OPEN_MIN <= clock.ny_minute < SESSION_CLOSE_MIN
-    weekday, minute = clock.ny_weekday, clock.ny_minute  # forex: Sunday 17:00 to Friday 17:00
-    return not (weekday == 5 or (weekday == 4 and minute >= FOREX_ROLL_MIN)
-                or (weekday == 6 and minute < FOREX_ROLL_MIN))
-
-
-def _seasonality(asset_class: str, clock: _Clock, market_hours: str) -> float:
+def _seasonality(asset_class: str, clock: markets.Clock, market_hours: str) -> float:
     if asset_class == "stocks":
         if SESSION_OPEN_MIN <= clock.ny_minute < SESSION_CLOSE_MIN:
             x = (clock.ny_minute + 0.5 - SESSION_OPEN_MIN) / SESSION_MINUTES
@@ -177,14 +146,9 @@ def _seasonality(asset_class: str, clock: _Clock, market_hours: str) -> float:
     return 1 + depth * math.cos(2 * math.pi * (clock.utc_hour - peak_hour) / 24)
 
 
-def market_open(asset_class: str, ms: int, market_hours: str = "us") -> bool:
-    """Whether the simulator lets `asset_class` trade in the minute holding `ms`."""
-    return _open(asset_class, _clock(ms - ms % MINUTE_MS), market_hours)
-
-
 def volume_seasonality(asset_class: str, ms: int, market_hours: str = "us") -> float:
     """The trade-rate multiplier (mean 1 over a day or a session) in the minute holding `ms`."""
-    return _seasonality(asset_class, _clock(ms - ms % MINUTE_MS), market_hours)
+    return _seasonality(asset_class, markets.clock(ms - ms % MINUTE_MS), market_hours)
 
 
 # ---- per-symbol state ----------------------------------------------------------------------
@@ -398,8 +362,8 @@ class MarketSimulator:
         minute_end = minute + MINUTE_MS
         starts, durations = _tick_grid(first, minute)
         first_release = int(starts[0] + durations[0])
-        clock = _clock(minute)
-        is_open = [_open(s.asset_class, clock, self.market_hours) for s in self._symbols]
+        clock = markets.clock(minute)
+        is_open = [markets.is_open(s.asset_class, clock, self.market_hours) for s in self._symbols]
         # A fixed share per symbol: crypto must not trade differently because New York opened.
         total_weight = sum(RATE_WEIGHT[s.asset_class] for s in self._symbols)
 
@@ -514,7 +478,7 @@ class MarketSimulator:
         if symbol.backlog == 0 or symbol.active:
             return None
         anomaly = self._draw_anomaly(symbol, minute)
-        if not market_open(symbol.asset_class, anomaly.end - 1, self.market_hours):
+        if not markets.market_open(symbol.asset_class, anomaly.end - 1, self.market_hours):
             return None  # would run into the close: retry next minute with a fresh draw
         symbol.backlog -= 1
         symbol.active = anomaly
@@ -593,7 +557,7 @@ class MarketSimulator:
             sigmas = _sign(rng) * float(rng.uniform(6, 10))
             members = [(s, open_now) for s, open_now in zip(self._symbols, is_open) if s.asset_class == asset_class]
             if not members or not all(open_now for _, open_now in members) \
-                    or not market_open(asset_class, end - 1, self.market_hours):
+                    or not markets.market_open(asset_class, end - 1, self.market_hours):
                 continue
             for symbol, _ in members:  # each at its own base vol: the same surprise for all
                 log_move = sigmas * symbol.sigma_sec * math.sqrt(60)
@@ -605,7 +569,7 @@ class MarketSimulator:
         if rng.poisson(TINY_TRADES_PER_HOUR / 60) == 0 or (symbol.tiny and symbol.tiny[1] > minute):
             return
         end, multiplier = minute + int(rng.integers(60, 181)) * 1000, float(rng.uniform(8, 15))
-        if not market_open(symbol.asset_class, end - 1, self.market_hours):
+        if not markets.market_open(symbol.asset_class, end - 1, self.market_hours):
             return
         symbol.tiny = (minute, end, multiplier)
         self._label(symbol, "tiny_trades", minute, end, round(multiplier, 6))
@@ -618,7 +582,7 @@ class MarketSimulator:
                 "related": symbol.name, "source": source, "summary": summary}
 
     # ---- quotes, news, fundamentals ---------------------------------------------------------
-    def _roll_day(self, symbol: _Symbol, clock: _Clock) -> None:
+    def _roll_day(self, symbol: _Symbol, clock: markets.Clock) -> None:
         day = clock.utc_day if symbol.asset_class == "crypto" else clock.ny_day
         if day == symbol.day_key:
             return
@@ -675,7 +639,7 @@ class MarketSimulator:
             item = {**item, "id": news_id, "url": f"https://news.example.invalid/{news_id}"}
             self._news.append((t - t % TICK_MS + TICK_MS, (name, dict(sorted(item.items())))))
 
-    def _queue_fundamentals(self, clock: _Clock, release: int) -> None:
+    def _queue_fundamentals(self, clock: markets.Clock, release: int) -> None:
         first_time = self._ny_day is None
         if clock.ny_day == self._ny_day:
             return

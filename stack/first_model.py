@@ -23,8 +23,8 @@ import time
 
 from deltalake import DeltaTable
 
-from ingestion.simulator import MINUTE_MS, market_open
 from lakewatch import tables
+from lakewatch.markets import MINUTE_MS, market_open
 from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
 from model.registry import champion_version
 from stack.bootstrap import ensure_venv

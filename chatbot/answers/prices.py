@@ -2,7 +2,10 @@
 and the biggest movers up or down."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from chatbot.answers import Question, entities, lake, words
+from lakewatch import markets
 from lakewatch.sql import queries
 
 MOVERS = 5
@@ -18,7 +21,7 @@ def latest(q: Question) -> str:
 def _latest_of(q: Question, symbol: str) -> str:
     found = lake.rows(q.settings, "latest_price", queries.latest_price(symbol))
     if not found or found[0]["price"] is None:
-        return f"{symbol} has no trades in the lake yet."
+        return f"{symbol} has no trades in the lake yet." + _while_closed(q, symbol)
     p = found[0]
     zone = q.settings.day_timezone
     text = f"{symbol} last traded at {words.price(p['price'])} ({words.at(p['last_trade_ts'], zone)})"
@@ -27,6 +30,17 @@ def _latest_of(q: Question, symbol: str) -> str:
     change = f"{'+' if p['change_24h'] >= 0 else '-'}{words.price(abs(p['change_24h']))}"
     return (text + f", {words.signed_pct(p['change_24h_pct'])} ({change}) over the 24 hours before that "
             f"(from {words.price(p['price_24h_ago'])}).")
+
+
+def _while_closed(q: Question, symbol: str) -> str:
+    """Why a symbol has not traded, when its market is closed now: its hours and when it opens
+    (on a weekend night a new stack holds no stock trade at all)."""
+    asset_class = q.settings.asset_class_of(symbol)
+    hours, now_ms = markets.market_hours(q.settings), int(q.now.timestamp() * 1000)
+    if markets.market_open(asset_class, now_ms, hours):
+        return ""
+    opens = datetime.fromtimestamp(markets.next_open(asset_class, now_ms, hours) / 1000, timezone.utc)
+    return f" Its market is closed: {markets.HOURS[asset_class]}; it opens at {words.at(opens, q.settings.day_timezone)}."
 
 
 def summary(q: Question) -> str:
@@ -39,7 +53,7 @@ def summary(q: Question) -> str:
 def _summary_of(q: Question, symbol: str, window) -> str:
     (bars,) = lake.rows(q.settings, "symbol_summary", queries.symbol_summary(symbol, window))
     if not bars["bars"]:
-        return f"{symbol} did not trade {window.label}."
+        return f"{symbol} did not trade {window.label}." + _while_closed(q, symbol)
     change = (bars["close"] / bars["open"] - 1) * 100 if bars["open"] else None
     text = (f"{symbol} {window.label}: opened at {words.price(bars['open'])}, last {words.price(bars['close'])} "
             f"({words.signed_pct(change)}), high {words.price(bars['high'])}, low {words.price(bars['low'])}; "

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from chatbot.answers import lake
+from chatbot.answers import Question, lake, prices
 from lakewatch import settings as settings_module
 from lakewatch import tables
 from lakewatch.sql import periods, queries, views
@@ -113,3 +113,17 @@ def test_only_the_newest_results_are_kept():
         results.get_or_run(key, lambda key=key: (key,))
     assert results.get_or_run("a", lambda: ("again",)) == (("again",), False)
     assert results.get_or_run("c", lambda: ("x",)) == (("c",), True)
+
+
+SATURDAY = datetime(2026, 12, 5, 17, 0, tzinfo=timezone.utc)
+
+
+def test_a_symbol_with_no_trades_while_its_market_is_closed_is_told_when_it_opens(settings):
+    asked = prices.latest(Question("what is AAPL at", entities=[{"entity": "symbol", "value": "AAPL"}],
+                                   now=SATURDAY, settings=settings))
+    assert asked == ("AAPL has no trades in the lake yet. Its market is closed: US stocks trade 09:30-16:00 "
+                     "New York time on weekdays; it opens at 2026-12-07 14:30 UTC.")
+    # Crypto never closes: no trades there is only that.
+    asked = prices.latest(Question("what is BTC at", entities=[{"entity": "symbol", "value": "BINANCE:BTCUSDT"}],
+                                   now=SATURDAY, settings=settings))
+    assert asked == "BINANCE:BTCUSDT has no trades in the lake yet."

@@ -18,9 +18,9 @@ from ingestion.simulator import (
     REALISTIC_KINDS,
     MarketSimulator,
     SimBatch,
-    market_open,
     volume_seasonality,
 )
+from lakewatch.markets import market_open
 from lakewatch.settings import Settings
 from lakewatch.tables import MARKET_EVENT_KINDS
 
