@@ -66,7 +66,7 @@ def backfill(settings: Settings, publish: Publish, days: float, rate: float | No
     totals = {"trades": 0, "labels": 0, "news": 0, "quotes": 0, "fundamentals": 0}
     started = time.monotonic()
     with tqdm(total=end_ms - start_ms, unit="ms", unit_scale=False, disable=not progress,
-              desc=f"backfill {days:g} d", bar_format="{l_bar}{bar}| {percentage:3.0f}% [{elapsed}<{remaining}] {postfix}") as bar:
+              desc=f"backfill {days:g} d", bar_format="{l_bar}{bar}| [{elapsed}<{remaining}{postfix}]") as bar:
         while sim.now_ms < end_ms:
             before = sim.now_ms
             batch = sim.advance(min(end_ms, before + step))
@@ -79,6 +79,6 @@ def backfill(settings: Settings, publish: Publish, days: float, rate: float | No
             if sim.now_ms == before:  # less than one simulator tick left
                 break
             bar.update(sim.now_ms - before)
-            bar.set_postfix(trades=totals["trades"], anomalies=totals["labels"], refresh=False)
+            bar.set_postfix_str(f"trades={totals['trades']:,}, anomalies={totals['labels']:,}", refresh=False)
     totals["seconds"] = round(time.monotonic() - started, 2)
     return totals

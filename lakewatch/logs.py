@@ -78,6 +78,20 @@ def setup(service: str, level: str | None = None, secrets: list[str] = ()) -> lo
     return logging.getLogger(service)
 
 
+def to_file(service: str, path) -> logging.Logger:
+    """A logger of `service` writing JSON lines to `path` alone, for work that runs inside a
+    command (`make up`'s backfill) whose console is for the user's progress, not for a client
+    library's retries."""
+    redactor = _Redactor(settings.secret_values())
+    handler = logging.FileHandler(path)
+    handler.addFilter(redactor)
+    handler.setFormatter(_JsonFormatter(service, redactor))
+    logger = logging.getLogger(f"lakewatch.file.{service}")
+    logger.handlers[:] = [handler]
+    logger.propagate = False
+    return logger
+
+
 def event(logger: logging.Logger, msg: str, level: int = logging.INFO, **fields) -> None:
     """Log one event with structured fields (they become top-level JSON keys)."""
     logger.log(level, msg, extra={"fields": fields})

@@ -23,7 +23,7 @@ import time
 
 from deltalake import DeltaTable
 
-from lakewatch import tables
+from lakewatch import logs, tables
 from lakewatch.markets import MINUTE_MS, market_open
 from lakewatch.settings import ASSET_CLASSES, REPO_ROOT
 from model.registry import champion_version
@@ -46,7 +46,10 @@ def backfill_if_needed(settings, say=print) -> bool:
     say(f"  no model yet: backfilling {settings.bootstrap_hours:g} h of simulated history to train the first one "
         "(once; the first model trains when the stream has it in the lake)")
     end_ms = int(time.time() * 1000)
-    producer = RecordProducer(settings.bootstrap_servers, client_id="lakewatch-bootstrap")
+    # librdkafka's own lines (a retry while a new broker loads its coordinators) go to the log:
+    # the console shows the backfill's progress.
+    producer = RecordProducer(settings.bootstrap_servers, client_id="lakewatch-bootstrap",
+                              logger=logs.to_file("backfill", settings.log_dir / "backfill.log"))
     backfill(settings, producer.publish, days=settings.bootstrap_hours / 24, end_ms=end_ms, poll=producer.poll)
     left = producer.close(timeout=120)
     if left:
