@@ -19,8 +19,8 @@ from ingestion.finnhub_errors import InvalidApiKey
 from ingestion.producer import RecordProducer
 from ingestion.topics import ensure_topics
 from lakewatch import logs, service_http
-from lakewatch.markets import market_hours, market_open
 from lakewatch.logs import event
+from lakewatch.markets import hours_of, market_open
 from lakewatch.settings import ASSET_CLASSES, Settings, load
 
 EXIT_BAD_KEY = 2
@@ -89,7 +89,7 @@ def main() -> int:
     else:
         sources = [_Source("simulator", lambda: sim_feed.run_live(settings, producer.publish, stop))]
     metrics.SOURCE.labels(source).set(1)
-    hours = market_hours(settings)
+    hours = hours_of(settings)
     for asset_class in ASSET_CLASSES:
         metrics.MARKET_OPEN.labels(asset_class).set_function(
             lambda c=asset_class: float(market_open(c, int(time.time() * 1000), hours)))

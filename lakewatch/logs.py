@@ -87,6 +87,8 @@ def to_file(service: str, path) -> logging.Logger:
     handler.addFilter(redactor)
     handler.setFormatter(_JsonFormatter(service, redactor))
     logger = logging.getLogger(f"lakewatch.file.{service}")
+    for old in logger.handlers:
+        old.close()
     logger.handlers[:] = [handler]
     logger.propagate = False
     return logger

@@ -55,7 +55,7 @@ def is_open(asset_class: str, at: Clock, market_hours: str = "us") -> bool:
                 or (weekday == 6 and minute < FOREX_ROLL_MIN))
 
 
-def market_hours(settings: Settings) -> str:
+def hours_of(settings: Settings) -> str:
     """The calendar the data follows: Finnhub's is the real markets'; the simulator's is set."""
     return "us" if settings.uses_finnhub else settings.sim_market_hours
 
@@ -68,7 +68,7 @@ def market_open(asset_class: str, ms: int, market_hours: str = "us") -> bool:
 def next_open(asset_class: str, ms: int, market_hours: str = "us") -> int:
     """The start (epoch ms) of the first minute from the one holding `ms` in which it trades."""
     minute = ms - ms % MINUTE_MS
-    # Whole hours first: every opening is on the hour or the half hour, so step by 30 minutes.
+    # Every opening is on New York's hour or half hour, and New York is whole hours from UTC.
     step = 30 * MINUTE_MS
     while not market_open(asset_class, minute, market_hours):
         if minute - ms > LONGEST_CLOSE_MS:

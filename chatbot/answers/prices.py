@@ -36,7 +36,7 @@ def _while_closed(q: Question, symbol: str) -> str:
     """Why a symbol has not traded, when its market is closed now: its hours and when it opens
     (on a weekend night a new stack holds no stock trade at all)."""
     asset_class = q.settings.asset_class_of(symbol)
-    hours, now_ms = markets.market_hours(q.settings), int(q.now.timestamp() * 1000)
+    hours, now_ms = markets.hours_of(q.settings), int(q.now.timestamp() * 1000)
     if markets.market_open(asset_class, now_ms, hours):
         return ""
     opens = datetime.fromtimestamp(markets.next_open(asset_class, now_ms, hours) / 1000, timezone.utc)

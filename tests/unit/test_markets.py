@@ -43,6 +43,6 @@ def test_the_calendar_follows_new_york_summer_time():
 
 
 def test_finnhub_data_follows_the_real_markets_and_the_simulator_its_setting():
-    assert markets.market_hours(settings_module.load({"LAKEWATCH_SIM_MARKET_HOURS": "always"})) == "always"
-    assert markets.market_hours(settings_module.load({"LAKEWATCH_SIM_MARKET_HOURS": "always",
+    assert markets.hours_of(settings_module.load({"LAKEWATCH_SIM_MARKET_HOURS": "always"})) == "always"
+    assert markets.hours_of(settings_module.load({"LAKEWATCH_SIM_MARKET_HOURS": "always",
                                                       "FINNHUB_API_KEY": "k" * 20})) == "us"
