@@ -61,13 +61,18 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+def _json_lines(handler: logging.Handler, service: str, secrets: list[str] = ()) -> logging.Handler:
+    """`handler` writing `service`'s JSON lines with the settings' secrets and `secrets` scrubbed."""
+    redactor = _Redactor([*settings.secret_values(), *secrets])
+    handler.addFilter(redactor)
+    handler.setFormatter(_JsonFormatter(service, redactor))
+    return handler
+
+
 def setup(service: str, level: str | None = None, secrets: list[str] = ()) -> logging.Logger:
     """Configure the root logger for a service process and return the service's logger.
     `secrets`: more values to scrub besides the settings' secrets (Finnhub's key, Superset's)."""
-    redactor = _Redactor([*settings.secret_values(), *secrets])
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(redactor)
-    handler.setFormatter(_JsonFormatter(service, redactor))
+    handler = _json_lines(logging.StreamHandler(sys.stderr), service, secrets)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level or os.environ.get("LAKEWATCH_LOG_LEVEL", "INFO"))
@@ -82,10 +87,7 @@ def to_file(service: str, path) -> logging.Logger:
     """A logger of `service` writing JSON lines to `path` alone, for work that runs inside a
     command (`make up`'s backfill) whose console is for the user's progress, not for a client
     library's retries."""
-    redactor = _Redactor(settings.secret_values())
-    handler = logging.FileHandler(path)
-    handler.addFilter(redactor)
-    handler.setFormatter(_JsonFormatter(service, redactor))
+    handler = _json_lines(logging.FileHandler(path), service)
     logger = logging.getLogger(f"lakewatch.file.{service}")
     for old in logger.handlers:
         old.close()

@@ -35,11 +35,11 @@ def _latest_of(q: Question, symbol: str) -> str:
 def _while_closed(q: Question, symbol: str) -> str:
     """Why a symbol has not traded, when its market is closed now: its hours and when it opens
     (on a weekend night a new stack holds no stock trade at all)."""
-    asset_class = q.settings.asset_class_of(symbol)
-    hours, now_ms = markets.hours_of(q.settings), int(q.now.timestamp() * 1000)
-    if markets.market_open(asset_class, now_ms, hours):
+    asset_class, now_ms = q.settings.asset_class_of(symbol), int(q.now.timestamp() * 1000)
+    opens_ms = markets.next_open(asset_class, now_ms, markets.hours_of(q.settings))
+    if opens_ms <= now_ms:  # open now: next_open is this minute
         return ""
-    opens = datetime.fromtimestamp(markets.next_open(asset_class, now_ms, hours) / 1000, timezone.utc)
+    opens = datetime.fromtimestamp(opens_ms / 1000, timezone.utc)
     return f" Its market is closed: {markets.HOURS[asset_class]}; it opens at {words.at(opens, q.settings.day_timezone)}."
 
 

@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from lakewatch import tables
 from lakewatch.sql import sql_engine
 from model.score import STATE_KEY
+from monitoring import prometheus
 from stack import prerequisites
 from stack import runner as stack
 from stack.cluster import network, spark, trino
@@ -232,11 +233,11 @@ def in_sync_replicas(settings) -> int:
 def kafka_metric(settings, role: str, name: str) -> dict[str, float]:
     """`name` on each running `role` node that exports it (summed over its labels), read from the
     node's JMX exporter as Prometheus scrapes it: what the Kafka alerts read."""
-    found = {}
+    found, targets = {}, prometheus.cluster_targets(settings)
     for node in settings.cluster_nodes(role):
         if stack.running(settings, node.name) is None:
             continue
-        text = requests.get(f"http://{settings.address(node)}:{settings.broker_metrics_port}/metrics", timeout=5).text
+        text = requests.get(f"http://{targets[node.name]}/metrics", timeout=5).text
         samples = [s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name]
         if samples:
             found[node.name] = sum(samples)
