@@ -212,12 +212,13 @@ def _command(settings: Settings, service: Service) -> list[str]:
     return ["ip", "netns", "exec", service.netns, *command] if service.netns else command
 
 
+PORT_ADVICE = "stop that program or choose another port (setting LAKEWATCH_*_PORT, lakewatch/settings/)"
+
+
 def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen:
     if not _free(settings, service):
-        raise StackError(
-            f"port {service.port} on {settings.host} is already taken by another program, so {service.name} "
-            f"cannot start; stop that program or choose another port (setting LAKEWATCH_*_PORT, lakewatch/settings/)."
-        )
+        raise StackError(f"port {service.port} on {settings.host} is already taken by another program, so "
+                         f"{service.name} cannot start; {PORT_ADVICE}.")
     log_path = _log_file(settings, service.name)
     env = {**os.environ, **service.env}
     if service.prepare:
@@ -252,6 +253,15 @@ def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
     chosen = [s for s in services(settings) if not only or s.name in only]
     if only and {s.name for s in chosen} != set(only):
         raise StackError(f"no such service: {', '.join(sorted(set(only) - {s.name for s in chosen}))}.")
+    if running(settings, SUPERVISOR) is None:  # else it may be restarting one of them: each start checks its own
+        # In a second, before anything starts, rather than after the services before it have.
+        needed = chosen + ([] if only else [supervisor_service(settings)])
+        taken = [s for s in needed if not running(settings, s.name) and not _free(settings, s)]
+        if taken:
+            ports = ", ".join(f"{s.port} ({s.name})" for s in taken)
+            raise StackError(f"port{'s' * (len(taken) > 1)} {ports} on {settings.host} "
+                             f"{'are' if len(taken) > 1 else 'is'} already taken by another program, so nothing was "
+                             f"started; {PORT_ADVICE}.")
     started: list[Service] = []
     try:
         for service in chosen:

@@ -19,7 +19,6 @@ from stack import runner as stack
 from lakewatch.sql import sql_engine
 from model.evaluate import live_false_alarms
 from monitoring import prometheus
-from testkit.known_lake import register_champion
 from testkit.processes import kill_9_and_time_recovery, make, status_rows, wait_for
 
 pytestmark = pytest.mark.integration
@@ -36,75 +35,91 @@ def trino_settings(lw_settings, monkeypatch):
     return dataclasses.replace(lw_settings, sql_engine="trino")
 
 
-@pytest.mark.timeout(2400)  # a first make up, then a kill -9 of every service in turn and the drain
-def test_up_status_down_leaves_no_process_behind(trino_settings):
-    lw_settings = trino_settings
+@pytest.mark.timeout(3000)  # a first make up with its backfill, live minutes, a restart, kill -9 of each service, the drain
+def test_a_first_make_up_serves_true_verdicts_survives_a_restart_and_kills_and_down_leaves_nothing(
+        trino_settings, monkeypatch):
+    """The newcomer's path, on one stack: the first `make up` (Trino, as `make up` defaults)
+    backfills and trains the first model, every service is up and scraped, live verdicts stay
+    true across a restart, every service killed with -9 comes back with nothing lost or doubled,
+    and `make down` leaves no process behind."""
+    settings = trino_settings
+    monkeypatch.setenv("LAKEWATCH_BOOTSTRAP_HOURS", "8")
+    monkeypatch.setenv("LAKEWATCH_SERVING_RELOAD_SECONDS", "1")
     try:
-        up = make("up", timeout=600)
+        up = make("up", timeout=900)
         assert up.returncode == 0, up.stdout + up.stderr
-        assert f"kafka://{lw_settings.bootstrap_servers}" in up.stdout
-        assert lw_settings.url(lw_settings.ingestion_port, "/metrics") in up.stdout
-        pids = recorded_pids(lw_settings)
-        assert lw_settings.mlflow_tracking_uri in up.stdout
-        assert lw_settings.url(lw_settings.superset_port, "/") in up.stdout
-        assert lw_settings.url(lw_settings.chat_port, "/") in up.stdout
-        assert lw_settings.url(lw_settings.trino_port, "/ui/") in up.stdout
-        assert lw_settings.url(lw_settings.airflow_port, "/dags/lakewatch_retrain") in up.stdout
-        assert set(pids) == {*SERVICES, "supervisor"}
-        # Airflow's admin password: generated per install, its owner's only, never in a log.
-        passwords = lw_settings.airflow_dir / "simple_auth_manager_passwords.json.generated"
-        assert passwords.stat().st_mode & 0o077 == 0
-        password = json.loads(passwords.read_text())["admin"]
-        assert not [p.name for p in lw_settings.log_dir.glob("*.log") if password in p.read_text(errors="replace")]
-
-        status = make("status")
-        assert status.returncode == 0, status.stdout + status.stderr
-        assert [[r["state"], r["restarts"], r["health"]] for r in status_rows().values()] == [
-            ["running", "0", "ok"]] * len(SERVICES) + [["running", "-", "ok"]]
-        assert list(status_rows()) == [*SERVICES, "supervisor"]
-
-        # Prometheus scrapes every service, and its console page shows them all.
-        targets_url = lw_settings.url(lw_settings.prometheus_port, "/api/v1/targets")
-
-        def health_of_targets() -> dict[str, str]:
-            active = requests.get(targets_url, timeout=10).json()["data"]["activeTargets"]
-            return {t["labels"]["job"]: t["health"] for t in active}
-
-        wait_for(lambda: set(health_of_targets().values()) == {"up"}, 90, "every scrape target up", every=1)
-        jobs = {**prometheus.JOBS, **prometheus.EMBEDDED_JOBS}
-        assert set(health_of_targets()) == set(jobs)
-        console = requests.get(prometheus.console_url(lw_settings), timeout=10)
-        assert console.status_code == 200 and all(f"<td>{job}</td>" in console.text for job in jobs)
-        # The Kafka alerts read the embedded broker, its own controller, through Prometheus.
-        query_url = lw_settings.url(lw_settings.prometheus_port, "/api/v1/query")
-
-        def values(expr: str) -> list[float]:
-            found = requests.get(query_url, params={"query": expr}, timeout=10).json()["data"]["result"]
-            return [float(r["value"][1]) for r in found]
-
-        assert values("sum(kafka_controller_activecontrollercount)") == [1.0]
-        assert values("max(kafka_controller_offlinepartitionscount)") == [0.0]
-        assert values("sum(kafka_server_replicamanager_underreplicatedpartitions)") == [0.0]
-
-        again = make("up")  # refuses to start a second copy
-        assert again.returncode == 0 and again.stdout.count("already running") == len(SERVICES) + 1
-        assert recorded_pids(lw_settings) == pids
-
-        logs = subprocess.run([sys.executable, "-m", "stack.cli", "logs", "--no-follow", "-n", "5"],
-                              capture_output=True, text=True, timeout=30)
-        assert "ingestion started" in logs.stdout
-
+        assert "no model yet: backfilling 8 h of simulated history" in up.stdout
+        live_from = pd.Timestamp.now(tz="UTC").ceil("min")
+        the_first_models_verdicts_come_with_the_switch_to_live_excluded(settings, live_from)
+        every_url_is_printed_and_every_service_is_healthy_and_scraped(settings, up)
+        live_verdicts_stay_true_across_a_restart(settings, live_from)
         # On the same stack: a dead service does not stay dead (docs/guarantees.md).
-        every_service_killed_with_9_comes_back_and_nothing_is_lost_or_doubled(lw_settings)
-        pids = recorded_pids(lw_settings)
+        every_service_killed_with_9_comes_back_and_nothing_is_lost_or_doubled(settings)
+        pids = recorded_pids(settings)
     finally:
         down = make("down")
     assert down.returncode == 0, down.stdout + down.stderr
     assert "stopped" in down.stdout and down.stdout.split()[0] == "supervisor"  # first: no restart races down
     assert [pid for pid in pids.values() if stack.session_members(pid)] == []  # nothing of any service's session
-    assert list(lw_settings.run_dir.glob("*.pid")) == []
+    assert list(settings.run_dir.glob("*.pid")) == []
     after = make("status")
     assert after.returncode != 0 and after.stdout.count("stopped") == len(SERVICES) + 1  # make exits 2 when status says 1
+
+
+def every_url_is_printed_and_every_service_is_healthy_and_scraped(settings, up) -> None:
+    assert f"kafka://{settings.bootstrap_servers}" in up.stdout
+    assert settings.url(settings.ingestion_port, "/metrics") in up.stdout
+    assert settings.mlflow_tracking_uri in up.stdout
+    assert settings.url(settings.superset_port, "/") in up.stdout
+    assert settings.url(settings.chat_port, "/") in up.stdout
+    assert settings.url(settings.trino_port, "/ui/") in up.stdout
+    assert settings.url(settings.airflow_port, "/dags/lakewatch_retrain") in up.stdout
+    # The first-model job that make up started has ended (its pid file stays until make down).
+    wait_for(lambda: stack.running(settings, "first-model") is None, 120, "the first-model job to end", every=1)
+    pids = recorded_pids(settings)
+    assert set(pids) - {"first-model"} == {*SERVICES, "supervisor"}
+    # Airflow's admin password: generated per install, its owner's only, never in a log.
+    passwords = settings.airflow_dir / "simple_auth_manager_passwords.json.generated"
+    assert passwords.stat().st_mode & 0o077 == 0
+    password = json.loads(passwords.read_text())["admin"]
+    assert not [p.name for p in settings.log_dir.glob("*.log") if password in p.read_text(errors="replace")]
+
+    status = make("status")
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert [[r["state"], r["restarts"], r["health"]] for r in status_rows().values()] == [
+        ["running", "0", "ok"]] * len(SERVICES) + [["running", "-", "ok"]]
+    assert list(status_rows()) == [*SERVICES, "supervisor"]
+
+    # Prometheus scrapes every service, and its console page shows them all.
+    targets_url = settings.url(settings.prometheus_port, "/api/v1/targets")
+
+    def health_of_targets() -> dict[str, str]:
+        active = requests.get(targets_url, timeout=10).json()["data"]["activeTargets"]
+        return {t["labels"]["job"]: t["health"] for t in active}
+
+    wait_for(lambda: set(health_of_targets().values()) == {"up"}, 90, "every scrape target up", every=1)
+    jobs = {**prometheus.JOBS, **prometheus.EMBEDDED_JOBS}
+    assert set(health_of_targets()) == set(jobs)
+    console = requests.get(prometheus.console_url(settings), timeout=10)
+    assert console.status_code == 200 and all(f"<td>{job}</td>" in console.text for job in jobs)
+    # The Kafka alerts read the embedded broker, its own controller, through Prometheus.
+    query_url = settings.url(settings.prometheus_port, "/api/v1/query")
+
+    def values(expr: str) -> list[float]:
+        found = requests.get(query_url, params={"query": expr}, timeout=10).json()["data"]["result"]
+        return [float(r["value"][1]) for r in found]
+
+    assert values("sum(kafka_controller_activecontrollercount)") == [1.0]
+    assert values("max(kafka_controller_offlinepartitionscount)") == [0.0]
+    assert values("sum(kafka_server_replicamanager_underreplicatedpartitions)") == [0.0]
+
+    again = make("up")  # refuses to start a second copy
+    assert again.returncode == 0 and again.stdout.count("already running") == len(SERVICES) + 1
+    assert recorded_pids(settings) == pids
+
+    logs = subprocess.run([sys.executable, "-m", "stack.cli", "logs", "--no-follow", "-n", "5"],
+                          capture_output=True, text=True, timeout=30)
+    assert "ingestion started" in logs.stdout
 
 
 SERVICES = ["broker", "mlflow", "serving", "stream", "scorer", "ingestion", "trino", "trino-sync", "superset",
@@ -143,8 +158,7 @@ def every_service_killed_with_9_comes_back_and_nothing_is_lost_or_doubled(settin
     """kill -9 of each long-running service's main process, in turn: the supervisor brings it
     back healthy by itself, `make status` counts the restart, and afterwards every Kafka offset
     of market.trades is once in the lake and every bar has at most one verdict."""
-    register_champion(settings)  # so the scorer writes verdicts while services die around it
-    wait_for(lambda: verdicts(settings) > 0, 300, "the scorer's first verdicts", every=2)
+    assert verdicts(settings) > 0  # the first model's, so the scorer writes verdicts while services die around it
     services = {s.name: s for s in stack.services(settings)}
     recovery = {}
     for name in KILLED_IN_TURN:
@@ -200,9 +214,10 @@ def test_taken_port_is_reported_in_one_sentence_and_nothing_is_left_running(lw_s
     try:
         assert up.returncode != 0
         message = [line for line in up.stderr.splitlines() if line.startswith("lakewatch:")]
-        assert len(message) == 1 and f"port {lw_settings.ingestion_port}" in message[0]
-        assert "already taken" in message[0]
-        assert list(lw_settings.run_dir.glob("*.pid")) == []  # the services started first were stopped again
+        assert len(message) == 1 and f"port {lw_settings.ingestion_port} (ingestion)" in message[0]
+        assert "already taken" in message[0] and "nothing was started" in message[0]
+        assert "started (pid" not in up.stdout  # checked before the services before ingestion start
+        assert list(lw_settings.run_dir.glob("*.pid")) == []
     finally:
         make("down")
 
@@ -216,45 +231,36 @@ def verdicts_since(settings, since: pd.Timestamp) -> pd.DataFrame:
     return verdicts[verdicts["window_start"] >= since]
 
 
-@pytest.mark.timeout(1800)  # a first make up, minutes of live bars, a restart and minutes more
-def test_a_first_make_up_trains_a_model_whose_live_verdicts_stay_true_across_a_restart(lw_settings, monkeypatch):
+def the_first_models_verdicts_come_with_the_switch_to_live_excluded(settings, live_from: pd.Timestamp) -> None:
+    """make up's backfill trained the champion, whose verdicts reach `anomalies`."""
+    versions = wait_for(lambda: set(verdicts_since(settings, pd.Timestamp(0, tz="UTC"))["model_version"]),
+                        300, "the first model's verdicts in anomalies", every=1)
+    client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
+    assert versions == {client.get_model_version_by_alias(settings.model_name, "champion").version}
+    # Each symbol's last bar of history and first live bar sit either side of the switch.
+    def switch_excluded() -> bool:
+        switch = verdicts_since(settings, live_from - pd.Timedelta(minutes=15))
+        return set(switch.loc[switch["excluded_reason"] == "pipeline_gap", "symbol"]) == set(settings.symbols)
+
+    wait_for(switch_excluded, 120, "every symbol's bars either side of the switch to live excluded", every=2)
+
+
+def live_verdicts_stay_true_across_a_restart(settings, live_from: pd.Timestamp) -> None:
     """The first model meets live bars of the size it learnt on, the switch from history to live
     and a restart of the stack are outages every symbol shares, and neither floods `anomalies`."""
-    monkeypatch.setenv("LAKEWATCH_BOOTSTRAP_HOURS", "8")
-    monkeypatch.setenv("LAKEWATCH_SERVING_RELOAD_SECONDS", "1")
-    symbols = lw_settings.symbols
-    try:
-        up = make("up", timeout=600)
-        assert up.returncode == 0, up.stdout + up.stderr
-        assert "no model yet: backfilling 8 h of simulated history" in up.stdout
-        live_from = pd.Timestamp.now(tz="UTC").ceil("min")
+    symbols = settings.symbols
+    wait_for(lambda: len(verdicts_since(settings, live_from + pd.Timedelta(minutes=3))) >= len(symbols),
+             600, "three minutes of live verdicts", every=2)  # a bar is scored a minute after it ends
+    down_at = pd.Timestamp.now(tz="UTC")
+    assert make("down").returncode == 0
+    again = make("up", timeout=600)  # a model exists now: no second backfill
+    assert again.returncode == 0 and "backfilling" not in again.stdout
+    restarted_at = pd.Timestamp.now(tz="UTC")
+    wait_for(lambda: len(verdicts_since(settings, restarted_at + pd.Timedelta(minutes=2))) >= len(symbols),
+             600, "two minutes of verdicts after the restart", every=2)
 
-        versions = wait_for(lambda: set(verdicts_since(lw_settings, pd.Timestamp(0, tz="UTC"))["model_version"]),
-                            300, "the first model's verdicts in anomalies", every=1)
-        client = mlflow.MlflowClient(lw_settings.mlflow_tracking_uri)
-        assert versions == {client.get_model_version_by_alias(lw_settings.model_name, "champion").version}
-        # Each symbol's last bar of history and first live bar sit either side of the switch.
-        def switch_excluded() -> bool:
-            switch = verdicts_since(lw_settings, live_from - pd.Timedelta(minutes=15))
-            return set(switch.loc[switch["excluded_reason"] == "pipeline_gap", "symbol"]) == set(symbols)
-
-        wait_for(switch_excluded, 120, "every symbol's bars either side of the switch to live excluded", every=2)
-
-        wait_for(lambda: len(verdicts_since(lw_settings, live_from + pd.Timedelta(minutes=3))) >= len(symbols),
-                 600, "three minutes of live verdicts", every=2)  # a bar is scored a minute after it ends
-        down_at = pd.Timestamp.now(tz="UTC")
-        assert make("down").returncode == 0
-        again = make("up", timeout=600)  # a model exists now: no second backfill
-        assert again.returncode == 0 and "backfilling" not in again.stdout
-        restarted_at = pd.Timestamp.now(tz="UTC")
-        wait_for(lambda: len(verdicts_since(lw_settings, restarted_at + pd.Timedelta(minutes=2))) >= len(symbols),
-                 600, "two minutes of verdicts after the restart", every=2)
-    finally:
-        down = make("down")
-    assert down.returncode == 0, down.stdout + down.stderr
-
-    labels = DeltaTable(str(lw_settings.lake_dir / "anomaly_labels")).to_pandas()
-    live = verdicts_since(lw_settings, live_from)
+    labels = DeltaTable(str(settings.lake_dir / "anomaly_labels")).to_pandas()
+    live = verdicts_since(settings, live_from)
     rates = live_false_alarms(live, labels)
     assert rates["bars"] >= 5 * len(symbols), rates
     # A wall of false anomalies flagged every bar; a model on the right regime flags few outside the labels.

@@ -1,0 +1,51 @@
+"""The runner's `up` (stack/runner.py) refusing to start when a port is taken, with real sockets
+and services that would leave a pid file if anything started them."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from lakewatch import settings as settings_module
+from stack import runner
+from stack.services import Service
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def two_services(tmp_path, monkeypatch):
+    settings = settings_module.load({"LAKEWATCH_STATE_DIR": str(tmp_path), "LAKEWATCH_SUPERVISOR_PORT": str(_free_port())})
+    fakes = [Service(name=name, command=["sleep", "60"], port=_free_port(), url="", health=lambda: True)
+             for name in ("first", "second")]
+    monkeypatch.setattr(runner, "services", lambda s: fakes)
+    return settings, fakes
+
+
+def test_a_taken_port_stops_up_before_any_service_starts_naming_port_and_service(two_services):
+    settings, (first, second) = two_services
+    with socket.socket() as squatter:  # the last service's port: the first would have started before
+        squatter.bind(("127.0.0.1", second.port))
+        squatter.listen()
+        with pytest.raises(runner.StackError) as refused:
+            runner.up(settings, say=lambda line: None)
+    assert str(refused.value) == (
+        f"port {second.port} (second) on 127.0.0.1 is already taken by another program, so nothing was started; "
+        f"{runner.PORT_ADVICE}.")
+    assert list(settings.run_dir.glob("*.pid")) == []
+
+
+def test_every_taken_port_is_named_in_the_one_sentence(two_services):
+    settings, (first, second) = two_services
+    with socket.socket() as one, socket.socket() as other:
+        for squatter, service in ((one, first), (other, second)):
+            squatter.bind(("127.0.0.1", service.port))
+            squatter.listen()
+        with pytest.raises(runner.StackError, match=rf"^ports {first.port} \(first\), {second.port} \(second\) on "
+                                                    r"127\.0\.0\.1 are already taken by another program, so nothing"):
+            runner.up(settings, say=lambda line: None)
+    assert list(settings.run_dir.glob("*.pid")) == []
