@@ -4,9 +4,9 @@ Every lakewatch service serves /metrics on the port settings gives it, so the co
 generated, not kept: tests and benchmarks move every port, and one settings module owns them.
 The alert rules (monitoring/rules/) and the console page (monitoring/consoles/) are files in
 the repo; compose mounts the same rules beside its own config (monitoring/prometheus-compose.yml).
-The embedded broker serves its metrics through the JMX exporter agent (kafka/jmx-exporter.yaml);
-compose's Kafka image has none, so there its trouble shows as stream lag and a failing stream
-/health. The embedded stack's supervisor (stack/supervisor.py) is a target too: it reports
+The embedded broker serves its metrics through the JMX exporter agent (kafka/jmx-exporter.yaml),
+and so do `make cluster`'s Kafka nodes and compose's (kafka/Dockerfile adds the agent to Apache's
+image), each a job of its own. The embedded stack's supervisor (stack/supervisor.py) is a target too: it reports
 every service's restarts, crash loops and health, the broker's included.
 """
 from __future__ import annotations
@@ -49,7 +49,7 @@ JOBS = {
 TRINO_METRICS_USER = "prometheus"
 # Jobs of the embedded stack only: its supervisor (stack/supervisor.py: restarts, crash loops)
 # and its broker's JMX exporter. Compose restarts its containers itself and has no supervisor,
-# and its Kafka image no exporter.
+# and its Kafka is the cluster's six nodes (compose_kafka_targets).
 EMBEDDED_JOBS = {
     "supervisor": ("supervisor_port", "/metrics"),
     "broker": ("broker_metrics_port", "/metrics"),
@@ -105,7 +105,16 @@ def targets(settings: Settings) -> dict[str, str]:
         found.pop("trino-sync")
     if settings.profile == "cluster":
         found.update(cluster_targets(settings))
+    elif settings.peers_by_name and not settings.kafka_bootstrap:
+        found.update(compose_kafka_targets(settings))
     return found
+
+
+def compose_kafka_targets(settings: Settings) -> dict[str, str]:
+    """Compose's Kafka controllers and brokers (the cluster's nodes, docker-compose.yml), each
+    at its service's name and the exporter's port."""
+    return {node.name: f"{node.name}:{settings.broker_metrics_port}" for node in NODES
+            if CLUSTER_ROLES[node.role][0] == "broker_metrics_port"}
 
 
 def cluster_targets(settings: Settings) -> dict[str, str]:

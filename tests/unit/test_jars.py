@@ -26,11 +26,14 @@ def test_compose_runs_the_trino_version_the_embedded_one_runs():
     assert services["trino"]["image"] == services["trino-worker"]["image"] == f"trinodb/trino:{version}"
 
 
-def test_compose_runs_the_kafka_version_the_embedded_broker_runs():
+def test_compose_runs_the_kafka_and_exporter_versions_the_embedded_broker_runs():
     compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
     nodes = [service for name, service in compose["services"].items() if name.startswith("kafka-")]
     assert len(nodes) == 6  # three controllers, three brokers
-    assert {n["image"] for n in nodes} == {f"apache/kafka:{jars.pom_property('kafka', 'kafka.version')}"}
+    assert {n["build"]["dockerfile"] for n in nodes} == {"kafka/Dockerfile"}
+    assert [n["build"]["args"] for n in nodes] == [{
+        "KAFKA_VERSION": jars.pom_property("kafka", "kafka.version"),
+        "JMX_EXPORTER_VERSION": jars.pom_property("kafka", "jmx-exporter.version")}] * 6
 
 
 @pytest.mark.parametrize("filename, artifact", [

@@ -121,6 +121,25 @@ def test_prometheus_scrapes_every_service_that_serves_metrics():
     assert set(prometheus.EMBEDDED_JOBS) == {"supervisor", "broker"}
 
 
+def test_composes_kafka_nodes_serve_the_exporters_metrics_which_prometheus_scrapes_and_health_checks_leave_alone():
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())["services"]
+    dockerfile = (REPO_ROOT / "kafka" / "Dockerfile").read_text()
+    settings = prometheus.compose_settings()
+    nodes = settings.cluster_nodes("kafka-controller") + settings.cluster_nodes("kafka")
+    # The image's agent and config, where every node's KAFKA_OPTS loads them from.
+    assert "/jmx_prometheus_javaagent-${JMX_EXPORTER_VERSION}.jar \\\n    /opt/jmx-exporter/agent.jar\n" in dockerfile
+    assert "COPY --chown=appuser:appuser kafka/jmx-exporter.yaml /opt/jmx-exporter/config.yaml" in dockerfile
+    for node in nodes:
+        assert compose[node.name]["environment"]["KAFKA_OPTS"] == (
+            f"-javaagent:/opt/jmx-exporter/agent.jar={settings.broker_metrics_port}:/opt/jmx-exporter/config.yaml")
+        # A health check's tool is a JVM too: with the agent it would die on the port the node holds.
+        assert compose[node.name]["healthcheck"]["test"][1].startswith("KAFKA_OPTS= /opt/kafka/bin/")
+    targets = prometheus.targets(settings)
+    assert {n.name: targets.get(n.name) for n in nodes} == {n.name: f"{n.name}:9105" for n in nodes}
+    config = json.loads((MONITORING / "prometheus-compose.yml").read_text().split("\n", 1)[1])
+    assert {j["job_name"] for j in config["scrape_configs"]} >= {n.name for n in nodes}
+
+
 def test_the_supervisor_is_scraped_in_the_embedded_stack_and_not_in_compose_which_restarts_containers():
     embedded = prometheus.targets(settings_module.load({"LAKEWATCH_SUPERVISOR_PORT": "9999"}))
     assert embedded["supervisor"] == "127.0.0.1:9999"
