@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import fcntl
 import itertools
 import json
@@ -132,14 +133,19 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _port_free(host: str, port: int) -> bool:
+def _bind_error(host: str, port: int) -> int | None:
+    """The errno of binding host:port (EADDRINUSE: another program holds it), or None if it can be bound."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-            return True
-        except OSError:
-            return False
+            return None
+        except OSError as exc:
+            return exc.errno
+
+
+def _port_free(host: str, port: int) -> bool:
+    return _bind_error(host, port) is None
 
 
 def _last_line(path: Path) -> str:
@@ -216,7 +222,11 @@ PORT_ADVICE = "stop that program or choose another port (setting LAKEWATCH_*_POR
 
 
 def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen:
-    if not _free(settings, service):
+    error = None if service.netns else _bind_error(settings.host, service.port)
+    if error == errno.EADDRNOTAVAIL:
+        raise StackError(f"{settings.host} is not an address of this machine, so {service.name} cannot listen on it; "
+                         f"set LAKEWATCH_HOST to one of its addresses.")
+    if error:
         raise StackError(f"port {service.port} on {settings.host} is already taken by another program, so "
                          f"{service.name} cannot start; {PORT_ADVICE}.")
     log_path = _log_file(settings, service.name)
@@ -255,8 +265,11 @@ def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
         raise StackError(f"no such service: {', '.join(sorted(set(only) - {s.name for s in chosen}))}.")
     if running(settings, SUPERVISOR) is None:  # else it may be restarting one of them: each start checks its own
         # In a second, before anything starts, rather than after the services before it have.
+        # Only a port in use counts here: the cluster's host address (settings.host) exists once
+        # its first node's prepare step has made the bridge; each start checks its port again.
         needed = chosen + ([] if only else [supervisor_service(settings)])
-        taken = [s for s in needed if not running(settings, s.name) and not _free(settings, s)]
+        taken = [s for s in needed if not running(settings, s.name) and s.netns is None
+                 and _bind_error(settings.host, s.port) == errno.EADDRINUSE]
         if taken:
             ports = ", ".join(f"{s.port} ({s.name})" for s in taken)
             raise StackError(f"port{'s' * (len(taken) > 1)} {ports} on {settings.host} "

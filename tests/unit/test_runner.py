@@ -49,3 +49,15 @@ def test_every_taken_port_is_named_in_the_one_sentence(two_services):
                                                     r"127\.0\.0\.1 are already taken by another program, so nothing"):
             runner.up(settings, say=lambda line: None)
     assert list(settings.run_dir.glob("*.pid")) == []
+
+
+def test_an_address_not_on_this_machine_is_left_to_the_start_which_names_it_not_called_a_taken_port(tmp_path, monkeypatch):
+    # make cluster's host address is on a bridge its first node's prepare step makes: the check
+    # before anything starts must not call it taken. The service's own start checks again.
+    settings = settings_module.load({"LAKEWATCH_STATE_DIR": str(tmp_path), "LAKEWATCH_HOST": "192.0.2.1"})
+    later = Service(name="later", command=["sleep", "60"], port=_free_port(), url="", health=lambda: True)
+    monkeypatch.setattr(runner, "services", lambda s: [later])
+    with pytest.raises(runner.StackError, match=r"^192\.0\.2\.1 is not an address of this machine, so later cannot "
+                                                r"listen on it; set LAKEWATCH_HOST to one of its addresses\.$"):
+        runner.up(settings, say=lambda line: None)
+    assert list(settings.run_dir.glob("*.pid")) == []
