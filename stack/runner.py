@@ -133,19 +133,6 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-def _bind_error(host: str, port: int) -> int | None:
-    """The errno of binding host:port (EADDRINUSE: another program holds it), or None if it can be bound."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-            return None
-        except OSError as exc:
-            return exc.errno
-
-
-def _port_free(host: str, port: int) -> bool:
-    return _bind_error(host, port) is None
 
 
 def _last_line(path: Path) -> str:
@@ -207,9 +194,22 @@ def _start(settings: Settings, service: Service, say) -> subprocess.Popen | None
         return _start_locked(settings, service, say)
 
 
+def _bind_error(settings: Settings, service: Service) -> int | None:
+    """The errno of binding the service's port (EADDRINUSE: another program holds it), or None if
+    it can be bound; a cluster node's port is in a namespace of its own, never checked here."""
+    if service.netns is not None:
+        return None
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((settings.host, service.port))
+            return None
+        except OSError as exc:
+            return exc.errno
+
+
 def _free(settings: Settings, service: Service) -> bool:
-    """Whether the service's port is free; a cluster node's is in a namespace of its own."""
-    return service.netns is not None or _port_free(settings.host, service.port)
+    return _bind_error(settings, service) is None
 
 
 def _command(settings: Settings, service: Service) -> list[str]:
@@ -222,7 +222,7 @@ PORT_ADVICE = "stop that program or choose another port (setting LAKEWATCH_*_POR
 
 
 def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen:
-    error = None if service.netns else _bind_error(settings.host, service.port)
+    error = _bind_error(settings, service)
     if error == errno.EADDRNOTAVAIL:
         raise StackError(f"{settings.host} is not an address of this machine, so {service.name} cannot listen on it; "
                          f"set LAKEWATCH_HOST to one of its addresses.")
@@ -268,8 +268,7 @@ def up(settings: Settings, say=print, only: tuple[str, ...] = ()) -> None:
         # Only a port in use counts here: the cluster's host address (settings.host) exists once
         # its first node's prepare step has made the bridge; each start checks its port again.
         needed = chosen + ([] if only else [supervisor_service(settings)])
-        taken = [s for s in needed if not running(settings, s.name) and s.netns is None
-                 and _bind_error(settings.host, s.port) == errno.EADDRINUSE]
+        taken = [s for s in needed if not running(settings, s.name) and _bind_error(settings, s) == errno.EADDRINUSE]
         if taken:
             ports = ", ".join(f"{s.port} ({s.name})" for s in taken)
             raise StackError(f"port{'s' * (len(taken) > 1)} {ports} on {settings.host} "
