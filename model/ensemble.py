@@ -3,14 +3,17 @@
 Every feature is already in robust sigmas against the symbol's own recent bars
 (model/features.py). Only growth counts for excursion, range, volatility and silence (a calm
 bar is not an anomaly); both directions count for returns, volume and trade count (a feed
-that suddenly trades a tenth as much is as suspicious as a burst). A missing minute weighs
-three sigmas: a frozen feed shows as minutes without any bar.
+that suddenly trades a tenth as much is as suspicious as a burst). A frozen feed shows as
+minutes without any bar (gap_minutes) and as a long silence inside one (gap_z).
 
 Features do not have equally heavy tails, and not in every market (stock trade counts jump
 at the open and the close), so each contribution is divided by its own 99.5th percentile
-over the normal bars of its asset class in the training data. Training fits these scales and
-the threshold (model/train.py); the scoring itself lives in model/pyfunc.py, the file MLflow
-keeps with each model version.
+over the normal bars of its asset class in the training data: on normal bars, every feature
+then passes a given level about as often. Its weight (RULES) then says how much of the alert
+budget the feature gets. Anomalies show in a bar's price more than in its trade count, which a
+burst of odd lots also raises, so the price features weigh more (benchmarks/bench_rule_weights.py
+chose the weights; docs/model.md). Training fits the scales and the threshold (model/train.py);
+the scoring itself lives in model/pyfunc.py, the file MLflow keeps with each model version.
 """
 from __future__ import annotations
 
@@ -20,15 +23,19 @@ import pandas as pd
 from model import pyfunc
 from model.features import FEATURES
 
-RULES = {"ret_z": ["both", 1.0], "excursion_z": ["up", 1.0], "range_z": ["up", 1.0], "realised_vol_z": ["up", 1.0],
-         "volume_z": ["both", 1.0], "count_z": ["both", 1.0], "gap_z": ["up", 1.0], "gap_minutes": ["up", 3.0]}
+# [direction, weight]: the weights are benchmarks/bench_rule_weights.py's, tuned on a 72 h realistic
+# history and rounded; before them every weight was 1 but the missing minute's 3.
+RULES = {"ret_z": ["both", 1.5], "excursion_z": ["up", 1.5], "range_z": ["up", 1.0], "realised_vol_z": ["up", 0.5],
+         "volume_z": ["both", 1.0], "count_z": ["both", 0.5], "gap_z": ["up", 0.25], "gap_minutes": ["up", 0.75]}
 assert list(RULES) == list(FEATURES), "every feature needs a rule"
 SCALE_QUANTILE = 0.995
 
 
 def contributions(features: pd.DataFrame) -> pd.DataFrame:
-    """Each feature's contribution before scaling (pyfunc.Scorer with every scale at 1)."""
-    unscaled = pyfunc.Scorer(model_params({pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}))
+    """Each feature's contribution before its scale and its weight (pyfunc.Scorer with both at 1):
+    the scale measures the feature's own tail, so the weight is not divided out again."""
+    unweighted = {f: [direction, 1.0] for f, (direction, _) in RULES.items()}
+    unscaled = pyfunc.Scorer({**model_params({pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}), "rules": unweighted})
     classes = features["asset_class"].astype(str).to_numpy()
     return pd.DataFrame(unscaled.scaled(unscaled.rows(classes), features[list(FEATURES)].to_numpy(dtype=float)),
                         columns=list(FEATURES), index=features.index)

@@ -105,7 +105,8 @@ def test_the_gate_ranks_held_out_models_by_the_goal_precision_then_f1_not_by_the
     assert train.quality_key({"precision": 0.83, "f1": 0.90}) > train.quality_key(above_goal)
 
 
-PARAMS = {"rules": ensemble.RULES, "threshold": 2.0,
+UNIT_WEIGHTS = {f: [direction, 1.0] for f, (direction, _) in ensemble.RULES.items()}
+PARAMS = {"rules": UNIT_WEIGHTS, "threshold": 2.0,
           "scales": {"stocks": {f: 2.0 for f in FEATURES}, "*": {f: 1.0 for f in FEATURES}}}
 
 
@@ -119,6 +120,17 @@ def test_pyfunc_scores_with_class_scales_and_names_the_top_features():
     assert out["anomaly_score"].tolist() == [3.0, 3.0, 0.0]  # -6/2; a class without scales of its own: 3/1; a calm range counts 0
     assert out["is_anomaly"].tolist() == [True, True, False]
     assert out["top_features"][0].split(",")[:2] == ["count_z", "ret_z"]
+
+
+def test_a_features_weight_multiplies_its_scaled_contribution_and_does_not_change_its_scale():
+    weighted = {**PARAMS, "rules": {**UNIT_WEIGHTS, "ret_z": ["both", 1.5], "count_z": ["both", 0.5]}}
+    out = pyfunc.Scorer(weighted).predict(pd.DataFrame([row(count_z=-6.0, ret_z=3.0)]))
+    assert out["anomaly_score"].tolist() == [2.25]  # ret 3/2 x 1.5 now leads count 6/2 x 0.5
+    assert out["top_features"][0].split(",")[:2] == ["ret_z", "count_z"]
+    # The scale is the feature's own 99.5th percentile, whatever its weight: fit on unweighted contributions.
+    bars = pd.DataFrame([row(ret_z=z, count_z=-z) for z in np.linspace(0, 4, 201)])
+    scales = ensemble.fit_scales(bars, np.ones(len(bars), dtype=bool))["stocks"]
+    assert scales["ret_z"] == pytest.approx(scales["count_z"]) == pytest.approx(np.quantile(np.linspace(0, 4, 201), 0.995))
 
 
 @pytest.mark.parametrize("bad, reason", [

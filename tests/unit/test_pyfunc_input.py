@@ -31,7 +31,7 @@ def test_an_unknown_asset_class_is_refused_naming_it_and_the_known_ones(asset_cl
 
 def test_a_known_class_without_scales_of_its_own_scores_on_the_shared_ones():
     out = pyfunc.Scorer(PARAMS).predict(pd.DataFrame([row(asset_class="crypto", ret_z=3.0)]))
-    assert out["anomaly_score"].tolist() == [3.0]  # 3 / 1, the "*" scales
+    assert out["anomaly_score"].tolist() == [3.0 * ensemble.RULES["ret_z"][1]]  # 3 / 1, the "*" scales, times its weight
 
 
 @pytest.mark.parametrize("value", [float("nan"), None, np.inf])
