@@ -130,7 +130,9 @@ def test_metrics_count_requests_by_status(serving):
 
 def test_serving_follows_the_champion_alias_after_a_promotion(serving):
     promote(serving, threshold=2.0)
-    calm_but_flagged = {"dataframe_records": [{**EXAMPLE.iloc[0].to_dict(), "count_z": 6.0}]}  # 6/2 = 3 >= 2
+    # 6 / its scale of 2, times its weight (model/ensemble.py's RULES), passes 2 but not 100
+    assert 2.0 <= 6.0 / 2 * ensemble.RULES["ret_z"][1] < 100.0
+    calm_but_flagged = {"dataframe_records": [{**EXAMPLE.iloc[0].to_dict(), "ret_z": 6.0}]}
     assert invoke(serving, calm_but_flagged).json()["predictions"][0]["is_anomaly"] is True
     promote(serving, threshold=100.0)
     assert invoke(serving, calm_but_flagged).json()["predictions"][0]["is_anomaly"] is False
