@@ -3,8 +3,8 @@
 Training picks the threshold with the best recall at precision >= LAKEWATCH_MODEL_MIN_PRECISION
 on its own (training) part. Held-out precision then lands some points lower and varies with
 the history: a bar set right at the goal fails it every few trainings. This benchmark
-simulates N histories of HOURS (the same seeded simulator and settings as the model's CI test,
-each ending at a different time, so each holds other anomalies), makes the 1-minute bars from
+simulates N histories of HOURS (the simulator and settings of the model's CI test, each with
+its own seed and ending at a different time, so each holds other anomalies), makes the 1-minute bars from
 the simulator's trades with the stream job's own aggregation (spark/bars.py: what it writes
 for an in-order backfill, without broker and Spark, so a history takes a minute instead of
 five), splits, fits and evaluates exactly as model/train.py does, and prints, per candidate
@@ -70,8 +70,11 @@ def main() -> int:
           f"{settings.model_min_precision})")
     for i in range(args.histories):
         started = time.monotonic()
-        end_ms = now_ms - i * 7 * 3_700_000  # 7 h 10 min apart: other anomalies, other hours of the day
-        bars, labels = simulated_history(settings, end_ms, args.hours, args.rate)
+        # Another seed each: the simulator draws from its start on, so one seed ending at another
+        # time would give the same anomalies at other hours. 7 h 10 min apart: other hours of the day.
+        end_ms = now_ms - i * 7 * 3_700_000
+        history_settings = dataclasses.replace(settings, sim_seed=settings.sim_seed + i)
+        bars, labels = simulated_history(history_settings, end_ms, args.hours, args.rate)
         metrics = held_out(bars, labels, args.bars)
         for key, m in metrics.items():
             results[key].append((m["recall"], m["precision"]))

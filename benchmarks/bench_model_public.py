@@ -84,20 +84,24 @@ def run_nab(checkout: Path, fits: dict, work: Path) -> dict:
 REALISMS = {"simulator": "clean", "realistic": "realistic"}  # --sets name -> LAKEWATCH_SIM_REALISM
 
 
-def simulated_set(hours: float, rate: float, realism: str, anomalies_per_hour: float):
+def simulated_set(hours: float, rate: float, realism: str, anomalies_per_hour: float, seed: int | None = None):
     """(settings, bars, features, labels, (train_x, train_labels, test_x, test_labels)) of one seeded
     simulated history with the model CI test's settings (tests/integration/test_model_pipeline.py)
-    and a fixed end, split as model/train.py splits."""
+    and a fixed end, split as model/train.py splits. The simulator draws from its start on, so
+    two lengths of one seed share their draws (a 48 h history is a 72 h one's first 48 h, a day
+    later): only another `seed` (the settings' by default) gives another market."""
     from testkit.history import simulated_history
 
     settings = dataclasses.replace(settings_module.load(), sim_market_hours="always",
                                    sim_anomalies_per_hour=anomalies_per_hour, sim_realism=realism)
+    if seed is not None:
+        settings = dataclasses.replace(settings, sim_seed=seed)
     end_ms = int(pd.Timestamp("2026-11-30 18:00", tz="UTC").value // 1_000_000)
     began = time.monotonic()
     bars, labels = simulated_history(settings, end_ms, hours, rate)
     features = build_features(bars)
     *split, cutoff = training.split(features, labels, training.TEST_FRACTION)
-    print(f"simulator ({realism}): {hours:g} h, {len(bars):,} bars, {len(labels)} labels, held out from {cutoff:%H:%M} "
+    print(f"simulator ({realism}, seed {settings.sim_seed}): {hours:g} h, {len(bars):,} bars, {len(labels)} labels, held out from {cutoff:%H:%M} "
           f"({time.monotonic() - began:.0f} s)")
     return settings, bars, features, labels, tuple(split)
 
