@@ -30,21 +30,21 @@ from lakewatch import settings as settings_module
 from model import ensemble
 from model import train as training
 from model.evaluate import best_threshold, event_metrics
-from model.features import FEATURES, build_features
+from model.features import build_features
 from testkit.history import simulated_history
 
 
-WEIGHTS = {"shipped": ensemble.RULES,
-           "equal": {f: [ensemble.RULES[f][0], float(w)] for f, w in zip(FEATURES, EQUAL)}}
+WEIGHTS = {"shipped": ensemble.RULES, "equal": ensemble.rules_with_weights(EQUAL)}
 
 
 def held_out(bars: pd.DataFrame, labels: pd.DataFrame, min_precisions: list[float]) -> dict[tuple[str, float], dict]:
     """The robust ensemble's held-out metrics for each set of weights and training precision bar
     (model/train.py's steps)."""
     train_x, train_labels, test_x, test_labels, _ = training.split(build_features(bars), labels, training.TEST_FRACTION)
+    fitted = training.fit_ensemble(train_x, train_labels)  # the scales do not depend on the weights
     out = {}
     for name, rules in WEIGHTS.items():
-        params = {**training.fit_ensemble(train_x, train_labels), "rules": rules}
+        params = {**fitted, "rules": rules}
         train_scored = train_x.assign(anomaly_score=ensemble.score(train_x, params))
         test_scored = test_x.assign(anomaly_score=ensemble.score(test_x, params))
         for p in min_precisions:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from bench_model_public import simulated_set
-from model import ensemble
+from model import ensemble, pyfunc
 from model.evaluate import bar_truth, best_threshold, event_metrics
 from model.features import FEATURES
 
@@ -54,8 +54,9 @@ class History:
 
     @staticmethod
     def _scaled(x: pd.DataFrame, scales: dict) -> np.ndarray:
-        per_row = np.array([[scales.get(c, scales["*"])[f] for f in FEATURES] for c in x["asset_class"].astype(str)])
-        return ensemble.contributions(x).to_numpy() / per_row
+        """Each bar's contributions over its class's scales, at unit weights (the pyfunc's own arithmetic)."""
+        unit = pyfunc.Scorer({**ensemble.model_params(scales), "rules": ensemble.rules_with_weights(np.ones(len(FEATURES)))})
+        return unit.scaled(unit.rows(x["asset_class"].astype(str).to_numpy()), x[list(FEATURES)].to_numpy(dtype=float))
 
     def training(self, weights: np.ndarray) -> tuple[float, dict]:
         """(threshold, training metrics) as model/train.py chooses it."""

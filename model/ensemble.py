@@ -31,11 +31,16 @@ assert list(RULES) == list(FEATURES), "every feature needs a rule"
 SCALE_QUANTILE = 0.995
 
 
+def rules_with_weights(weights) -> dict:
+    """RULES with other weights, one per feature in FEATURES' order; the directions stay."""
+    return {f: [RULES[f][0], float(w)] for f, w in zip(FEATURES, weights, strict=True)}
+
+
 def contributions(features: pd.DataFrame) -> pd.DataFrame:
     """Each feature's contribution before its scale and its weight (pyfunc.Scorer with both at 1):
     the scale measures the feature's own tail, so the weight is not divided out again."""
-    unweighted = {f: [direction, 1.0] for f, (direction, _) in RULES.items()}
-    unscaled = pyfunc.Scorer({**model_params({pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}), "rules": unweighted})
+    unscaled = pyfunc.Scorer({**model_params({pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}),
+                              "rules": rules_with_weights(np.ones(len(FEATURES)))})
     classes = features["asset_class"].astype(str).to_numpy()
     return pd.DataFrame(unscaled.scaled(unscaled.rows(classes), features[list(FEATURES)].to_numpy(dtype=float)),
                         columns=list(FEATURES), index=features.index)

@@ -133,8 +133,6 @@ def _is_zombie(pid: int) -> bool:
         return True
 
 
-
-
 def _last_line(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()

@@ -105,7 +105,7 @@ def test_the_gate_ranks_held_out_models_by_the_goal_precision_then_f1_not_by_the
     assert train.quality_key({"precision": 0.83, "f1": 0.90}) > train.quality_key(above_goal)
 
 
-UNIT_WEIGHTS = {f: [direction, 1.0] for f, (direction, _) in ensemble.RULES.items()}
+UNIT_WEIGHTS = ensemble.rules_with_weights(np.ones(len(FEATURES)))
 PARAMS = {"rules": UNIT_WEIGHTS, "threshold": 2.0,
           "scales": {"stocks": {f: 2.0 for f in FEATURES}, "*": {f: 1.0 for f in FEATURES}}}
 
