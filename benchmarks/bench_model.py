@@ -8,7 +8,7 @@ rows, single rows (p50/p99 over 1,000 sequential calls) and 10k-row batches (row
 REST through model/serve.py (one keep-alive connection; batch bodies are encoded before the
 clock starts, as JSON dataframe_split and as CSV), and in-process as the reference measured
 in the same run.
-Usage: [LAKEWATCH_MODEL_DETECTOR=knn] python benchmarks/bench_model.py [--hours 48]
+Usage: [LAKEWATCH_MODEL_DETECTOR=knn|path_knn] python benchmarks/bench_model.py [--hours 48]
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from lakewatch import settings as settings_module
 from model import train as training
-from model.features import MODEL_INPUT, build_features
+from model.features import build_features
 from testkit import lake
 from testkit.processes import free_port, serving_health, start_mlflow, start_module, stop_process, wait_for
 
@@ -65,7 +65,7 @@ def main() -> int:
         bars, labels = training.read_history(settings)
         _, _, test_x, test_labels, _ = training.split(build_features(bars), labels, training.TEST_FRACTION)
         report_quality(result, test_x, test_labels, settings.model_detector)
-        report_speed(settings, champion, test_x[list(MODEL_INPUT)])
+        report_speed(settings, champion, test_x[champion.metadata.get_input_schema().input_names()])
     finally:
         stop_process(server)
     return 0

@@ -11,7 +11,7 @@ train/held-out split). The rolling baselines inside the features look only backw
 - half_space_trees: river's streaming forest of random half-space splits (Tan et al. 2011);
 - knn: pyod's k-nearest-neighbour detector: the distance to the 10th nearest fitting bar;
 - path_knn: scikit-learn's nearest neighbours over the shape of the symbol's price path in its last
-  PATH_BARS bars, as NAB's KNN CAD compares windows of a series' own values (Burnaev and
+  PATH_BARS bars (model/features.py), as NAB's KNN CAD compares windows of a series' own values (Burnaev and
   Ishimtsev 2016);
 - matrix_profile: stumpy's left matrix profile over each symbol's path (ret_z summed): a bar is as anomalous
   as the distance from the MOTIF bars ending at it to their nearest match among earlier bars (a
@@ -25,15 +25,17 @@ import numpy as np
 import pandas as pd
 
 from model import ensemble
-from model.features import FEATURES
+from model.features import FEATURES, PATH_INPUT, RECENT_RETURNS
 
 Scorer = Callable[[pd.DataFrame], np.ndarray]
 SEED = 7
 FOREST_TREES = 100
 MOTIF = 16  # bars per subsequence of the matrix profile
-PATH_BARS = 30  # of 10, 19, 30, 60 and 120, 30 scored best on NAB (docs/model.md)
 NEIGHBOURS = 10
 ANY_SYMBOL = "*"
+# What a candidate takes besides the features (model/pyfunc.py's params `inputs`: name -> "text" or
+# "number"), because a served request holds single bars, not their symbol's history.
+OTHER_INPUTS = {"path_knn": {c: "number" if c in RECENT_RETURNS else "text" for c in PATH_INPUT}}
 
 
 def robust_ensemble(train: pd.DataFrame) -> Scorer:
@@ -78,16 +80,17 @@ def path_knn(train: pd.DataFrame) -> Scorer:
     shape (log prices less their mean, in the symbol's usual return), to the NEIGHBOURS nearest
     such shapes of the fitting stretch. The other candidates see one bar's features; this sees
     how the last minutes moved together: a jump and its reversal, a trend that bends, a
-    stall. The window starts from the symbol's fitting-stretch bars before the rows scored, so no
-    bar is judged by what came after it."""
+    stall. The moves are the bar's PATH_INPUT (model/features.py), which look only backwards, so
+    no bar is judged by what came after it, and a served request carries them."""
     from sklearn.neighbors import NearestNeighbors
 
     scales = _return_scales(train)
-    shapes, whole = _path_shapes(train, train, scales)
+    shapes = _path_shapes(train, scales)
     # A fitting shape that starts before its symbol's first bar is part made up: not one to learn,
     # unless the stretch is too short to have enough others.
+    whole = train[RECENT_RETURNS[-1]].notna().to_numpy()
     nearest = NearestNeighbors(n_neighbors=NEIGHBOURS).fit(shapes[whole] if whole.sum() >= NEIGHBOURS else shapes)
-    return lambda rows: nearest.kneighbors(_path_shapes(rows, train, scales)[0])[0].mean(axis=1)
+    return lambda rows: nearest.kneighbors(_path_shapes(rows, scales))[0].mean(axis=1)
 
 
 def _return_scales(train: pd.DataFrame) -> dict[str, float]:
@@ -100,20 +103,13 @@ def _return_scales(train: pd.DataFrame) -> dict[str, float]:
     return scales
 
 
-def _path_shapes(rows: pd.DataFrame, train: pd.DataFrame, scales: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-    """One row per bar of `rows`: its symbol's log closes over the PATH_BARS bars ending at it, less
-    their mean, in the symbol's usual return; and whether all those bars exist. The moves before a
-    symbol's first row come from `train`; a symbol without enough of them starts flat."""
-    shapes, whole = np.zeros((len(rows), PATH_BARS)), np.zeros(len(rows), dtype=bool)
-    for symbol, index in rows.groupby("symbol", sort=False).indices.items():
-        mine = rows.iloc[index]
-        known = _before(train, symbol, mine)["ret_pct"].to_numpy(dtype=float)[-(PATH_BARS - 1):]
-        moves = np.nan_to_num(np.r_[np.zeros(PATH_BARS - 1), known, mine["ret_pct"].to_numpy(dtype=float)])
-        whole[index] = len(known) + np.arange(1, len(mine) + 1) >= PATH_BARS
-        path = np.cumsum(moves / scales.get(str(symbol), scales[ANY_SYMBOL]))
-        windows = np.lib.stride_tricks.sliding_window_view(path, PATH_BARS)[-len(mine):]
-        shapes[index] = windows - windows.mean(axis=1, keepdims=True)
-    return shapes, whole
+def _path_shapes(rows: pd.DataFrame, scales: dict[str, float]) -> np.ndarray:
+    """One row per bar: its symbol's log closes over the PATH_BARS bars ending at it, less their
+    mean, in the symbol's usual return. A move before the symbol's first bar counts as none."""
+    moves = np.nan_to_num(rows[list(RECENT_RETURNS[::-1])].to_numpy(dtype=float))  # oldest first
+    usual = rows["symbol"].astype(str).map(scales).fillna(scales[ANY_SYMBOL]).to_numpy(dtype=float)
+    path = np.cumsum(moves / usual.reshape(-1, 1), axis=1)
+    return path - path.mean(axis=1, keepdims=True)
 
 
 def matrix_profile(train: pd.DataFrame) -> Scorer:

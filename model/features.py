@@ -37,6 +37,16 @@ LOOKBACK_BARS = 2 * HISTORY + VOL_BARS
 # Model inputs, in this order. Signed where the sign means something (a drop vs a jump).
 FEATURES = ("ret_z", "excursion_z", "range_z", "realised_vol_z", "volume_z", "count_z", "gap_z", "gap_minutes")
 MODEL_INPUT = ("asset_class",) + FEATURES  # what the served model takes per bar
+# What a candidate that judges the shape of the last minutes (model/detectors.py's path_knn) takes
+# besides: the symbol, the bar's return and those of its PATH_BARS - 1 bars before, most recent
+# first (`ret_pct_1` is the previous bar's), NaN where the symbol has no such bar. A served request
+# carries them, because a request holds single bars and not their symbol's history.
+PATH_BARS = 30  # of 10, 19, 30, 60 and 120, 30 scored best on NAB (docs/model.md)
+RECENT_RETURNS = ("ret_pct",) + tuple(f"ret_pct_{k}" for k in range(1, PATH_BARS))
+PATH_INPUT = ("symbol",) + RECENT_RETURNS
+# Every column some version takes: what a client that does not know the version sends (MLflow
+# passes a version the columns its signature names and drops the others).
+ANY_VERSION_INPUT = MODEL_INPUT + PATH_INPUT
 # What the features measure, in the units people read, each beside its usual level over the
 # bar's baseline (the rolling median; for the return, its robust sigma): not model inputs, but
 # what model/explain.py turns into the sentence on each anomaly. Percentages of the price,
@@ -152,8 +162,8 @@ def scoring_context(bars: pd.DataFrame, first_pending: dict) -> pd.DataFrame:
 
 
 def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None) -> pd.DataFrame:
-    """KEYS, FEATURES, MEASURES, `warm`, `pipeline_gap` and `undecided` for every bar, sorted by
-    symbol and window_start (MEASURES' usual levels are NaN without a baseline). `undecided` bars wait for other symbols' trades (outages).
+    """KEYS, FEATURES, MEASURES, the earlier returns of PATH_INPUT, `warm`, `pipeline_gap` and
+    `undecided` for every bar, sorted by symbol and window_start (MEASURES' usual levels are NaN without a baseline). `undecided` bars wait for other symbols' trades (outages).
 
     `bars` holds BAR_COLUMNS (more are ignored) for one or more symbols; to score new bars,
     pass their scoring_context(): their features then equal those computed over the whole
@@ -201,6 +211,8 @@ def build_features(bars: pd.DataFrame, known_until: dict[str, int] | None = None
     out["volume"], out["volume_usual"] = b["volume"], np.expm1(volume_usual)
     out["trade_count"], out["trade_count_usual"] = b["trade_count"].astype(float), np.expm1(count_usual)
     out["silence_s"], out["silence_usual_s"] = silence, np.expm1(silence_usual)
+    earlier = {name: out["ret_pct"].groupby(symbols).shift(k) for k, name in enumerate(RECENT_RETURNS[1:], start=1)}
+    out = pd.concat([out, pd.DataFrame(earlier)], axis=1)
     history = b.groupby("symbol").cumcount()
     out["warm"] = history >= MIN_HISTORY
     # The bar after an outage, and the one before it: the next bar's silence is the outage.

@@ -5,7 +5,9 @@ everything else the version needs (feature names, scoring rules, per-asset-class
 threshold) is in its params.json artifact, so an old version keeps scoring as it did when it
 was trained, whatever the repo's code has become since.
 
-Input: one row per bar, `asset_class` and the model's features (model/features.py builds them).
+Input: one row per bar, `asset_class` and the model's features (model/features.py builds them),
+and whatever else the version's detector takes (params' `inputs`: path_knn's symbol and recent
+returns).
 Output per row: anomaly_score (the largest scaled feature contribution), is_anomaly (score >=
 the trained threshold: one for every class when trained on labels, one per class when trained
 for a target alert rate) and top_features (the largest contributions, most first).
@@ -34,11 +36,13 @@ ANY_CLASS = "*"  # the scales of every class together: for a known class trainin
 ASSET_CLASSES = ("stocks", "forex", "crypto")
 
 
-def validated(model_input, features: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(asset classes as text, features as a finite float matrix), or an error serving
-    answers with a 400 (MlflowException with INVALID_PARAMETER_VALUE)."""
+def validated(model_input, features: list[str], inputs: dict[str, str]) -> tuple[np.ndarray, np.ndarray, pd.DataFrame | None]:
+    """(asset classes as text, features as a finite float matrix, the detector's other inputs),
+    or an error serving answers with a 400 (MlflowException with INVALID_PARAMETER_VALUE).
+    `inputs` maps each other input to "text" or "number"; a number may be missing (an earlier bar
+    the symbol does not have), not infinite."""
     frame = model_input if isinstance(model_input, pd.DataFrame) else pd.DataFrame(model_input)
-    missing = [c for c in ["asset_class", *features] if c not in frame.columns]
+    missing = [c for c in ["asset_class", *features, *inputs] if c not in frame.columns]
     if missing:
         raise MlflowException(f"missing columns: {', '.join(missing)}", INVALID_PARAMETER_VALUE)
     classes = frame["asset_class"].astype(str).to_numpy()
@@ -56,7 +60,24 @@ def validated(model_input, features: list[str]) -> tuple[np.ndarray, np.ndarray]
         bad = [f for f, ok in zip(features, finite.all(axis=0)) if not ok]
         raise MlflowException(f"feature values must be finite numbers (no NaN, missing value or infinity): "
                               f"{', '.join(bad)}", INVALID_PARAMETER_VALUE)
-    return classes, values
+    return classes, values, _other_inputs(frame, inputs)
+
+
+def _other_inputs(frame: pd.DataFrame, inputs: dict[str, str]) -> pd.DataFrame | None:
+    if not inputs:
+        return None
+    text = [c for c, kind in inputs.items() if kind == "text"]
+    numbers = [c for c in inputs if c not in text]
+    try:
+        values = frame[numbers].to_numpy(dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise MlflowException(f"{', '.join(numbers)} must be numbers: {exc}", INVALID_PARAMETER_VALUE) from None
+    infinite = np.isinf(values).any(axis=0)
+    if infinite.any():
+        raise MlflowException(f"must be finite numbers or missing: {', '.join(np.array(numbers)[infinite])}",
+                              INVALID_PARAMETER_VALUE)
+    return pd.concat([frame[text].astype(str).reset_index(drop=True),
+                      pd.DataFrame(values, columns=numbers)], axis=1)
 
 
 class Scorer:
@@ -67,6 +88,8 @@ class Scorer:
         self.features = list(params["rules"])
         # A fitted candidate (feature rows -> scores), or None: the ensemble's own score.
         self.detector = detector
+        # What the detector takes besides the features (name -> "text" or "number"; none before path_knn).
+        self.inputs = dict(params.get("inputs", {}))
         self.both = np.array([params["rules"][f][0] == "both" for f in self.features])
         self.weights = np.array([float(params["rules"][f][1]) for f in self.features])
         self.classes = list(params["scales"])
@@ -89,7 +112,7 @@ class Scorer:
         return contribution / self.scales[rows]
 
     def predict(self, model_input) -> pd.DataFrame:
-        classes, values = validated(model_input, self.features)
+        classes, values, others = validated(model_input, self.features, self.inputs)
         rows = self.rows(classes)  # once: the scales and the thresholds are both per class
         scaled = self.scaled(rows, values)
         if not len(scaled):
@@ -97,7 +120,9 @@ class Scorer:
         elif self.detector is None:
             scores = scaled.max(axis=1)
         else:
-            scores = np.asarray(self.detector(pd.DataFrame(values, columns=self.features)), dtype=float)
+            bars = pd.DataFrame(values, columns=self.features)
+            bars = bars if others is None else pd.concat([bars, others], axis=1)
+            scores = np.asarray(self.detector(bars), dtype=float)
         top = np.array(self.features)[np.argsort(-scaled, axis=1, kind="stable")[:, :TOP_FEATURES]]
         return pd.DataFrame({"anomaly_score": scores, "is_anomaly": scores >= self.thresholds[rows],
                              "top_features": [",".join(row) for row in top]})

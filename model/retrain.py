@@ -35,7 +35,7 @@ from lakewatch import tables
 from lakewatch.settings.model import CHAMPION_ALIAS, RETRAIN_EXPERIMENT, SKIPPED
 from lakewatch.sql import sql_engine
 from model import train as training
-from model.features import MODEL_INPUT
+from model.features import ANY_VERSION_INPUT
 from model.registry import champion_version
 
 KEPT_RUNS = 5  # work folders of older DAG runs are removed
@@ -145,7 +145,7 @@ def confirm(settings, folder: Path) -> str:
     else:
         raise SystemExit(f"retrain: serving answers with version {served}, not the champion {wanted}, after "
                          f"{timeout:.0f} s (is the serving service up? make status)")
-    bars = load_split(folder, ("test_x",))["test_x"][list(MODEL_INPUT)].head(20)
+    bars = load_split(folder, ("test_x",))["test_x"][list(ANY_VERSION_INPUT)].head(20)
     response = requests.post(settings.peer_url("serving", settings.serving_port, "/invocations"), timeout=30,
                              json={"dataframe_split": json.loads(bars.to_json(orient="split", index=False,
                                                                               date_format="iso"))})

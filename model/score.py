@@ -72,25 +72,28 @@ class NoChampion(Exception):
     pass
 
 
-def serving_version(settings) -> str | None:
-    return requests.get(settings.peer_url("serving", settings.serving_port, "/health"), timeout=5).json().get("version")
+def served_model(settings) -> tuple[str | None, list[str]]:
+    """The version serving answers with, and the columns it takes (MODEL_INPUT, and path_knn's
+    symbol and recent returns for a version of it)."""
+    health = requests.get(settings.peer_url("serving", settings.serving_port, "/health"), timeout=5).json()
+    return health.get("version"), health.get("inputs") or list(MODEL_INPUT)
 
 
 def score_rows(settings, rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    """The serving endpoint's verdicts for rows (MODEL_INPUT columns), and the version that gave them."""
-    version = serving_version(settings)
+    """The serving endpoint's verdicts for rows (features, as build_features gives them), and the version that gave them."""
+    version, inputs = served_model(settings)
     if version is None:
         raise NoChampion("no champion model is being served yet")
     answers = []
     for start in range(0, len(rows), BATCH_ROWS):
-        body = rows.iloc[start:start + BATCH_ROWS][list(MODEL_INPUT)].to_csv(index=False)
+        body = rows.iloc[start:start + BATCH_ROWS][inputs].to_csv(index=False)
         started = time.perf_counter()
         response = requests.post(settings.peer_url("serving", settings.serving_port, "/invocations"), data=body,
                                  headers={"Content-Type": "text/csv"}, timeout=60)
         REST.observe(time.perf_counter() - started)
         response.raise_for_status()
         answers.append(pd.DataFrame(response.json()["predictions"]))
-    if serving_version(settings) != version:
+    if served_model(settings)[0] != version:
         raise NoChampion(f"the champion changed while scoring with version {version}: starting again")
     return pd.concat(answers, ignore_index=True), version
 

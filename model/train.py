@@ -48,7 +48,7 @@ from lakewatch.settings.model import CHAMPION_ALIAS, DEFAULT_DETECTOR, nab_metri
 from lakewatch.sql import sql_engine  # noqa: E402
 from model import detectors, drift, ensemble, nab, pyfunc, unsupervised  # noqa: E402
 from model.evaluate import bar_truth, best_threshold, event_metrics, pr_auc  # noqa: E402
-from model.features import BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
+from model.features import ANY_VERSION_INPUT, BAR_COLUMNS, FEATURES, MODEL_INPUT, build_features  # noqa: E402
 from model.registry import champion_version  # noqa: E402
 
 PYFUNC = Path(__file__).resolve().parent / "pyfunc.py"
@@ -102,9 +102,20 @@ def fit_detector(name: str, train_x: pd.DataFrame) -> detectors.Scorer | None:
     return None if name == "robust_ensemble" else detectors.CANDIDATES[name](train_x)
 
 
+def detector_params(name: str) -> dict:
+    """What a version's params say of its detector: its name, and what it takes besides the
+    features (model/pyfunc.py's `inputs`; path_knn's symbol and recent returns)."""
+    return {"detector": name, "inputs": detectors.OTHER_INPUTS.get(name, {})}
+
+
+def model_input(params: dict) -> list[str]:
+    """The columns a version with these params takes: MODEL_INPUT and its detector's other inputs."""
+    return list(MODEL_INPUT) + list(params.get("inputs", {}))
+
+
 def scorer_of(params: dict, detector: detectors.Scorer | None) -> detectors.Scorer:
     """Anomaly scores as the registered version will give them (model/pyfunc.py)."""
-    return lambda rows: pyfunc.Scorer(params, detector).predict(rows[list(MODEL_INPUT)])["anomaly_score"].to_numpy()
+    return lambda rows: pyfunc.Scorer(params, detector).predict(rows[model_input(params)])["anomaly_score"].to_numpy()
 
 
 def quality_key(metrics: dict) -> tuple:
@@ -215,7 +226,7 @@ def fit_and_register(settings, data: dict) -> dict:
     step(3, f"fitting {name} and the {BASELINE} baseline on {len(train_x):,} bars before "
             f"{data['cutoff']:%Y-%m-%d %H:%M} UTC, choosing thresholds for precision >= {settings.model_min_precision}")
     # The ensemble's scales also name each verdict's top features, whichever detector scores it.
-    params = fit_ensemble(train_x, train_labels)
+    params = {**fit_ensemble(train_x, train_labels), **detector_params(name)}
     detector = fit_detector(name, train_x[~bar_truth(train_x, train_labels)])
     scorers = {BASELINE: detectors.isolation_forest(train_x), name: scorer_of(params, detector)}
     thresholds, train_metrics = {}, {}
@@ -255,7 +266,8 @@ def fit_and_register(settings, data: dict) -> dict:
             f"threshold, chosen for the best event recall at precision >= {settings.model_min_precision} on them. "
             f"Held out ({len(test_x):,} bars, {len(test_labels)} anomalies): recall {m['recall']:.3f}, "
             f"precision {m['precision']:.3f}, F1 {m['f1']:.3f}.")
-    version = register_with_drift(settings, ensemble.model_params(params["scales"], thresholds[name]),
+    version = register_with_drift(settings, {**ensemble.model_params(params["scales"], thresholds[name]),
+                                            **detector_params(name)},
                                   train_x, test_x, SUPERVISED, card, detector)
     return {"version": version, "detector": name, "test": test_metrics, "thresholds": thresholds,
             "nab": real.get("nab.standard")}
@@ -269,9 +281,9 @@ def fit_without_labels(settings, data: dict) -> dict:
             f"UTC, one threshold per asset class for a target alert rate of {rate:.2%} of its bars")
     # Without labels every training bar is learnt from, the few anomalous ones too (as the scales are).
     detector = fit_detector(name, train_x)
-    params = unsupervised.fit(train_x, rate, None if detector is None else detector(train_x))
+    params = {**unsupervised.fit(train_x, rate, None if detector is None else detector(train_x)), **detector_params(name)}
     step(4, f"evaluating alert rates on {len(test_x):,} held-out bars")
-    flagged = pyfunc.Scorer(params, detector).predict(test_x[list(MODEL_INPUT)])["is_anomaly"].to_numpy()
+    flagged = pyfunc.Scorer(params, detector).predict(test_x[model_input(params)])["is_anomaly"].to_numpy()
     test = unsupervised.alert_metrics(test_x, flagged, rate)
     print(f"      {name:<17} alert rate {test['alert_rate']:.2%} (target {rate:.2%}), "
           f"{test['rate_error']:.0%} off per class, instability {test['instability']:.2f}")
@@ -315,8 +327,7 @@ def register_with_drift(settings, params: dict, train_x: pd.DataFrame, test_x: p
             f"training distributions for drift detection")
     reference = drift.fit(train_x)
     mlflow.log_param("drift_training_hours", reference["training_hours"])
-    version = register(settings, {**params, "detector": settings.model_detector, "drift": reference},
-                       test_x[list(MODEL_INPUT)].head(5), detector)
+    version = register(settings, {**params, "drift": reference}, test_x[model_input(params)].head(5), detector)
     client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
     client.update_model_version(settings.model_name, version, description=card)
     client.set_model_version_tag(settings.model_name, version, "mode", mode)
@@ -395,7 +406,8 @@ def champion_verdict(settings, test_x: pd.DataFrame) -> pd.DataFrame | str:
     """The champion's verdicts on the held-out bars, or why it cannot give them (e.g. trained on
     features this data lacks): both gates score it the same way."""
     try:
-        return mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION_ALIAS}").predict(test_x[list(MODEL_INPUT)])
+        return mlflow.pyfunc.load_model(f"models:/{settings.model_name}@{CHAMPION_ALIAS}").predict(
+            test_x[list(ANY_VERSION_INPUT)])
     except mlflow.exceptions.MlflowException as exc:
         return str(exc)
 

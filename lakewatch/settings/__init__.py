@@ -115,7 +115,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
         raise ValueError(f"LAKEWATCH_SIM_REGIME_SHIFT: unknown asset class {settings.regime_shift.asset_class!r}")
     if settings.model_detector not in DETECTORS:
         raise ValueError(f"LAKEWATCH_MODEL_DETECTOR must be one of {', '.join(DETECTORS)} (the candidates that score "
-                         f"one bar at a time, as serving does), not {settings.model_detector!r}")
+                         f"a bar from one served row), not {settings.model_detector!r}")
     if settings.sql_engine not in ("trino", "duckdb"):
         raise ValueError("LAKEWATCH_SQL_ENGINE must be 'trino' or 'duckdb'")
     if settings.profile not in ("embedded", "cluster", "distributed"):

@@ -11,9 +11,10 @@ from pathlib import Path
 # the kernel, so each has its one source here.
 CHAMPION_ALIAS = "champion"  # the registered version serving answers with, and a new one must beat
 RETRAIN_EXPERIMENT = "lakewatch-retrain"  # each run of Airflow's retrain DAG records its outcome here
-# The candidates (model/detectors.py) a model version can be: those that score a bar from its own
-# features, as serving does one row at a time. The path candidates need each symbol's earlier bars.
-DETECTORS = ("robust_ensemble", "isolation_forest", "half_space_trees", "knn")
+# The candidates (model/detectors.py) a model version can be: those that score a bar from what one
+# served row holds, its features (path_knn: and its symbol's recent returns). The matrix profile
+# needs each symbol's whole earlier path.
+DETECTORS = ("robust_ensemble", "isolation_forest", "half_space_trees", "knn", "path_knn")
 DEFAULT_DETECTOR = DETECTORS[0]  # also what a run logged before the choice existed was
 
 

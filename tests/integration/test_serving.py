@@ -77,7 +77,7 @@ def make_champion(settings, version: str) -> str:
 
 
 def test_before_any_champion_invocations_answer_503_with_the_reason(serving):
-    assert health(serving) == {"status": "ok", "model": serving.model_name, "version": None}
+    assert health(serving) == {"status": "ok", "model": serving.model_name, "version": None, "inputs": None}
     response = invoke(serving, {"dataframe_records": EXAMPLE.to_dict("records")})
     assert response.status_code == 503 and "make train" in response.json()["error"]
 
@@ -150,3 +150,25 @@ def test_a_knn_champion_answers_over_rest_with_the_knn_detectors_scores(serving)
     assert response.status_code == 200, response.text
     scores = [p["anomaly_score"] for p in response.json()["predictions"]]
     assert scores == pytest.approx(detector(asked).tolist())
+
+
+def test_a_path_knn_champion_names_its_inputs_and_scores_csv_rows_that_carry_their_recent_returns(serving):
+    from tests.unit.test_model import synthetic_bars
+
+    features = build_features(synthetic_bars(minutes=300, seed=9))
+    fitting, asked = features.iloc[:400], features.iloc[400:].head(50)
+    detector = detectors.path_knn(fitting)
+    params = {**ensemble.model_params(SCALES, threshold=float(detector(fitting).max())),
+              **training.detector_params("path_knn")}
+    columns = training.model_input(params)
+    make_champion(serving, training.register(serving, params, asked[columns].head(5), detector))
+    assert health(serving)["inputs"] == columns  # what the scorer sends (model/score.py)
+    # as the scorer sends them: CSV, where a symbol's first bars have no earlier returns (empty cells)
+    rows = pd.concat([features.groupby("symbol").head(3), asked])
+    assert rows[columns].isna().any().any()
+    response = invoke(serving, rows[columns].to_csv(index=False), "text/csv")
+    assert response.status_code == 200, response.text
+    assert [p["anomaly_score"] for p in response.json()["predictions"]] == pytest.approx(detector(rows).tolist())
+    # a client that sends the features alone is told what is missing
+    response = invoke(serving, {"dataframe_split": asked[list(MODEL_INPUT)].to_dict("split")})
+    assert response.status_code == 400 and "symbol" in response.text, response.text

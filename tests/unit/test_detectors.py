@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from model import detectors
-from model.features import build_features
+from model.features import PATH_BARS, build_features
 from tests.unit.test_model import synthetic_bars
 
 JUMP_AT = 420
@@ -37,7 +37,7 @@ def test_a_planted_jump_scores_above_every_ordinary_bar_after_the_fitting_stretc
     jump = later["window_start"] == at
     # Against every bar that does not see the jump: the jump's bar and the next one (a return and
     # its reversal) see it, and the path's shapes hold it as long as it is in their window.
-    sees = pd.Timedelta(minutes=detectors.PATH_BARS if name == "path_knn" else 2)
+    sees = pd.Timedelta(minutes=PATH_BARS if name == "path_knn" else 2)
     ordinary = later[(later["window_start"] < at) | (later["window_start"] >= at + sees)]
     assert scores[later[jump].index].max() > scores[ordinary.index].quantile(0.99)
 

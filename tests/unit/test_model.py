@@ -8,7 +8,7 @@ from mlflow.exceptions import MlflowException
 
 from model import ensemble, pyfunc
 from model.evaluate import event_metrics
-from model.features import FEATURES, MEASURES, MIN_HISTORY, build_features, scoring_context
+from model.features import FEATURES, MEASURES, MIN_HISTORY, PATH_BARS, RECENT_RETURNS, build_features, scoring_context
 
 START = pd.Timestamp("2026-11-20 00:00", tz="UTC")
 
@@ -41,9 +41,19 @@ def test_scoring_features_from_the_scoring_context_equal_training_features_from_
     assert len(context) < len(bars)
     scored = build_features(context).set_index(["symbol", "window_start"])
     scored = scored[scored.index.get_level_values("window_start") >= first].loc[["AAPL", "OANDA:EUR_USD"]]
-    columns = list(FEATURES) + list(MEASURES) + ["warm", "pipeline_gap"]  # MEASURES: the explanations
+    # MEASURES: the explanations; RECENT_RETURNS: what a path knn version is served
+    columns = list(FEATURES) + list(MEASURES) + list(RECENT_RETURNS) + ["warm", "pipeline_gap"]
     pd.testing.assert_frame_equal(scored[columns], full.loc[scored.index, columns])
     assert scored["warm"].all() and scored["pipeline_gap"].any() == (pending_from < 301)
+
+
+def test_a_bars_recent_returns_are_its_own_symbols_and_missing_before_its_first_bar():
+    features = build_features(synthetic_bars(minutes=PATH_BARS + 10))
+    for _, mine in features.groupby("symbol"):
+        returns = mine["ret_pct"].to_numpy()
+        for k, name in enumerate(RECENT_RETURNS):
+            assert mine[name].iloc[:k].isna().all()
+            np.testing.assert_array_equal(mine[name].iloc[k:].to_numpy(), returns[:len(returns) - k])
 
 
 def test_a_bar_without_enough_history_gets_no_verdict():

@@ -19,7 +19,7 @@ from lakewatch.settings.model import DETECTORS
 from model import detectors
 from model import train as training
 from model.evaluate import bar_truth
-from model.features import MODEL_INPUT, build_features
+from model.features import ANY_VERSION_INPUT, MODEL_INPUT, PATH_INPUT, build_features
 from tests.unit.test_model import synthetic_bars
 
 JUMPS = range(60, 600, 45)  # minutes with a planted 3 % jump in AAPL: both sides of the held-out cut
@@ -76,11 +76,13 @@ def test_a_knn_version_logs_its_detector_and_metrics_under_its_name(knn_settings
     assert result["test"]["knn"]["recall"] > 0
 
 
-def test_a_knn_version_scores_without_lakewatch_code_importable(knn_settings, history):
+@pytest.mark.parametrize("name", ["knn", "path_knn"])
+def test_a_candidates_version_scores_without_lakewatch_code_importable(knn_settings, history, name):
     # MLflow keeps the pyfunc's file and the pickled detector: an old version must keep scoring
     # whatever model/detectors.py becomes, so the detector's code is in the pickle, not imported.
+    knn_settings = dataclasses.replace(knn_settings, model_detector=name)
     result = trained(knn_settings, *history)
-    rows = result["test_x"][list(MODEL_INPUT)].head(20)
+    rows = result["test_x"][list(ANY_VERSION_INPUT)].head(20)
     probe = (f"import sys, mlflow, pandas as pd; sys.modules['model'] = sys.modules['model.detectors'] = None; "
              f"sys.modules['lakewatch'] = None; mlflow.set_tracking_uri({knn_settings.mlflow_tracking_uri!r}); "
              f"m = mlflow.pyfunc.load_model('models:/{knn_settings.model_name}/{result['version']}'); "
@@ -90,8 +92,27 @@ def test_a_knn_version_scores_without_lakewatch_code_importable(knn_settings, hi
     assert done.returncode == 0, done.stderr[-2000:]
     scores = json.loads(done.stdout.strip().splitlines()[-1])
     train_x = result["train_x"]
-    expected = detectors.knn(train_x[~bar_truth(train_x, result["train_labels"])])(rows)
+    expected = detectors.CANDIDATES[name](train_x[~bar_truth(train_x, result["train_labels"])])(rows)
     np.testing.assert_allclose(scores, np.round(expected, 9))
+
+
+def test_a_path_knn_version_scores_one_served_row_from_the_recent_returns_it_carries(knn_settings, history):
+    settings = dataclasses.replace(knn_settings, model_detector="path_knn")
+    result = trained(settings, *history)
+    train_x, test_x = result["train_x"], result["test_x"]
+    served = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{result['version']}")
+    assert served.metadata.get_input_schema().input_names() == [*MODEL_INPUT, *PATH_INPUT]
+    expected = detectors.path_knn(train_x[~bar_truth(train_x, result["train_labels"])])(test_x)
+    np.testing.assert_allclose(served.predict(test_x[list(ANY_VERSION_INPUT)])["anomaly_score"], expected)
+    # a request holds single bars, not their symbol's history: each scores alone as in the batch
+    for i in (0, 7, len(test_x) - 1):
+        alone = served.predict(test_x.iloc[[i]][list(PATH_INPUT + MODEL_INPUT)])["anomaly_score"].iat[0]
+        assert alone == pytest.approx(expected[i])
+    # the jumps stand out: each held-out one outscores the AAPL bars whose window holds none
+    aapl = (test_x["symbol"] == "AAPL").to_numpy()
+    jumps = test_x["window_start"].isin(history[1]["start_ts"]).to_numpy() & aapl
+    assert jumps.sum() >= 3
+    assert expected[jumps].min() > np.median(expected[aapl & ~jumps])
 
 
 def test_a_knn_version_trained_without_labels_flags_its_target_share_of_training_bars(knn_settings, history):
@@ -107,7 +128,7 @@ def test_a_knn_version_trained_without_labels_flags_its_target_share_of_training
     assert 0.01 <= flagged.mean() <= 0.03
 
 
-@pytest.mark.parametrize("name", ["path_knn", "matrix_profile", "nonsense"])
+@pytest.mark.parametrize("name", ["matrix_profile", "nonsense"])
 def test_a_detector_that_cannot_score_one_bar_at_a_time_is_refused_in_one_sentence(name):
     with pytest.raises(ValueError, match=f"LAKEWATCH_MODEL_DETECTOR must be one of .*not '{name}'"):
         settings_module.load({"LAKEWATCH_MODEL_DETECTOR": name})

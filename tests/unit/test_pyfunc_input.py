@@ -38,3 +38,42 @@ def test_a_known_class_without_scales_of_its_own_scores_on_the_shared_ones():
 def test_a_missing_or_infinite_feature_is_refused_naming_the_feature(value):
     with pytest.raises(MlflowException, match=r"finite numbers .*: gap_z$"):
         pyfunc.Scorer(PARAMS).predict(pd.DataFrame([row(), row(gap_z=value)]))
+
+
+# A version whose detector takes more than the features (path_knn: the symbol and its recent
+# returns): the detector is handed them as sent, numbers as floats.
+INPUTS = {"symbol": "text", "ret_pct": "number", "ret_pct_1": "number"}
+
+
+def seen_by_detector(frame: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    seen = []
+
+    def detector(bars: pd.DataFrame) -> np.ndarray:
+        seen.append(bars)
+        return np.full(len(bars), 5.0)
+
+    out = pyfunc.Scorer({**PARAMS, "inputs": INPUTS}, detector).predict(frame)
+    return out, seen
+
+
+def test_a_detectors_other_inputs_reach_it_with_the_features_and_a_missing_earlier_return_is_nan():
+    out, seen = seen_by_detector(pd.DataFrame([row(symbol="AAPL", ret_pct=0.1, ret_pct_1=None),
+                                               row(symbol="MSFT", ret_pct="0.2", ret_pct_1=-0.3)]))
+    bars = seen[0]
+    assert list(bars.columns) == [*FEATURES, *INPUTS]
+    assert bars["symbol"].tolist() == ["AAPL", "MSFT"] and bars["ret_pct"].tolist() == [0.1, 0.2]
+    assert np.isnan(bars["ret_pct_1"].iat[0]) and bars["ret_pct_1"].iat[1] == -0.3
+    assert out["anomaly_score"].tolist() == [5.0, 5.0] and out["is_anomaly"].all()
+
+
+def test_a_version_whose_detector_takes_recent_returns_refuses_a_row_without_them_naming_them():
+    with pytest.raises(MlflowException, match=r"^missing columns: symbol, ret_pct_1$") as error:
+        seen_by_detector(pd.DataFrame([row(ret_pct=0.1)]))
+    assert error.value.get_http_status_code() == 400
+
+
+@pytest.mark.parametrize("value, reason", [("up", r"ret_pct, ret_pct_1 must be numbers"),
+                                           (np.inf, r"must be finite numbers or missing: ret_pct_1$")])
+def test_a_recent_return_that_is_text_or_infinite_is_refused(value, reason):
+    with pytest.raises(MlflowException, match=reason):
+        seen_by_detector(pd.DataFrame([row(symbol="AAPL", ret_pct=0.1, ret_pct_1=value)]))
