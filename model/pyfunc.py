@@ -68,6 +68,9 @@ def _other_inputs(frame: pd.DataFrame, inputs: dict[str, str]) -> pd.DataFrame |
         return None
     text = [c for c, kind in inputs.items() if kind == "text"]
     numbers = [c for c in inputs if c not in text]
+    blank = [c for c in text if frame[c].isna().any()]
+    if blank:  # a missing symbol would be scored as some typical symbol: a made-up answer
+        raise MlflowException(f"must not be missing: {', '.join(blank)}", INVALID_PARAMETER_VALUE)
     try:
         values = frame[numbers].to_numpy(dtype=float)
     except (TypeError, ValueError) as exc:

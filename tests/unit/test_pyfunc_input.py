@@ -77,3 +77,10 @@ def test_a_version_whose_detector_takes_recent_returns_refuses_a_row_without_the
 def test_a_recent_return_that_is_text_or_infinite_is_refused(value, reason):
     with pytest.raises(MlflowException, match=reason):
         seen_by_detector(pd.DataFrame([row(symbol="AAPL", ret_pct=0.1, ret_pct_1=value)]))
+
+
+def test_a_row_without_its_symbol_is_refused_not_scored_as_a_typical_symbol():
+    with pytest.raises(MlflowException, match=r"^must not be missing: symbol$") as error:
+        seen_by_detector(pd.DataFrame([row(symbol="AAPL", ret_pct=0.1, ret_pct_1=0.0),
+                                       row(symbol=None, ret_pct=0.1, ret_pct_1=0.0)]))
+    assert error.value.get_http_status_code() == 400
