@@ -1,6 +1,7 @@
 """Model serving: MLflow's scoring server for models:/lakewatch-anomaly@champion, plus what
 `mlflow models serve` lacks: Prometheus /metrics, a /health that says which version answers
-and which columns it takes (its signature's: the scorer sends those), and following the `champion` alias when training promotes a new version.
+and which columns it takes (its signature's: the scorer sends those), and following the
+`champion` alias when training promotes a new version.
 
 The REST API is MLflow's own (mlflow.pyfunc.scoring_server, the app `mlflow models serve`
 runs): POST /invocations with dataframe_split, dataframe_records, instances or inputs JSON,
@@ -42,7 +43,9 @@ class ChampionServer:
         self.settings, self.log = settings, log
         self.inner = None  # MLflow's scoring app for the current version
         self.version: str | None = None
-        self.inputs: list[str] | None = None  # the columns the version takes, from its signature
+        # (version, the columns it takes from its signature), swapped as one, so /health never
+        # pairs a version with another's columns while a promotion is loading
+        self.described: tuple[str | None, list[str] | None] = (None, None)
         self.metrics_app = make_asgi_app()
 
     # ---- the champion ------------------------------------------------------------------
@@ -60,9 +63,9 @@ class ChampionServer:
             RELOADS.labels("failed").inc()
             logs.event(self.log, "model load failed", logging.ERROR, version=version, error=str(exc))
             return
-        self.inner, previous, self.version = scoring_server.init(model), self.version, version
         schema = model.metadata.get_input_schema()
-        self.inputs = schema.input_names() if schema is not None else None
+        self.inner, previous, self.version = scoring_server.init(model), self.version, version
+        self.described = (version, schema.input_names() if schema is not None else None)
         MODEL_VERSION.set(float(version))
         RELOADS.labels("loaded").inc()
         logs.event(self.log, "serving model", model=self.settings.model_name, version=version, previous=previous,
@@ -96,8 +99,9 @@ class ChampionServer:
         started = time.perf_counter()
         try:
             if path == "/health":
+                version, inputs = self.described  # one read: a version and its own columns
                 await _json(send_and_note, 200, {"status": "ok", "model": self.settings.model_name,
-                                                 "version": self.version, "inputs": self.inputs})
+                                                 "version": version, "inputs": inputs})
             elif self.inner is None:
                 await _json(send_and_note, 503, {"error": f"no champion of {self.settings.model_name} is registered "
                                                           "yet: run `make train` (docs/model.md)"})
