@@ -24,10 +24,9 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 
 from bench_model_public import simulated_set
-from model import ensemble, pyfunc
+from model import ensemble
 from model.evaluate import bar_truth, best_threshold, event_metrics
 from model.features import FEATURES
 
@@ -47,16 +46,11 @@ class History:
         _, _, _, _, (self.train, self.train_labels, self.test, self.test_labels) = simulated_set(
             hours, rate, realism, 1.5, seed)
         scales = ensemble.fit_scales(self.train, ~bar_truth(self.train, self.train_labels))
-        self.train_c, self.test_c = (self._scaled(x, scales) for x in (self.train, self.test))
+        # each bar's contributions over its class's scales, at unit weights (the pyfunc's arithmetic)
+        self.train_c, self.test_c = (ensemble.contributions(x, scales).to_numpy() for x in (self.train, self.test))
         # The weighted maximum is the shipped score: check it once against model/pyfunc.py's.
         shipped = ensemble.score(self.test, ensemble.model_params(scales))
         assert np.allclose((self.test_c * SHIPPED).max(axis=1), shipped), "the bench must score as the pyfunc does"
-
-    @staticmethod
-    def _scaled(x: pd.DataFrame, scales: dict) -> np.ndarray:
-        """Each bar's contributions over its class's scales, at unit weights (the pyfunc's own arithmetic)."""
-        unit = pyfunc.Scorer({**ensemble.model_params(scales), "rules": ensemble.rules_with_weights(np.ones(len(FEATURES)))})
-        return unit.scaled(unit.rows(x["asset_class"].astype(str).to_numpy()), x[list(FEATURES)].to_numpy(dtype=float))
 
     def training(self, weights: np.ndarray) -> tuple[float, dict]:
         """(threshold, training metrics) as model/train.py chooses it."""

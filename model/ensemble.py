@@ -36,13 +36,14 @@ def rules_with_weights(weights) -> dict:
     return {f: [RULES[f][0], float(w)] for f, w in zip(FEATURES, weights, strict=True)}
 
 
-def contributions(features: pd.DataFrame) -> pd.DataFrame:
-    """Each feature's contribution before its scale and its weight (pyfunc.Scorer with both at 1):
-    the scale measures the feature's own tail, so the weight is not divided out again."""
-    unscaled = pyfunc.Scorer({**model_params({pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}),
-                              "rules": rules_with_weights(np.ones(len(FEATURES)))})
+def contributions(features: pd.DataFrame, scales: dict | None = None) -> pd.DataFrame:
+    """Each feature's contribution before its weight (pyfunc.Scorer with every weight 1), over
+    its class's `scales` if given, else before its scale too: the scale measures the feature's
+    own tail, so the weight is not divided out again."""
+    unweighted = pyfunc.Scorer({**model_params(scales or {pyfunc.ANY_CLASS: {f: 1.0 for f in FEATURES}}),
+                                "rules": rules_with_weights(np.ones(len(FEATURES)))})
     classes = features["asset_class"].astype(str).to_numpy()
-    return pd.DataFrame(unscaled.scaled(unscaled.rows(classes), features[list(FEATURES)].to_numpy(dtype=float)),
+    return pd.DataFrame(unweighted.scaled(unweighted.rows(classes), features[list(FEATURES)].to_numpy(dtype=float)),
                         columns=list(FEATURES), index=features.index)
 
 

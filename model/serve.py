@@ -42,13 +42,17 @@ class ChampionServer:
     def __init__(self, settings, log: logging.Logger):
         self.settings, self.log = settings, log
         self.inner = None  # MLflow's scoring app for the current version
-        self.version: str | None = None
         # (version, the columns it takes from its signature), swapped as one, so /health never
         # pairs a version with another's columns while a promotion is loading
         self.described: tuple[str | None, list[str] | None] = (None, None)
         self.metrics_app = make_asgi_app()
 
     # ---- the champion ------------------------------------------------------------------
+    @property
+    def version(self) -> str | None:
+        """The registered version being served (None before any champion)."""
+        return self.described[0]
+
     def follow(self) -> None:
         """Load the alias's version if it is not the one being served."""
         version = champion_version(self.settings)
@@ -64,7 +68,7 @@ class ChampionServer:
             logs.event(self.log, "model load failed", logging.ERROR, version=version, error=str(exc))
             return
         schema = model.metadata.get_input_schema()
-        self.inner, previous, self.version = scoring_server.init(model), self.version, version
+        self.inner, previous = scoring_server.init(model), self.version
         self.described = (version, schema.input_names() if schema is not None else None)
         MODEL_VERSION.set(float(version))
         RELOADS.labels("loaded").inc()

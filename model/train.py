@@ -266,8 +266,7 @@ def fit_and_register(settings, data: dict) -> dict:
             f"threshold, chosen for the best event recall at precision >= {settings.model_min_precision} on them. "
             f"Held out ({len(test_x):,} bars, {len(test_labels)} anomalies): recall {m['recall']:.3f}, "
             f"precision {m['precision']:.3f}, F1 {m['f1']:.3f}.")
-    version = register_with_drift(settings, {**ensemble.model_params(params["scales"], thresholds[name]),
-                                            **detector_params(name)},
+    version = register_with_drift(settings, {**params, **ensemble.model_params(params["scales"], thresholds[name])},
                                   train_x, test_x, SUPERVISED, card, detector)
     return {"version": version, "detector": name, "test": test_metrics, "thresholds": thresholds,
             "nab": real.get("nab.standard")}
