@@ -21,7 +21,7 @@ from model.calibrate import following
 from model.evaluate import event_metrics
 from model.episodes import episode_starts
 from model.explain import explain
-from model.features import MODEL_INPUT, build_features
+from model.features import ANY_VERSION_INPUT, MODEL_INPUT, PATH_INPUT, build_features
 from testkit import lake
 from testkit.processes import (airflow_dags_test, private_settings, serving_health, start_mlflow, start_module,
                                stop_process, wait_for)
@@ -167,6 +167,52 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
 
 
 
+def lake_copy(settings, state, tables_copied, **changes):
+    """The same settings over a lake of their own holding copies of `tables_copied` (a copy:
+    DuckDB reads only inside the lake folder, a link out of it is refused)."""
+    copy = dataclasses.replace(settings, state_dir=state, **changes)
+    for table in tables_copied:
+        shutil.copytree(table.path(settings.lake_dir), table.path(copy.lake_dir))
+    copy.log_dir.mkdir(parents=True, exist_ok=True)
+    return copy
+
+
+def test_the_scorer_follows_a_path_knn_champion_sending_each_bar_with_its_recent_returns(trained, tmp_path_factory):
+    # A version of another kind takes other columns: the scorer reads them from serving's /health,
+    # so its verdicts are the detector's on the whole history, each bar sent alone with its path.
+    settings, _ = trained
+    path_knn = lake_copy(settings, tmp_path_factory.mktemp("path-knn"), (tables.BARS_1M, tables.ANOMALY_LABELS),
+                         model_name="lakewatch-anomaly-path-knn", model_detector="path_knn")
+    result = training.train(path_knn)
+    assert result["promoted"]
+    env = {"LAKEWATCH_STATE_DIR": str(path_knn.state_dir), "LAKEWATCH_MODEL_NAME": path_knn.model_name}
+    serving = start_module(path_knn, "model.serve", env)
+    scorer = None
+    try:
+        wait_for(lambda: (serving_health(path_knn) or {}).get("version") == result["version"], 60,
+                 "serving to load the path knn champion", every=0.2)
+        assert serving_health(path_knn)["inputs"] == [*MODEL_INPUT, *PATH_INPUT]
+        scorer = start_module(path_knn, "model.score", env)
+        expected = lake.final_bars(path_knn)
+        wait_for(lambda: lake.count(path_knn, "anomalies") >= expected, 180, f"{expected} verdicts", every=0.5)
+    finally:
+        for proc in (scorer, serving):
+            if proc is not None:
+                stop_process(proc)
+
+    scored = anomalies(path_knn).set_index(["symbol", "window_start"]).sort_index()
+    assert len(scored) == expected and not scored.index.duplicated().any()
+    assert set(scored["model_version"]) == {result["version"]} and set(scored["model_name"]) == {path_knn.model_name}
+    mlflow.set_tracking_uri(path_knn.mlflow_tracking_uri)
+    champion = mlflow.pyfunc.load_model(f"models:/{path_knn.model_name}@champion")
+    whole = build_features(training.read_history(path_knn)[0])
+    in_process = whole.assign(score=champion.predict(whole[list(ANY_VERSION_INPUT)])["anomaly_score"].to_numpy())
+    in_process = in_process.set_index(["symbol", "window_start"])["score"].reindex(scored.index)
+    # scikit-learn's distances come out of batches of other sizes here: equal to the 7th digit
+    np.testing.assert_allclose(scored["anomaly_score"].to_numpy(dtype=float), in_process.to_numpy(), rtol=1e-6)
+    assert 0 < scored["is_anomaly"].sum() < len(scored)
+
+
 # ---- the retrain DAG (airflow/dags/lakewatch_retrain.py), run by Airflow's own `dags test` ----
 
 def dags_test(settings, **env) -> None:
@@ -239,10 +285,7 @@ def unlabelled(trained, tmp_path_factory):
     """The same bars in a lake of their own without anomaly_labels, as live Finnhub data has
     none, and a registered model name of its own on the same MLflow server."""
     settings, _ = trained
-    state = tmp_path_factory.mktemp("live")
-    live = dataclasses.replace(settings, state_dir=state, model_name="lakewatch-anomaly-live")
-    # a copy: DuckDB reads only inside the lake folder, a link out of it is refused
-    shutil.copytree(tables.BARS_1M.path(settings.lake_dir), tables.BARS_1M.path(live.lake_dir))
+    live = lake_copy(settings, tmp_path_factory.mktemp("live"), (tables.BARS_1M,), model_name="lakewatch-anomaly-live")
     tables.ensure(live.lake_dir, (tables.ANOMALY_LABELS,))
     return live
 
