@@ -229,6 +229,7 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
                          f"{service.name} cannot start; {PORT_ADVICE}.")
     log_path = _log_file(settings, service.name)
     env = {**os.environ, **service.env}
+    launched = time.monotonic()  # a prepare step (Superset's metadata and dashboards) is part of its start
     if service.prepare:
         try:
             env.update(service.prepare())
@@ -246,7 +247,9 @@ def _start_locked(settings: Settings, service: Service, say) -> subprocess.Popen
         if service.health():
             if service.after_start:
                 service.after_start()
-            say(f"  {service.name:<{NAME_WIDTH}} started (pid {proc.pid})  {service.url}")
+            # The seconds, as docker compose prints them: where a slow start goes is seen at once.
+            say(f"  {service.name:<{NAME_WIDTH}} started in {time.monotonic() - launched:.1f} s (pid {proc.pid})  "
+                f"{service.url}")
             return proc
         time.sleep(0.2)
     raise StackError(f"{service.name} did not become healthy within {timeout:.0f} s; see {log_path}.")
