@@ -27,8 +27,8 @@ import pytest
 from model import train as training
 from stack import runner
 from testkit import lake
-from testkit.processes import (airflow_dags_test, private_settings, serving_health, start_mlflow, start_module,
-                               stop_process, wait_for)
+from testkit.processes import (airflow_dags_test, private_settings, start_mlflow, start_module, stop_process,
+                               wait_until_serving)
 
 
 def session_pids(leader: int) -> list[int]:
@@ -88,8 +88,7 @@ def main() -> int:
             started = time.monotonic()
             first = training.train(settings)
             reference = time.monotonic() - started
-            wait_for(lambda: (serving_health(settings) or {}).get("version") == first["version"], 60,
-                     "serving to load the champion", every=0.2)
+            wait_until_serving(settings, first["version"])
             client = mlflow.MlflowClient(settings.mlflow_tracking_uri)
             client.delete_registered_model_alias(settings.model_name, "champion")
             moved, moved_s = airflow_dags_test(settings)

@@ -152,6 +152,16 @@ def serving_health(settings) -> dict | None:
         return None
 
 
+def wait_until_serving(settings, version: str, timeout: float = 60) -> dict:
+    """Wait until serving answers with `version` (it loads a new champion in the background);
+    returns its /health answer."""
+    def serving_it() -> dict | None:
+        health = serving_health(settings) or {}
+        return health if health.get("version") == version else None
+
+    return wait_for(serving_it, timeout, f"serving to load version {version}", every=0.2)
+
+
 def rss_mb(pid: int) -> float:
     """A process's resident memory (VmRSS), MiB; 0 once it is gone."""
     try:

@@ -19,8 +19,8 @@ from model import drift
 from model import train as training
 from stack.services import statsd
 from testkit import lake
-from testkit.processes import (airflow_cli, airflow_dags_test, private_settings, serving_health, start_mlflow,
-                               start_module, stop_process, wait_for)
+from testkit.processes import (airflow_cli, airflow_dags_test, private_settings, start_mlflow,
+                               start_module, stop_process, wait_for, wait_until_serving)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
 
@@ -44,8 +44,7 @@ def shifted(tmp_path_factory):
         try:
             version = training.train(settings)["version"]
             processes.append(start_module(settings, "model.serve"))
-            wait_for(lambda: (serving_health(settings) or {}).get("version") == version, 60, "serving the champion",
-                     every=0.2)
+            wait_until_serving(settings, version)
             scorer = start_module(settings, "model.score")
             expected = lake.final_bars(settings)
             try:

@@ -24,7 +24,7 @@ from model.explain import explain
 from model.features import ANY_VERSION_INPUT, MODEL_INPUT, PATH_INPUT, build_features
 from testkit import lake
 from testkit.processes import (airflow_dags_test, private_settings, serving_health, start_mlflow, start_module,
-                               stop_process, wait_for)
+                               stop_process, wait_for, wait_until_serving)
 
 # The module's fixture streams 48 h of history through the real Spark job before the first
 # test: about 2-3 minutes on an idle machine, more than 300 s on a loaded one.
@@ -108,7 +108,7 @@ def test_the_scorer_gives_every_final_bar_one_verdict_across_a_kill_9(trained):
     serving = start_module(settings, "model.serve")  # the fixture's MLflow server is still up
     scorer = None
     try:
-        wait_for(lambda: (serving_health(settings) or {}).get("version") == result["version"], 60, "serving to load the champion", every=0.2)
+        wait_until_serving(settings, result["version"])
         small_steps = {"LAKEWATCH_SCORER_MAX_BARS": "3000"}  # a backlog in many commits, to kill in between
         scorer = start_module(settings, "model.score", small_steps)
         wait_for(lambda: len(anomalies(settings)) >= 6000, 120, "two commits of verdicts", every=0.2)
@@ -189,9 +189,7 @@ def test_the_scorer_follows_a_path_knn_champion_sending_each_bar_with_its_recent
     serving = start_module(path_knn, "model.serve", env)
     scorer = None
     try:
-        wait_for(lambda: (serving_health(path_knn) or {}).get("version") == result["version"], 60,
-                 "serving to load the path knn champion", every=0.2)
-        assert serving_health(path_knn)["inputs"] == [*MODEL_INPUT, *PATH_INPUT]
+        assert wait_until_serving(path_knn, result["version"])["inputs"] == [*MODEL_INPUT, *PATH_INPUT]
         scorer = start_module(path_knn, "model.score", env)
         expected = lake.final_bars(path_knn)
         wait_for(lambda: lake.count(path_knn, "anomalies") >= expected, 180, f"{expected} verdicts", every=0.5)
